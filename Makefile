@@ -1,0 +1,36 @@
+# sen12stac: two commands on a fresh clone -- `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+DEMO   ?= demo
+
+.PHONY: demo test system venv bench examples clean
+
+# Debian packages the tests need, installed when missing (scripts/system-deps.sh lists them).
+system:
+	@bash scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: system $(STAMP)
+	$(VENV)/bin/sen12stac demo --out $(DEMO)
+
+test: system $(STAMP)
+	$(PY) -m pytest -q
+
+examples: $(STAMP)
+	$(PY) scripts/make_examples.py
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache .hypothesis build *.egg-info

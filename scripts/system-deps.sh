@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs, only when missing. Idempotent; quiet when all present.
+# Each entry: "<command-or-file to test> <debian package>".
+set -euo pipefail
+NEEDED=(
+  "python3 python3"   # the interpreter that builds .venv (always present; keeps the mechanism exercised)
+)
+missing=()
+for entry in "${NEEDED[@]}"; do
+  probe=${entry%% *}; pkg=${entry##* }
+  if ! command -v "$probe" >/dev/null 2>&1 && [ ! -e "$probe" ]; then missing+=("$pkg"); fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "system-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi

@@ -1,0 +1,134 @@
+"""Typed configuration for the library. No environment or argument parsing here.
+
+The CLI (the only place that reads arguments and environment) builds one
+:class:`BuildConfig`; every stage takes the part it needs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+from .seasons import SEASONS
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PreprocessConfig(_Frozen):
+    clip_sigma: float = Field(2.5, gt=0, description="cut each band to mean +- k sigma (paper: 2.5)")
+    stretch_percentiles: tuple[float, float] = Field(
+        (1.0, 99.0), description="contrast stretch: percentiles (of the clipped band) mapped to the ends of the 8-bit range"
+    )
+
+    @field_validator("stretch_percentiles")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not (0.0 <= lo < hi <= 100.0):
+            raise ValueError("stretch_percentiles must satisfy 0 <= low < high <= 100")
+        return v
+
+
+class SceneQCConfig(_Frozen):
+    max_nodata_fraction: float = Field(0.10, ge=0, le=1, description="reject a scene with more no-data (S1 or S2)")
+    max_cloud_fraction: float = Field(0.05, ge=0, le=1, description="reject a scene with more cloud-like S2 pixels")
+    cloud_brightness: float = Field(0.25, gt=0, description="TOA reflectance (mean of B4,B3,B2) above which a pixel is cloud-like")
+    cloud_whiteness: float = Field(0.12, gt=0, description="max spread between bands (reflectance) for a bright pixel to count as white")
+    max_colour_cast: float = Field(0.35, gt=0, description="reject when a channel mean deviates from the grey mean by more than this fraction")
+    min_channel_std: float = Field(0.004, ge=0, description="reject when a channel is flat (std in reflectance below this)")
+    overrides: Path | None = Field(None, description="JSON or CSV file of manual accept/reject decisions by scene id")
+
+
+class PatchQCConfig(_Frozen):
+    max_nodata_fraction: float = Field(0.0, ge=0, le=1, description="reject a patch with more no-data pixels (paper: none)")
+    max_cloud_fraction: float = Field(0.10, ge=0, le=1, description="reject a patch with more cloud-like S2 pixels")
+    reject_seamlines: bool = Field(False, description="reject patches crossing a mosaic seamline (always recorded)")
+
+
+class CogConfig(_Frozen):
+    compress: Literal["DEFLATE", "ZSTD", "LZW"] = "DEFLATE"
+    level: int = Field(6, ge=1, le=22)
+    predictor: Literal[1, 2] = 2
+    blocksize: int = Field(256, ge=16)
+
+
+class SplitConfig(_Frozen):
+    scheme: Literal["random", "by-season"] = "random"
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    holdout_season: str = "winter"
+
+    @field_validator("ratios")
+    @classmethod
+    def _sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(r < 0 for r in v) or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError("split ratios (train, validate, test) must be >= 0 and sum to 1")
+        return v
+
+    @field_validator("holdout_season")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in SEASONS:
+            raise ValueError(f"holdout_season must be one of {', '.join(SEASONS)}")
+        return v
+
+
+class BuildConfig(_Frozen):
+    source: Literal["synthetic", "local", "earthengine"] = "synthetic"
+    source_path: Path | None = Field(None, description="folder of scene pairs for the local source")
+    seasons: tuple[str, ...] = tuple(SEASONS)
+    scenes_per_season: int | None = Field(None, ge=1, description="process at most this many ROIs per season")
+    scene_size_px: int = Field(4480, ge=256, description="scene side in pixels at 10 m (4480 px ~ 1,156 patches)")
+    pixel_size: float = Field(10.0, gt=0)
+    patch_size: int = Field(256, ge=16)
+    stride: int = Field(128, ge=1)
+    n_land: int = Field(100, ge=0)
+    n_urban: int = Field(50, ge=0)
+    workers: int = Field(2, ge=0, description="Dask LocalCluster workers; 0 runs scenes in this process")
+    scheduler: str | None = Field(None, description="address of an existing Dask scheduler instead of a LocalCluster")
+    defect_rate: float = Field(0.3, ge=0, le=1, description="synthetic source: share of scenes given a defect")
+    thumbnails: bool = True
+    preprocess: PreprocessConfig = PreprocessConfig()
+    scene_qc: SceneQCConfig = SceneQCConfig()
+    patch_qc: PatchQCConfig = PatchQCConfig()
+    cog: CogConfig = CogConfig()
+    split: SplitConfig = SplitConfig()
+
+    @field_validator("seasons")
+    @classmethod
+    def _seasons_known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for name in v:
+            n = name.strip().lower()
+            if n not in SEASONS:
+                raise ValueError(f"unknown season {name!r}: use one of {', '.join(SEASONS)}")
+            if n not in out:
+                out.append(n)
+        if not out:
+            raise ValueError("at least one season is needed")
+        return tuple(out)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "BuildConfig":
+        if self.stride > self.patch_size:
+            raise ValueError("stride must not exceed patch_size (patches would leave gaps)")
+        if self.scene_size_px < self.patch_size:
+            raise ValueError("scene_size_px must be at least patch_size")
+        if self.source == "local" and self.source_path is None:
+            raise ValueError("the local source needs source_path (a folder of scene pairs)")
+        return self
+
+
+def make_config(**values: object) -> BuildConfig:
+    """Build a :class:`BuildConfig`, turning pydantic's errors into one :class:`ConfigError`."""
+    try:
+        return BuildConfig(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        parts = []
+        for e in exc.errors():
+            loc = ".".join(str(p) for p in e["loc"]) or "config"
+            parts.append(f"{loc}: {e['msg']} (got {e.get('input')!r})")
+        raise ConfigError("invalid configuration: " + "; ".join(parts), fix="correct the value(s) named above") from None

@@ -1,0 +1,1 @@
+"""Scene sources behind one interface (:class:`sen12stac.models.Source`)."""

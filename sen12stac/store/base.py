@@ -1,0 +1,86 @@
+"""The object-store interface: put-if-absent, get, head/exists, list, conditional replace.
+
+Keys are '/'-separated and relative to the store's root URL. Stores never overwrite an
+object unconditionally: ``put_if_absent`` refuses, and ``replace`` needs the current ETag
+(used only for mutable indexes such as a release landing catalog).
+"""
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+from ..errors import ObjectConflictError, StoreError
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str | None = None
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def multihash_sha256(data: bytes) -> str:
+    """sha2-256 multihash (hex), as STAC's file:checksum wants: 0x12 0x20 + digest."""
+    return "1220" + sha256_hex(data)
+
+
+class NotFound(StoreError, FileNotFoundError):
+    """The object does not exist."""
+
+
+class ObjectStore(ABC):
+    url: str
+
+    @abstractmethod
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        """Write ``data`` at ``key`` unless an object is there. True if written, False if it existed."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """Return the object's bytes; raise :class:`NotFound`."""
+
+    @abstractmethod
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and ETag, or None when absent."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order."""
+
+    @abstractmethod
+    def replace(self, key: str, data: bytes, expected_etag: str | None, content_type: str | None = None) -> None:
+        """Conditional write of a mutable object: only if its current ETag is ``expected_etag``
+        (None: only if absent). Raise :class:`ObjectConflictError` when someone else changed it."""
+
+    @abstractmethod
+    def gdal_path(self, key: str) -> str:
+        """A path GDAL/rasterio can open (a filesystem path or /vsis3/...)."""
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+    def put_or_verify(self, key: str, data: bytes, content_type: str | None = None) -> Literal["written", "same"]:
+        """Write once; if the object exists it must hold the same bytes, else ObjectConflictError.
+
+        This is what makes a repeated or resumed run safe: identical content is skipped,
+        different content under an existing key is never written.
+        """
+        if self.put_if_absent(key, data, content_type):
+            return "written"
+        existing = self.get(key)
+        if existing == data:
+            return "same"
+        raise ObjectConflictError(
+            f"{self.url.rstrip('/')}/{key} already exists with different content "
+            f"({len(existing)} bytes there, {len(data)} bytes new)",
+            fix="write to a new, empty output location or a new release version; published objects are never overwritten",
+        )
+
+    def join(self, key: str) -> str:
+        return f"{self.url.rstrip('/')}/{key.lstrip('/')}"
