@@ -37,8 +37,8 @@ class SceneQCConfig(_Frozen):
     max_nodata_fraction: float = Field(0.10, ge=0, le=1, description="reject a scene with more no-data (S1 or S2)")
     max_cloud_fraction: float = Field(0.05, ge=0, le=1, description="reject a scene with more cloud-like S2 pixels")
     cloud_brightness: float = Field(0.25, gt=0, description="TOA reflectance (mean of B4,B3,B2) above which a pixel is cloud-like")
-    cloud_whiteness: float = Field(0.12, gt=0, description="max spread between bands (reflectance) for a bright pixel to count as white")
-    max_colour_cast: float = Field(0.35, gt=0, description="reject when a channel mean deviates from the grey mean by more than this fraction")
+    cloud_whiteness: float = Field(0.2, gt=0, description="max (max-min)/mean across B4,B3,B2 for a bright pixel to count as white")
+    max_colour_cast: float = Field(0.45, gt=0, description="reject when |ln(channel mean / geometric mean of the channel means)| exceeds this")
     min_channel_std: float = Field(0.004, ge=0, description="reject when a channel is flat (std in reflectance below this)")
     overrides: Path | None = Field(None, description="JSON or CSV file of manual accept/reject decisions by scene id")
 

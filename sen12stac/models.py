@@ -137,6 +137,10 @@ class Source(Protocol):
     def rois(self, season_name: str) -> list[ROI] | None:
         """ROIs this source defines itself (local folders), or None to use the sampled ROIs."""
 
+    def grid_for(self, roi: ROI, default: Grid) -> Grid:
+        """The 10 m UTM grid to process ``roi`` on. ``default`` is the recipe's square around the
+        ROI (synthetic, Earth Engine); sources with their own rasters (local) return theirs."""
+
     def open_scene(self, request: SceneRequest) -> SceneRaster:
         """Return the scene; raise SceneUnavailable when S1 or S2 is missing (the ROI is dropped)."""
 

@@ -1,1 +1,25 @@
 """Scene sources behind one interface (:class:`sen12stac.models.Source`)."""
+from __future__ import annotations
+
+from ..config import BuildConfig
+from ..errors import ConfigError
+from ..models import Source
+
+
+def make_source(config: BuildConfig) -> Source:
+    """The source named by the configuration (imports only what it needs)."""
+    if config.source == "synthetic":
+        from .synthetic import SyntheticSource
+
+        return SyntheticSource(defect_rate=config.defect_rate)
+    if config.source == "local":
+        from .local import LocalSource
+
+        assert config.source_path is not None  # checked by BuildConfig
+        return LocalSource(config.source_path, pixel_size=config.pixel_size)
+    if config.source == "earthengine":
+        raise ConfigError(
+            "the Earth Engine source is not available in this release",
+            fix="use --source synthetic (offline) or --source local with scenes you exported yourself",
+        )
+    raise ConfigError(f"unknown source {config.source!r}", fix="use synthetic or local")

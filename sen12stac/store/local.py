@@ -44,6 +44,7 @@ class LocalStore(ObjectStore):
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         except OSError as exc:
             raise StoreError(f"cannot write under {path.parent}: {exc.strerror}", fix="check the output folder exists and is writable") from exc
+        os.chmod(tmp, 0o644)  # published files are world-readable like any served object
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -114,6 +115,11 @@ class LocalStore(ObjectStore):
             if exc.errno == errno.EXDEV:
                 raise StoreError(f"cannot replace {path}", fix="keep the store on one filesystem") from exc
             raise
+
+    def discard(self, key: str) -> None:
+        """Remove an object this run wrote but did not commit (a failed scene). Never used on
+        published objects: the pipeline only discards keys its own ``put`` returned "written" for."""
+        self._path(key).unlink(missing_ok=True)
 
     def gdal_path(self, key: str) -> str:
         return str(self._path(key))

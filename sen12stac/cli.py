@@ -1,0 +1,354 @@
+"""The command line: parse, build one settings object, call the library, map errors to exit codes.
+
+This is the only module that reads arguments or environment variables.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import ConfigError, Sen12StacError, exit_code_for
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Publish SAR-optical patch pairs (the SEN1-2 recipe) as COGs with a STAC catalog.")
+console = Console(stderr=True)
+out = Console()
+
+
+class EnvSettings(BaseSettings):
+    """Defaults from the environment (prefix SEN12STAC_); command-line options win."""
+
+    model_config = SettingsConfigDict(env_prefix="SEN12STAC_", extra="ignore")
+
+    workers: int = 2
+    scheduler: Optional[str] = None
+    s3_endpoint_url: Optional[str] = None  # also AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL
+    s3_region: Optional[str] = None
+    aws_profile: Optional[str] = None
+    work_dir: Path = Path(".sen12stac-cache")
+
+
+class AwsEnv(BaseSettings):
+    """The standard AWS variables, read here and passed explicitly to the S3 store."""
+
+    model_config = SettingsConfigDict(env_prefix="AWS_", extra="ignore")
+
+    endpoint_url_s3: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    profile: Optional[str] = None
+    region: Optional[str] = None
+    default_region: Optional[str] = None
+    access_key_id: Optional[str] = None
+    secret_access_key: Optional[str] = None
+    session_token: Optional[str] = None
+
+
+def _s3_options(endpoint_url: str | None = None, profile: str | None = None, region: str | None = None) -> dict[str, Any]:
+    env, aws = EnvSettings(), AwsEnv()
+    opts: dict[str, Any] = {
+        "endpoint_url": endpoint_url or env.s3_endpoint_url or aws.endpoint_url_s3 or aws.endpoint_url,
+        "profile": profile or env.aws_profile or aws.profile,
+        "region": region or env.s3_region or aws.region or aws.default_region,
+        "access_key_id": aws.access_key_id,
+        "secret_access_key": aws.secret_access_key,
+        "session_token": aws.session_token,
+    }
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+def _open(url: str, **s3: Any):
+    from .store import open_store
+
+    return open_store(url, **(_s3_options(**s3) if url.startswith("s3://") else {}))
+
+
+def _fail(exc: BaseException) -> None:
+    code = exit_code_for(exc)
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    problems = getattr(exc, "problems", None)
+    if problems:
+        for p in problems[:200]:
+            console.print(f"  - {p}", highlight=False, markup=False)
+        if len(problems) > 200:
+            console.print(f"  ... and {len(problems) - 200} more", highlight=False)
+    raise typer.Exit(code)
+
+
+def _split_csv(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _load_config_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror}", fix="check the --config path") from None
+    try:
+        if path.suffix in (".toml",):
+            import tomllib
+
+            return tomllib.loads(text)
+        return json.loads(text)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"configuration file {path} does not parse: {exc}", fix="write it as JSON or TOML with BuildConfig's fields") from None
+
+
+@app.command()
+def rois(
+    seed: int = typer.Option(..., help="the paper's seed: 1158 spring, 1868 summer, 1970 fall, 2017 winter"),
+    out_path: Path = typer.Option(..., "--out", help="GeoJSON file to write"),
+    n_land: int = typer.Option(100, help="points over land"),
+    n_urban: int = typer.Option(50, help="points over urban areas"),
+    scene_size: int = typer.Option(4480, help="scene side in pixels at 10 m (overlap test)"),
+) -> None:
+    """Sample the ROIs of one seed (kept and dropped points) as GeoJSON."""
+    try:
+        from .rois import rois_geojson, sample_candidates
+        from .seasons import season_by_seed
+
+        season = season_by_seed(seed)
+        cands = sample_candidates(season, n_land=n_land, n_urban=n_urban, scene_size_m=scene_size * 10.0)
+        out_path.write_text(json.dumps(rois_geojson(season, cands), indent=1) + "\n")
+        kept = sum(c.kept for c in cands)
+        out.print(f"{season.set_name}: {len(cands)} points sampled, {kept} kept, {len(cands) - kept} dropped as overlapping -> {out_path}")
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path]):
+    from .config import make_config
+
+    env = EnvSettings()
+    values: dict[str, Any] = _load_config_file(config_file)
+    values.setdefault("workers", env.workers)
+    if env.scheduler:
+        values.setdefault("scheduler", env.scheduler)
+    values["source"] = source
+    for key, val in (("source_path", source_path), ("seasons", _split_csv(seasons)), ("scenes_per_season", scenes_per_season), ("workers", workers), ("scene_size_px", scene_size), ("defect_rate", defect_rate)):
+        if val is not None:
+            values[key] = val
+    if overrides is not None:
+        values.setdefault("scene_qc", {})
+        values["scene_qc"] = {**values["scene_qc"], "overrides": overrides}
+    return make_config(**values)
+
+
+def _run_build(config, store) -> Any:
+    from .pipeline import build
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False) as bar:
+        task = bar.add_task("scenes", total=None, last="")
+
+        def on(event: str, data: dict) -> None:
+            if event == "plan":
+                bar.update(task, total=data["total"])
+            elif event == "scene":
+                s = data["scene"]
+                bar.update(task, advance=1, last=f"{s['scene_id']}: {s['status']} ({s['patches']} pairs)")
+            elif event == "stage":
+                bar.update(task, last=f"writing {data['name']}")
+
+        return build(config, store, progress=on)
+
+
+def _print_summary(summary, where: str) -> None:
+    t = Table(title="SEN1-2 build summary (the paper's counts)", show_lines=False)
+    for col in ("set", "ROIs sampled", "kept (no overlap)", "processed", "with data", "after scene QC", "patch positions", "after patch QC", "MB"):
+        t.add_column(col, justify="right" if col != "set" else "left")
+    for name, c in summary.seasons.items():
+        t.add_row(name, str(c.rois_sampled), str(c.rois_kept), str(c.rois_processed), str(c.rois_with_data), str(c.scenes_accepted), str(c.patch_positions), str(c.patches_published), f"{c.bytes_written / 1e6:.1f}")
+    out.print(t)
+    for name, c in summary.seasons.items():
+        if c.scene_rejections or c.patch_rejections or c.scenes_failed:
+            out.print(f"{name}: scenes rejected by {dict(c.scene_rejections) or '-'}; patches rejected by {dict(c.patch_rejections) or '-'}; failed scenes {c.scenes_failed}")
+    for s in summary.scenes:
+        if s["status"] == "failed":
+            out.print(f"[red]failed[/] {s['scene_id']}: {s['message']}")
+    rate = summary.patches_published / summary.seconds if summary.seconds else 0.0
+    out.print(f"{summary.patches_published} patch pairs, {summary.bytes_written / 1e6:.1f} MB in {summary.seconds:.1f} s ({rate:.1f} pairs/s) -> {where}")
+
+
+@app.command("build")
+def build_cmd(
+    out_url: str = typer.Option(..., "--out", help="output folder, file:// URL, or s3://bucket/prefix (with --version)"),
+    source: str = typer.Option("synthetic", help="synthetic (offline default) | local"),
+    source_path: Optional[Path] = typer.Option(None, help="folder of scene pairs for --source local"),
+    seasons: Optional[str] = typer.Option(None, help="comma-separated seasons (default: all four)"),
+    scenes_per_season: Optional[int] = typer.Option(None, help="process at most N ROIs per season"),
+    workers: Optional[int] = typer.Option(None, help="Dask LocalCluster workers (0: in this process)"),
+    scene_size: Optional[int] = typer.Option(None, help="scene side in pixels (default 4480)"),
+    overrides: Optional[Path] = typer.Option(None, help="manual scene QC decisions (JSON or CSV)"),
+    defect_rate: Optional[float] = typer.Option(None, help="synthetic: share of scenes with a defect"),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="JSON/TOML file with BuildConfig fields"),
+    version: Optional[str] = typer.Option(None, help="with an s3:// --out: build locally, then publish as this release version"),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL (MinIO, Ceph, R2, a local server)"),
+) -> None:
+    """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
+    try:
+        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file)
+        if out_url.startswith("s3://"):
+            if not version:
+                raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")
+            dest = _open(out_url, endpoint_url=endpoint_url)
+            staging = EnvSettings().work_dir / "staging" / version
+            summary = _run_build(config, _open(str(staging)))
+            _print_summary(summary, str(staging))
+            _do_publish(_open(str(staging)), dest, version, None, 8)
+            return
+        store = _open(out_url)
+        summary = _run_build(config, store)
+        _print_summary(summary, out_url)
+        _write_report(store, summary)
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+def _write_report(store, summary) -> None:
+    data = (json.dumps(summary.to_dict(), indent=1, sort_keys=True) + "\n").encode()
+    store.replace("build-summary.json", data, store.head("build-summary.json").etag if store.exists("build-summary.json") else None, "application/json")
+
+
+@app.command()
+def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder"), scenes_per_season: int = typer.Option(2, help="ROIs per season"), scene_size: int = typer.Option(4480, help="scene side in pixels"), workers: Optional[int] = typer.Option(None, help="Dask workers")) -> None:
+    """A small synthetic release into ./demo with the ROI world map and a contact sheet."""
+    try:
+        from .figures import world_map_png
+        from .thumbnails import contact_sheet
+
+        config = _config_from_options("synthetic", None, None, scenes_per_season, workers, scene_size, None, None, None)
+        store = _open(str(out_dir))
+        summary = _run_build(config, store)
+        _print_summary(summary, str(out_dir))
+        _write_report(store, summary)
+        outcomes: dict[str, dict[int, str]] = {}
+        for s in summary.scenes:
+            set_name, idx = s["scene_id"].rsplit("_", 1)
+            outcomes.setdefault(set_name, {})[int(idx)] = s["status"]
+        figs = out_dir / "figures"
+        figs.mkdir(parents=True, exist_ok=True)
+        (figs / "roi_world_map.png").write_bytes(world_map_png(summary.candidates, outcomes))
+        sheets = [out_dir / name / "contact_sheet.png" for name in summary.seasons]
+        existing = [p for p in sheets if p.exists()]
+        if existing:
+            import shutil
+
+            shutil.copyfile(existing[0], figs / "contact_sheet.png")
+        out.print("\nWhat to look at:")
+        out.print(f"  STAC root catalog     {out_dir / 'catalog.json'}")
+        out.print(f"  ROI world map         {figs / 'roi_world_map.png'}  (paper Fig. 2: kept and rejected)")
+        out.print(f"  contact sheet         {figs / 'contact_sheet.png'}  (paper Fig. 4: S1 | S2 pairs)")
+        out.print(f"  per-season figures    {out_dir}/ROIs*/roi_map.png, contact_sheet.png")
+        out.print(f"  build summary         {out_dir / 'build-summary.json'}")
+        out.print(f"  validate it           .venv/bin/sen12stac validate {out_dir}/catalog.json")
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+@app.command()
+def validate(
+    url: str = typer.Argument(..., help="root catalog: a path/URL to catalog.json, or its folder (file or s3)"),
+    no_assets: bool = typer.Option(False, "--no-assets", help="skip asset existence/size/checksum checks"),
+    no_cogs: bool = typer.Option(False, "--no-cogs", help="skip COG validation"),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
+) -> None:
+    """Validate every catalog, collection and item offline; check assets and COGs."""
+    try:
+        from .errors import ValidationFailed
+        from .validate import validate_catalog
+
+        base, key = (url.rsplit("/", 1) if url.endswith(".json") else (url.rstrip("/"), "catalog.json"))
+        store = _open(base, endpoint_url=endpoint_url)
+        problems = validate_catalog(store, key, check_assets=not no_assets, check_cogs=not no_cogs)
+        if problems:
+            raise ValidationFailed(f"{url}: {len(problems)} problem(s) found", problems, fix="see the list; rebuild or republish the objects named")
+        out.print(f"{url}: valid (catalogs, collections, items against the carried STAC schemas{'' if no_assets else '; assets, sizes, checksums'}{'' if no_cogs or no_assets else '; COGs'})")
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+def _do_publish(src, dest, version: str, notes: Optional[Path], workers: int) -> None:
+    from .release import publish
+
+    notes_text = notes.read_text() if notes else None
+    with Progress(TextColumn("[bold]publish {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(version, total=None)
+        report = publish(src, dest, version, notes=notes_text, workers=workers, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    out.print(str(report))
+
+
+@app.command("publish")
+def publish_cmd(
+    build_dir: str = typer.Argument(..., help="a finished build folder (the output of `sen12stac build`)"),
+    dest_url: str = typer.Argument(..., help="s3://bucket/prefix (or a folder) holding the versioned releases"),
+    version: str = typer.Option(..., help="release version, semver X.Y.Z"),
+    notes: Optional[Path] = typer.Option(None, help="release notes (Markdown)"),
+    workers: int = typer.Option(8, help="concurrent uploads"),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
+) -> None:
+    """Publish a build as an immutable release: objects first, root and manifest last, then the landing catalog."""
+    try:
+        _do_publish(_open(build_dir), _open(dest_url, endpoint_url=endpoint_url), version, notes, workers)
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+@app.command()
+def verify(
+    release_url: str = typer.Argument(..., help="s3://bucket/prefix/vX.Y.Z (or a folder)"),
+    no_cogs: bool = typer.Option(False, "--no-cogs", help="skip COG validation"),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
+) -> None:
+    """Check a release against its manifest: existence, size, checksum, COG and STAC validity."""
+    try:
+        from .errors import ValidationFailed
+        from .release import verify as verify_release
+
+        root, _, version = release_url.rstrip("/").rpartition("/")
+        if not version.startswith("v"):
+            raise ConfigError(f"{release_url} does not end in a release folder like v1.0.0", fix="pass s3://bucket/prefix/v1.0.0")
+        report = verify_release(_open(root, endpoint_url=endpoint_url), version[1:], check_cogs=not no_cogs)
+        if not report.ok:
+            raise ValidationFailed(f"{release_url}: {len(report.problems)} problem(s)", report.problems, fix="re-run the same publish command to resume and repair")
+        out.print(str(report))
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+@app.command()
+def releases(root_url: str = typer.Argument(..., help="s3://bucket/prefix"), endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL")) -> None:
+    """List the releases under a root: version, status, latest."""
+    try:
+        from .release import list_releases
+
+        infos = list_releases(_open(root_url, endpoint_url=endpoint_url))
+        t = Table(title=f"releases under {root_url}")
+        for col in ("version", "status", "latest", "objects", "items"):
+            t.add_column(col)
+        for r in infos:
+            t.add_row(*[str(getattr(r, f, "")) for f in ("version", "status", "latest", "objects", "items")])
+        out.print(t)
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

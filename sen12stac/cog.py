@@ -1,0 +1,77 @@
+"""Encode a patch as a Cloud-Optimized GeoTIFF, in memory, with GDAL's COG driver.
+
+Measured here (FIELD-NOTES): the COG driver is about 2.4x faster than rio-cogeo's
+``cog_translate`` on 256 px patches, and with one 256 px block and no overviews the
+output is already a valid COG. rio-cogeo is used to validate.
+"""
+from __future__ import annotations
+
+import numpy as np
+import rasterio
+from rasterio.io import MemoryFile
+
+from .config import CogConfig
+from .errors import RasterFormatError
+from .models import Grid
+
+COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+# One GDAL environment for encoding: no aux.xml sidecars, no directory scans.
+_ENV = {"GDAL_PAM_ENABLED": "NO", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+
+
+def encode_cog(
+    data: np.ndarray,
+    grid: Grid,
+    *,
+    nodata: float | int | None,
+    descriptions: tuple[str, ...] = (),
+    config: CogConfig = CogConfig(),
+    tags: dict[str, str] | None = None,
+    scales: tuple[float, ...] | None = None,
+    offsets: tuple[float, ...] | None = None,
+) -> bytes:
+    """Return the bytes of a COG holding ``data`` (bands, rows, cols) on ``grid``.
+
+    Deterministic: the same array, grid and options give the same bytes (no timestamps).
+    """
+    if data.ndim != 3:
+        raise RasterFormatError(f"encode_cog needs a (bands, rows, cols) array, got shape {data.shape}")
+    bands, h, w = data.shape
+    if (h, w) != (grid.height, grid.width):
+        raise RasterFormatError(f"array is {w}x{h} but its grid is {grid.width}x{grid.height}")
+    profile = {
+        "driver": "COG",
+        "width": w,
+        "height": h,
+        "count": bands,
+        "dtype": data.dtype.name,
+        "crs": grid.crs,
+        "transform": grid.affine,
+        "nodata": nodata,
+        "compress": config.compress,
+        "level": config.level,
+        "predictor": config.predictor,
+        "blocksize": config.blocksize,
+        "overviews": "NONE",
+        "BIGTIFF": "NO",
+    }
+    with rasterio.Env(**_ENV), MemoryFile() as mem:
+        with mem.open(**profile) as dst:
+            dst.write(data)
+            for i, d in enumerate(descriptions, start=1):
+                dst.set_band_description(i, d)
+            if scales is not None and offsets is not None:
+                dst.scales = scales  # GDAL band scale/offset: physical = offset + scale * DN
+                dst.offsets = offsets
+            if tags:
+                dst.update_tags(**tags)
+        return bytes(mem.read())
+
+
+def validate_cog_bytes(data: bytes) -> tuple[bool, list[str], list[str]]:
+    """rio-cogeo's validator on in-memory bytes: (is_valid, errors, warnings)."""
+    from rio_cogeo.cogeo import cog_validate
+
+    with rasterio.Env(**_ENV), MemoryFile(data) as mem:
+        return cog_validate(mem.name, quiet=True)

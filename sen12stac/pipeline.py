@@ -1,0 +1,346 @@
+"""The build: ROIs -> source scenes -> preprocess -> scene QC -> tile -> patch QC -> COG -> store -> STAC.
+
+``process_scene`` is the unit of parallel work (one ROI in one season); it streams the
+scene twice -- once for statistics and scene QC, once for patches -- so memory is bounded
+by a strip of the scene, not by the scene. ``build`` fans scenes out on Dask
+(a LocalCluster by default, or an existing scheduler) and writes the catalog as results
+arrive, so the client never holds the dataset either.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+from rasterio.windows import Window
+
+from . import SOFTWARE
+from .cog import COG_MEDIA_TYPE, encode_cog
+from .config import BuildConfig
+from .errors import SceneUnavailable, Sen12StacError, SourceError
+from .models import ROI, AssetRecord, Grid, PatchRecord, SceneRequest, SceneResult, Source
+from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
+from .qc import Override, SceneAccumulator, apply_override, judge_patch, judge_scene, load_overrides, reason_code
+from .rois import Candidate, sample_candidates
+from .seasons import SEASONS, Season
+from .store import LocalStore, ObjectStore, multihash_sha256
+from .thumbnails import JPEG_MEDIA_TYPE, pair_thumbnail
+from .tiling import iter_positions, pair_id, patch_grid, patch_key, thumbnail_key
+from .utm import default_grid
+
+STATS_STRIP = 512  # rows per strip in the statistics pass
+
+
+def _strips(grid: Grid, rows: int) -> Iterator[Window]:
+    for r in range(0, grid.height, rows):
+        yield Window(0, r, grid.width, min(rows, grid.height - r))
+
+
+def scene_request(roi: ROI, season: Season, source: Source, config: BuildConfig) -> SceneRequest:
+    default = default_grid(roi.lon, roi.lat, config.scene_size_px, config.pixel_size)
+    grid = source.grid_for(roi, default)
+    return SceneRequest(roi, season.name, season.start.isoformat(), season.end.isoformat(), grid)
+
+
+def process_scene(roi: ROI, season_name: str, source: Source, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override]) -> SceneResult:
+    """One ROI of one season, start to finish. Never raises for data problems: the result says."""
+    t0 = time.perf_counter()
+    season = SEASONS[season_name]
+    result = SceneResult(roi=roi, season=season_name, status="failed")
+    try:
+        request = scene_request(roi, season, source, config)
+        result.grid = request.grid
+        try:
+            scene = source.open_scene(request)
+        except SceneUnavailable as exc:
+            result.status, result.message = "unavailable", str(exc)
+            return result
+        try:
+            _process_open_scene(scene, request, store, config, overrides, result)
+        finally:
+            scene.close()
+    except Sen12StacError as exc:
+        result.status, result.message = "failed", str(exc)
+        result.patches = []
+    finally:
+        result.seconds = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override], result: SceneResult) -> None:
+    roi, grid = request.roi, request.grid
+    # Pass 1: statistics and scene QC (reads every pixel: corrupt data fails here, before any write)
+    acc = SceneAccumulator(config.scene_qc)
+    for w in _strips(grid, STATS_STRIP):
+        s1, s2 = scene.read_s1(w), scene.read_s2(w)
+        _check_shapes(s1, s2, w, roi)
+        acc.add(s1, s2)
+    metrics = acc.metrics()
+    qc = apply_override(judge_scene(roi.scene_id, metrics, config.scene_qc), overrides)
+    result.qc = qc
+    rows, cols = patch_grid(grid.height, grid.width, config.patch_size, config.stride)
+    result.patch_positions = len(rows) * len(cols)
+    if not qc.accepted:
+        result.status = "rejected"
+        return
+    if acc.s1[0].count == 0 or any(a.count == 0 for a in acc.s2):
+        raise SourceError(f"scene {roi.scene_id} has no valid pixels in S1 or S2", fix="check the scene's no-data values; an all-no-data scene cannot be published")
+    s1_stats = tuple(a.stats(config.preprocess) for a in acc.s1)
+    s2_stats = tuple(a.stats(config.preprocess) for a in acc.s2)
+
+    # Pass 2: patches, strip by strip
+    written: list[str] = []
+    rejections: Counter[str] = Counter()
+    try:
+        strip_row, strip = -1, None
+        for pos in iter_positions(grid.height, grid.width, config.patch_size, config.stride):
+            if pos.row != strip_row:
+                sw = Window(0, pos.window.row_off, grid.width, config.patch_size)
+                strip = (scene.read_s1(sw), scene.read_s2(sw), scene.seam_mask(sw))
+                strip_row = pos.row
+            assert strip is not None
+            x0, x1 = int(pos.window.col_off), int(pos.window.col_off) + config.patch_size
+            s1 = strip[0][:, :, x0:x1]
+            s2 = strip[1][:, :, x0:x1]
+            seam = strip[2][:, x0:x1] if strip[2] is not None else None
+            pqc = judge_patch(s1, s2, seam, config.scene_qc, config.patch_qc)
+            if not pqc.accepted:
+                for r in pqc.reasons:
+                    rejections[reason_code(r)] += 1
+                continue
+            record = _publish_patch(roi, request, pos, s1, s2, s1_stats, s2_stats, pqc, qc, scene, store, config, written)
+            result.patches.append(record)
+            result.bytes_written += sum(a.size for a in record.assets.values())
+    except BaseException:
+        # nothing partial for this scene: remove what this run wrote for it (never pre-existing objects)
+        if isinstance(store, LocalStore):
+            for key in written:
+                store.discard(key)
+        raise
+    result.patch_rejections = dict(sorted(rejections.items()))
+    result.status = "published" if result.patches else "rejected"
+    if not result.patches:
+        result.message = "every patch failed patch QC"
+
+
+def _check_shapes(s1: np.ndarray, s2: np.ndarray, w: Window, roi: ROI) -> None:
+    want = (int(w.height), int(w.width))
+    if s1.shape != (1, *want) or s2.shape != (3, *want):
+        raise SourceError(
+            f"source returned S1 {s1.shape} / S2 {s2.shape} for a {want[1]}x{want[0]} window of {roi.scene_id}",
+            fix="the source must return (1,h,w) S1 and (3,h,w) S2 arrays on the requested grid",
+        )
+
+
+def _put(store: ObjectStore, key: str, data: bytes, media_type: str, written: list[str]) -> AssetRecord:
+    if store.put_or_verify(key, data, media_type) == "written":
+        written.append(key)
+    return AssetRecord(key, len(data), multihash_sha256(data), media_type)
+
+
+def _publish_patch(roi, request, pos, s1, s2, s1_stats, s2_stats, pqc, sqc, scene, store, config, written) -> PatchRecord:
+    grid = request.grid
+    pgrid = Grid(grid.crs, grid.window_transform(pos.window), config.patch_size, config.patch_size)
+    s1_u8 = scale_s1(s1, s1_stats)
+    s2_u8 = scale_s2(s2, s2_stats)
+    n = pos.number
+    s1_bytes = encode_cog(s1_u8, pgrid, nodata=0, descriptions=S1_BANDS, config=config.cog,
+                          scales=tuple(b.scale for b in s1_stats), offsets=tuple(b.offset for b in s1_stats))
+    s2_bytes = encode_cog(s2_u8, pgrid, nodata=0, descriptions=S2_BANDS, config=config.cog,
+                          scales=tuple(b.scale for b in s2_stats), offsets=tuple(b.offset for b in s2_stats))
+    assets = {
+        "s1": _put(store, patch_key(roi.set_name, "s1", roi.index, n), s1_bytes, COG_MEDIA_TYPE, written),
+        "s2": _put(store, patch_key(roi.set_name, "s2", roi.index, n), s2_bytes, COG_MEDIA_TYPE, written),
+    }
+    if config.thumbnails:
+        assets["thumbnail"] = _put(store, thumbnail_key(roi.set_name, roi.index, n), pair_thumbnail(s1_u8, s2_u8), JPEG_MEDIA_TYPE, written)
+    season = SEASONS[request.season_name]
+    return PatchRecord(
+        pair_id=pair_id(roi.set_name, roi.index, n), scene_id=roi.scene_id, set_name=roi.set_name,
+        season=season.name, seed=season.seed, scene_index=roi.index, patch_index=n, row=pos.row, col=pos.col,
+        grid=pgrid, assets=assets, s1=scene.s1, s2=scene.s2, s1_stats=s1_stats, s2_stats=s2_stats,
+        qc=pqc, scene_qc=sqc, roi=roi, source=config.source, software=SOFTWARE,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The whole build
+
+
+@dataclass
+class SeasonCounts:
+    """The paper's counts for one season set."""
+
+    set_name: str
+    rois_sampled: int = 0  # candidate points drawn
+    rois_kept: int = 0  # after dropping overlaps
+    rois_processed: int = 0  # after --scenes-per-season
+    rois_with_data: int = 0  # S1 and S2 available
+    scenes_accepted: int = 0  # after scene QC
+    scenes_failed: int = 0
+    patch_positions: int = 0  # in accepted scenes
+    patches_published: int = 0  # after patch QC
+    bytes_written: int = 0
+    scene_rejections: Counter = field(default_factory=Counter)
+    patch_rejections: Counter = field(default_factory=Counter)
+
+    def as_counts(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("rois_sampled", "rois_kept", "rois_processed", "rois_with_data", "scenes_accepted", "scenes_failed", "patch_positions", "patches_published", "bytes_written")}
+
+
+@dataclass
+class BuildSummary:
+    seasons: dict[str, SeasonCounts]
+    scenes: list[dict]  # per scene: id, status, reasons, patches (small)
+    root_key: str | None
+    seconds: float = 0.0
+    candidates: dict[str, list[Candidate]] = field(default_factory=dict)
+
+    @property
+    def patches_published(self) -> int:
+        return sum(c.patches_published for c in self.seasons.values())
+
+    @property
+    def bytes_written(self) -> int:
+        return sum(c.bytes_written for c in self.seasons.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "seconds": self.seconds,
+            "root": self.root_key,
+            "seasons": {k: {**v.as_counts(), "scene_rejections": dict(v.scene_rejections), "patch_rejections": dict(v.patch_rejections)} for k, v in self.seasons.items()},
+            "scenes": self.scenes,
+        }
+
+
+Progress = Callable[[str, dict], None]  # (event, data): "plan" {total}, "scene" {result}, "stage" {name}
+
+
+@contextlib.contextmanager
+def _dask_client(config: BuildConfig):
+    from distributed import Client, LocalCluster
+
+    if config.scheduler:
+        client = Client(config.scheduler)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _run_scenes(tasks: list[tuple[ROI, str]], source: Source, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override]) -> Iterator[SceneResult]:
+    if config.workers == 0 and not config.scheduler:
+        for roi, season in tasks:
+            yield process_scene(roi, season, source, store, config, overrides)
+        return
+    from distributed import as_completed
+
+    with _dask_client(config) as client:
+        shared = client.scatter([source, store, config, overrides], broadcast=True)
+        futures = [client.submit(process_scene, roi, season, *shared, pure=False, key=f"scene-{roi.scene_id}") for roi, season in tasks]
+        for fut in as_completed(futures):
+            res = fut.result()
+            fut.release()
+            yield res
+
+
+def plan_rois(config: BuildConfig, source: Source) -> tuple[dict[str, SeasonCounts], dict[str, list[Candidate]], list[tuple[ROI, str]]]:
+    counts: dict[str, SeasonCounts] = {}
+    candidates: dict[str, list[Candidate]] = {}
+    tasks: list[tuple[ROI, str]] = []
+    for name in config.seasons:
+        season = SEASONS[name]
+        own = source.rois(name)
+        if own is None:
+            cands = sample_candidates(season, n_land=config.n_land, n_urban=config.n_urban, scene_size_m=config.scene_size_px * config.pixel_size)
+            rois = [ROI(season.set_name, c.index, round(c.lon, 6), round(c.lat, 6), c.kind) for c in cands if c.kept and c.index is not None]  # type: ignore[arg-type]
+        else:
+            cands = [Candidate(r.lon, r.lat, r.kind, True, r.index) for r in own]
+            rois = list(own)
+        if not rois:
+            continue
+        candidates[season.set_name] = cands
+        sc = SeasonCounts(season.set_name, rois_sampled=len(cands), rois_kept=len(rois))
+        chosen = rois[: config.scenes_per_season] if config.scenes_per_season else rois
+        sc.rois_processed = len(chosen)
+        counts[season.set_name] = sc
+        tasks.extend((r, name) for r in chosen)
+    return counts, candidates, tasks
+
+
+def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None = None, write_catalog: bool = True) -> BuildSummary:
+    """Run the whole recipe into ``store`` and write the STAC catalog; return the counts."""
+    from .figures import season_figures
+
+    t0 = time.perf_counter()
+    emit = progress or (lambda event, data: None)
+    from .sources import make_source
+
+    source = make_source(config)
+    overrides = load_overrides(config.scene_qc.overrides)
+    counts, candidates, tasks = plan_rois(config, source)
+    emit("plan", {"total": len(tasks)})
+    writer = None
+    if write_catalog:
+        from .catalog_writer import CatalogWriter
+
+        writer = CatalogWriter(store, config)
+    scenes: list[dict] = []
+    samples: dict[str, list[PatchRecord]] = {k: [] for k in counts}
+    outcomes: dict[str, dict[int, str]] = {k: {} for k in counts}
+    for res in _run_scenes(tasks, source, store, config, overrides):
+        sc = counts[res.roi.set_name]
+        outcomes[res.roi.set_name][res.roi.index] = res.status
+        if res.status != "unavailable":
+            sc.rois_with_data += 1
+        if res.status == "failed":
+            sc.scenes_failed += 1
+        if res.qc is not None:
+            if res.qc.accepted:
+                sc.scenes_accepted += 1
+                sc.patch_positions += res.patch_positions
+            else:
+                for r in res.qc.reasons:
+                    sc.scene_rejections[reason_code(r)] += 1
+        sc.patch_rejections.update(res.patch_rejections)
+        sc.patches_published += len(res.patches)
+        sc.bytes_written += res.bytes_written
+        _keep_samples(samples[res.roi.set_name], res)
+        scenes.append({
+            "scene_id": res.roi.scene_id, "status": res.status, "kind": res.roi.kind, "lon": res.roi.lon, "lat": res.roi.lat,
+            "reasons": list(res.qc.reasons) if res.qc else [], "override": res.qc.override if res.qc else None,
+            "patches": len(res.patches), "patch_rejections": res.patch_rejections, "seconds": res.seconds, "message": res.message,
+        })
+        if writer is not None:
+            writer.add_scene(res)
+        res.patches = []  # the records are in the catalog now; drop them
+        emit("scene", {"result": res, "scene": scenes[-1]})
+    emit("stage", {"name": "figures"})
+    collection_assets = season_figures(store, candidates, outcomes, samples) if write_catalog else {}
+    root_key = None
+    if writer is not None:
+        emit("stage", {"name": "catalog"})
+        root_key = writer.finish({k: v.as_counts() for k, v in counts.items()}, collection_assets)
+    scenes.sort(key=lambda s: s["scene_id"])
+    return BuildSummary(counts, scenes, root_key, round(time.perf_counter() - t0, 3), candidates)
+
+
+def _keep_samples(keep: list[PatchRecord], res: SceneResult) -> None:
+    """Two patches per scene (at a third and two thirds) as contact-sheet candidates; the figure
+    takes the first few by pair id, so the choice does not depend on the order scenes finish."""
+    if not res.patches:
+        return
+    ordered = sorted(res.patches, key=lambda p: p.patch_index)
+    for p in {ordered[len(ordered) // 3].pair_id: ordered[len(ordered) // 3], ordered[(2 * len(ordered)) // 3].pair_id: ordered[(2 * len(ordered)) // 3]}.values():
+        keep.append(p)

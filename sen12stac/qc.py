@@ -1,0 +1,167 @@
+"""Quality control: scene QC (the paper's visual inspection, automated) and patch QC.
+
+Every decision carries machine-readable reasons (``"nodata 0.312 > 0.100"``); manual
+overrides (accept/reject by scene id, from a JSON or CSV file) are applied on top and
+recorded.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import PatchQCConfig, SceneQCConfig
+from .errors import ConfigError
+from .models import PatchQC, SceneQC
+from .preprocess import S1_BANDS, S2_BANDS, BandAccumulator
+
+
+def cloud_mask(s2: np.ndarray, config: SceneQCConfig) -> np.ndarray:
+    """Cloud-like pixels: bright and white in B4/B3/B2 (TOA reflectance x 10000).
+
+    Bright = band mean above ``cloud_brightness``; white = (max - min) / mean below
+    ``cloud_whiteness``. Snow and ice are cloud-like too by this test (documented).
+    """
+    f = s2.astype(np.float32)
+    mean = f.mean(axis=0)
+    spread = f.max(axis=0) - f.min(axis=0)
+    valid = np.all(s2 > 0, axis=0)
+    return valid & (mean > config.cloud_brightness * 10000.0) & (spread < config.cloud_whiteness * np.maximum(mean, 1.0))
+
+
+@dataclass
+class SceneAccumulator:
+    """Everything scene QC and preprocessing need, gathered in one streaming pass."""
+
+    config: SceneQCConfig
+    s1: list[BandAccumulator] = field(default_factory=lambda: [BandAccumulator(b, "db") for b in S1_BANDS])
+    s2: list[BandAccumulator] = field(default_factory=lambda: [BandAccumulator(b, "uint16") for b in S2_BANDS])
+    pixels: int = 0
+    s1_nodata: int = 0
+    s2_nodata: int = 0
+    cloud: int = 0
+
+    def add(self, s1: np.ndarray, s2: np.ndarray) -> None:
+        v1 = np.isfinite(s1[0])
+        v2 = np.all(s2 > 0, axis=0)
+        self.pixels += v1.size
+        self.s1_nodata += int(v1.size - v1.sum())
+        self.s2_nodata += int(v2.size - v2.sum())
+        self.cloud += int(cloud_mask(s2, self.config).sum())
+        for i, acc in enumerate(self.s1):
+            acc.add(s1[i][v1])
+        for i, acc in enumerate(self.s2):
+            acc.add(s2[i][v2])
+
+    def metrics(self) -> dict[str, float]:
+        px = max(self.pixels, 1)
+        s2_valid = max(px - self.s2_nodata, 1)
+        means = [a.mean for a in self.s2]
+        m: dict[str, float] = {
+            "s1_nodata_fraction": self.s1_nodata / px,
+            "s2_nodata_fraction": self.s2_nodata / px,
+            "cloud_fraction": self.cloud / s2_valid,
+        }
+        if all(math.isfinite(x) and x > 0 for x in means):
+            gm = math.exp(sum(math.log(x) for x in means) / len(means))
+            m["colour_cast"] = max(abs(math.log(x / gm)) for x in means)
+        for a in self.s2:
+            m[f"{a.band}_mean"] = a.mean if a.count else float("nan")
+            m[f"{a.band}_std"] = a.std if a.count else float("nan")
+        m["VV_mean_db"] = self.s1[0].mean if self.s1[0].count else float("nan")
+        return {k: round(float(v), 6) for k, v in m.items()}
+
+
+def judge_scene(scene_id: str, metrics: dict[str, float], config: SceneQCConfig) -> SceneQC:
+    reasons = []
+    nod = max(metrics["s1_nodata_fraction"], metrics["s2_nodata_fraction"])
+    if nod >= 1.0:
+        reasons.append("nodata all pixels")
+    elif nod > config.max_nodata_fraction:
+        reasons.append(f"nodata {nod:.3f} > {config.max_nodata_fraction:.3f}")
+    if metrics["cloud_fraction"] > config.max_cloud_fraction:
+        reasons.append(f"clouds {metrics['cloud_fraction']:.3f} > {config.max_cloud_fraction:.3f}")
+    cast = metrics.get("colour_cast")
+    if cast is not None and cast > config.max_colour_cast:
+        reasons.append(f"colour-cast {cast:.3f} > {config.max_colour_cast:.3f}")
+    for band in S2_BANDS:
+        std = metrics.get(f"{band}_std", float("nan"))
+        if math.isfinite(std) and std < config.min_channel_std * 10000.0:
+            reasons.append(f"flat-channel {band} std {std:.1f} < {config.min_channel_std * 10000.0:.1f}")
+    return SceneQC(scene_id, not reasons, tuple(reasons), metrics)
+
+
+@dataclass(frozen=True)
+class Override:
+    decision: str  # "accept" | "reject"
+    note: str | None = None
+
+
+def load_overrides(path: Path | None) -> dict[str, Override]:
+    """Manual decisions by scene id. JSON: ``{"ROIs1158_spring_7": {"decision": "reject", "note": "..."}}``
+    (or the decision as a plain string); CSV: columns ``scene_id,decision[,note]``."""
+    if path is None:
+        return {}
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the QC override file {path}: {exc.strerror}", fix="check the path given to --overrides") from None
+    raw: dict[str, object]
+    if str(path).lower().endswith(".csv"):
+        rows = list(csv.DictReader(text.splitlines()))
+        if rows and not {"scene_id", "decision"} <= set(rows[0]):
+            raise ConfigError(f"QC override file {path} lacks the columns scene_id,decision", fix="add a header line 'scene_id,decision,note'")
+        raw = {r["scene_id"].strip(): {"decision": r["decision"], "note": r.get("note")} for r in rows}
+    else:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"QC override file {path} is not valid JSON ({exc.msg} at line {exc.lineno})", fix="fix the JSON syntax") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"QC override file {path} must hold an object keyed by scene id", fix='write {"ROIs1158_spring_7": "reject"}')
+    out = {}
+    for scene_id, v in raw.items():
+        entry = v if isinstance(v, dict) else {"decision": v}
+        decision = str(entry.get("decision", "")).strip().lower()
+        if decision not in ("accept", "reject"):
+            raise ConfigError(f"QC override for {scene_id} in {path} has decision {entry.get('decision')!r}", fix="use 'accept' or 'reject'")
+        note = entry.get("note")
+        out[scene_id] = Override(decision, str(note) if note else None)
+    return out
+
+
+def apply_override(qc: SceneQC, overrides: dict[str, Override]) -> SceneQC:
+    o = overrides.get(qc.scene_id)
+    if o is None:
+        return qc
+    reasons = qc.reasons
+    if o.decision == "reject" and not reasons:
+        reasons = ("manual reject",)
+    return SceneQC(qc.scene_id, o.decision == "accept", reasons, qc.metrics, o.decision, o.note)
+
+
+def judge_patch(s1: np.ndarray, s2: np.ndarray, seam: np.ndarray | None, scene_cfg: SceneQCConfig, cfg: PatchQCConfig) -> PatchQC:
+    """Patch QC on the physical-unit patch arrays (S1 dB with NaN, S2 uint16 with 0)."""
+    v1 = np.isfinite(s1[0])
+    v2 = np.all(s2 > 0, axis=0)
+    nodata = 1.0 - float((v1 & v2).mean())
+    valid2 = max(int(v2.sum()), 1)
+    cloud = float(cloud_mask(s2, scene_cfg).sum()) / valid2 if v2.any() else 0.0
+    seamline = bool(seam is not None and seam.any())
+    reasons = []
+    if nodata > cfg.max_nodata_fraction:
+        reasons.append(f"nodata {nodata:.4f} > {cfg.max_nodata_fraction:.4f}")
+    if cloud > cfg.max_cloud_fraction:
+        reasons.append(f"clouds {cloud:.3f} > {cfg.max_cloud_fraction:.3f}")
+    if seamline and cfg.reject_seamlines:
+        reasons.append("seamline")
+    return PatchQC(not reasons, tuple(reasons), round(nodata, 6), round(cloud, 6), seamline)
+
+
+def reason_code(reason: str) -> str:
+    """The reason's kind, for counting: ``"nodata 0.3 > 0.1"`` -> ``"nodata"``."""
+    return reason.split(" ", 1)[0]

@@ -1,0 +1,365 @@
+"""The synthetic source: the offline default. Deterministic per (seed, ROI).
+
+Every pixel is a function of its position in the scene and of the scene's seed, so any
+window can be read on its own (the pipeline streams strips; memory stays bounded):
+
+* land cover from value noise evaluated on scene coordinates -- relief, water bodies and a
+  river, forest, urban blocks (more of them for urban ROIs), agricultural parcels;
+* S2 as L1C-like TOA reflectance x 10000 (uint16, B4/B3/B2) per land-cover class, with
+  texture, relief shading and a mosaic seam (two acquisitions, last on top);
+* S1 as sigma0 in dB over a backscatter map of the same land cover (water dark, urban
+  bright, slopes facing the sensor brighter) with multiplicative gamma speckle of ENL 4.4;
+* random noise drawn per fixed 512 px block from a generator keyed by (scene, block), so
+  a pixel's value does not depend on the window that reads it;
+* defects at a configurable rate so QC has real work: a large no-data area, cloud blobs,
+  or a colour cast; and in otherwise clean scenes a small no-data corner or a few small
+  clouds that patch QC must catch.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+from rasterio.windows import Window
+
+from ..errors import SceneUnavailable, SourceError
+from ..models import ROI, Acquisition, Grid, SceneRequest
+
+BLOCK = 512
+ENL = 4.4  # equivalent number of looks of S1 GRD IW
+
+# Land-cover classes: S2 TOA reflectance x 10000 (B4, B3, B2) and S1 VV sigma0 (dB).
+CLASSES = {
+    #            B4    B3    B2     VV dB
+    "water": ((450, 650, 950), -21.0),
+    "urban": ((1500, 1400, 1450), 1.0),
+    "forest": ((550, 750, 1000), -7.5),
+    "crop_green": ((650, 950, 1050), -10.0),
+    "crop_harvested": ((1500, 1300, 1250), -14.0),
+    "crop_lush": ((480, 880, 980), -9.0),
+    "bare": ((2300, 1900, 1600), -16.0),
+    "grass": ((900, 1050, 1150), -12.0),
+}
+_CLASS_NAMES = list(CLASSES)
+_S2_TABLE = np.array([v[0] for v in CLASSES.values()], dtype=np.float32)  # (k, 3)
+_S1_TABLE = np.array([v[1] for v in CLASSES.values()], dtype=np.float32)  # (k,)
+CLOUD_TOA = np.array([6200.0, 6100.0, 6300.0], dtype=np.float32)
+
+DEFECTS = ("nodata", "clouds", "colour")
+
+
+def _seed_of(*parts: object) -> int:
+    h = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(h[:8], "little")
+
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_M3 = np.uint64(0xFF51AFD7ED558CCD)
+_M4 = np.uint64(0xC4CEB9FE1A85EC53)
+
+
+def _hash01(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform [0, 1) value per integer lattice point, reproducible everywhere."""
+    with np.errstate(over="ignore"):
+        ix_u, iy_u = np.broadcast_arrays(ix.astype(np.int64).view(np.uint64), iy.astype(np.int64).view(np.uint64))
+        h = ix_u * _M1
+        h ^= iy_u * _M2
+        h ^= np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+        h ^= h >> np.uint64(33)
+        h *= _M3
+        h ^= h >> np.uint64(33)
+        h *= _M4
+        h ^= h >> np.uint64(33)
+    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def value_noise(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int) -> np.ndarray:
+    """Smooth value noise in [0, 1] on the outer product of pixel columns ``xs`` and rows ``ys``."""
+    fx, fy = xs / cell, ys / cell
+    ix0, iy0 = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
+    tx, ty = fx - ix0, fy - iy0
+    tx, ty = tx * tx * (3 - 2 * tx), ty * ty * (3 - 2 * ty)
+    gx = np.arange(ix0.min(), ix0.max() + 2)
+    gy = np.arange(iy0.min(), iy0.max() + 2)
+    table = _hash01(gx[None, :], gy[:, None], seed)
+    cx, cy = ix0 - gx[0], iy0 - gy[0]
+    v00 = table[np.ix_(cy, cx)]
+    v01 = table[np.ix_(cy, cx + 1)]
+    v10 = table[np.ix_(cy + 1, cx)]
+    v11 = table[np.ix_(cy + 1, cx + 1)]
+    top = v00 + (v01 - v00) * tx[None, :]
+    bot = v10 + (v11 - v10) * tx[None, :]
+    return (top + (bot - top) * ty[:, None]).astype(np.float32)
+
+
+def fbm(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int, octaves: int) -> np.ndarray:
+    total = np.zeros((ys.size, xs.size), dtype=np.float32)
+    amp, norm = 1.0, 0.0
+    for k in range(octaves):
+        total += amp * value_noise(xs, ys, cell / (2**k), seed + 7919 * k)
+        norm += amp
+        amp *= 0.5
+    return total / norm
+
+
+@dataclass(frozen=True)
+class SceneParams:
+    """Everything random about a scene, drawn once from its seed."""
+
+    seed: int
+    water_level: float
+    urban_threshold: float
+    forest_threshold: float
+    arid: bool
+    defect: str | None  # one of DEFECTS or None
+    nodata_line: tuple[float, float, float] | None  # (cos, sin, offset px): pixels beyond are no-data
+    nodata_sensor: str  # "s1" | "s2"
+    cloud_threshold: float | None
+    colour_gain: tuple[float, float, float]
+    seam_line: tuple[float, float, float] | None  # S2 mosaic seam (cos, sin, offset)
+    seam_gain: float
+
+
+def draw_params(roi: ROI, grid: Grid, defect_rate: float) -> SceneParams:
+    rng = np.random.default_rng(_seed_of("params", roi.set_name, roi.index))
+    seed = _seed_of("pixels", roi.set_name, roi.index)
+    size = max(grid.width, grid.height)
+    defect = DEFECTS[int(rng.integers(len(DEFECTS)))] if rng.random() < defect_rate else None
+    angle = rng.uniform(0, 2 * math.pi)
+    c, s = math.cos(angle), math.sin(angle)
+    centre = c * grid.width / 2 + s * grid.height / 2
+    # the half-plane offset that leaves a fraction f of the scene as no-data (approximately)
+    nodata_line = None
+    if defect == "nodata":
+        nodata_line = (c, s, centre + size * rng.uniform(0.0, 0.2))  # ~30-50 % no-data
+    elif rng.random() < 0.4:
+        nodata_line = (c, s, centre + size * 0.62)  # a small corner: patch QC's work
+    cloud_threshold = None
+    if defect == "clouds":
+        cloud_threshold = float(rng.uniform(0.52, 0.58))
+    elif rng.random() < 0.5:
+        cloud_threshold = 0.76  # a few small clouds
+    gain = [1.0, 1.0, 1.0]
+    if defect == "colour":
+        band = int(rng.integers(3))
+        gain[band] = float(rng.choice([0.3, 3.0]))
+    seam_line = None
+    if rng.random() < 0.5:
+        a2 = rng.uniform(0, 2 * math.pi)
+        c2, s2 = math.cos(a2), math.sin(a2)
+        seam_line = (c2, s2, c2 * grid.width / 2 + s2 * grid.height / 2 + size * rng.uniform(-0.3, 0.3))
+    return SceneParams(
+        seed=seed,
+        water_level=float(rng.uniform(0.22, 0.34)),
+        urban_threshold=0.56 if roi.kind == "urban" else 0.70,
+        forest_threshold=float(rng.uniform(0.52, 0.62)),
+        arid=bool(15 <= abs(roi.lat) <= 35 and rng.random() < 0.5),
+        defect=defect,
+        nodata_line=nodata_line,
+        nodata_sensor="s1" if rng.random() < 0.5 else "s2",
+        cloud_threshold=cloud_threshold,
+        colour_gain=(gain[0], gain[1], gain[2]),
+        seam_line=seam_line,
+        seam_gain=float(rng.uniform(1.03, 1.08)),
+    )
+
+
+def _halfplane(line: tuple[float, float, float], xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    c, s, off = line
+    return (c * xs[None, :] + s * ys[:, None]) > off
+
+
+class SyntheticScene:
+    """A :class:`~sen12stac.models.SceneRaster` computed on demand, block by block."""
+
+    def __init__(self, roi: ROI, grid: Grid, s1: Acquisition, s2: Acquisition, params: SceneParams) -> None:
+        self.roi, self.grid, self.s1, self.s2, self.params = roi, grid, s1, s2, params
+        self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache_size = 2 * (math.ceil(grid.width / BLOCK) + 1)  # two block rows: a 256 px strip
+
+    # -- the SceneRaster interface ------------------------------------------------------
+    def read_s1(self, window: Window) -> np.ndarray:
+        return self._read(window, 0)
+
+    def read_s2(self, window: Window) -> np.ndarray:
+        return self._read(window, 1)
+
+    def seam_mask(self, window: Window) -> np.ndarray | None:
+        if self.params.seam_line is None:
+            return None
+        r0, c0, h, w = self._check(window)
+        xs, ys = np.arange(c0, c0 + w, dtype=np.float64), np.arange(r0, r0 + h, dtype=np.float64)
+        c, s, off = self.params.seam_line
+        d = c * xs[None, :] + s * ys[:, None] - off
+        return np.abs(d) < 1.0
+
+    def close(self) -> None:
+        self._cache.clear()
+
+    # -- internals -------------------------------------------------------------------------
+    def _check(self, window: Window) -> tuple[int, int, int, int]:
+        r0, c0 = int(window.row_off), int(window.col_off)
+        h, w = int(window.height), int(window.width)
+        if r0 < 0 or c0 < 0 or r0 + h > self.grid.height or c0 + w > self.grid.width:
+            raise SourceError(f"window {window} is outside scene {self.roi.scene_id} ({self.grid.width}x{self.grid.height})")
+        return r0, c0, h, w
+
+    def _read(self, window: Window, which: int) -> np.ndarray:
+        r0, c0, h, w = self._check(window)
+        bands = 1 if which == 0 else 3
+        dtype = np.float32 if which == 0 else np.uint16
+        out = np.empty((bands, h, w), dtype=dtype)
+        for br in range(r0 // BLOCK, (r0 + h - 1) // BLOCK + 1):
+            for bc in range(c0 // BLOCK, (c0 + w - 1) // BLOCK + 1):
+                blk = self._block(br, bc)[which]
+                y0, x0 = br * BLOCK, bc * BLOCK
+                ra, rb = max(r0, y0), min(r0 + h, y0 + blk.shape[1])
+                ca, cb = max(c0, x0), min(c0 + w, x0 + blk.shape[2])
+                out[:, ra - r0 : rb - r0, ca - c0 : cb - c0] = blk[:, ra - y0 : rb - y0, ca - x0 : cb - x0]
+        return out
+
+    def _block(self, br: int, bc: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (br, bc)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        blk = render_block(self.params, self.grid, br, bc)
+        self._cache[key] = blk
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return blk
+
+
+def render_block(p: SceneParams, grid: Grid, br: int, bc: int) -> tuple[np.ndarray, np.ndarray]:
+    """S1 (1, h, w) float32 dB and S2 (3, h, w) uint16 for one fixed block of the scene."""
+    y0, x0 = br * BLOCK, bc * BLOCK
+    h, w = min(BLOCK, grid.height - y0), min(BLOCK, grid.width - x0)
+    xs = np.arange(x0, x0 + w, dtype=np.float64)
+    ys = np.arange(y0, y0 + h, dtype=np.float64)
+    rng = np.random.default_rng([p.seed & 0xFFFFFFFF, p.seed >> 32, br, bc])
+
+    elev = fbm(xs, ys, 1100.0, p.seed + 1, 5)
+    river = np.abs(fbm(xs, ys, 700.0, p.seed + 2, 3) - 0.5) < 0.006
+    water = (elev < p.water_level) | (river & (elev < 0.62))
+    urban = fbm(xs, ys, 380.0, p.seed + 3, 3) > p.urban_threshold
+    forest = fbm(xs, ys, 260.0, p.seed + 4, 3) > p.forest_threshold
+    # agricultural parcels: a jittered rectangular cadastre, one crop per parcel
+    warp = (value_noise(xs, ys, 300.0, p.seed + 5) - 0.5) * 60.0
+    px = np.floor((xs[None, :] + warp) / 55.0).astype(np.int64)
+    py = np.floor((ys[:, None] + warp) / 38.0).astype(np.int64)
+    crop_u = _hash01(px, py, p.seed + 6)
+    if p.arid:
+        crop = np.select([crop_u < 0.65, crop_u < 0.85], [6, 7], 3)
+    else:
+        crop = np.select([crop_u < 0.3, crop_u < 0.55, crop_u < 0.75, crop_u < 0.9], [3, 4, 5, 7], 6)
+    cls = np.where(water, 0, np.where(urban, 1, np.where(forest & ~p.arid, 2, crop))).astype(np.int64)
+
+    # relief: illumination for S2, local incidence for S1 (slopes facing east = the sensor)
+    gy, gx = np.gradient(elev.astype(np.float64) * 600.0)  # pseudo-metres
+    shade = np.clip(1.0 + 0.04 * (gx - gy), 0.7, 1.3).astype(np.float32)
+
+    # S2: class reflectance x texture x relief, mosaic seam, colour gain, clouds
+    s2 = _S2_TABLE[cls].transpose(2, 0, 1) * shade[None]
+    s2 *= (1.0 + 0.025 * rng.standard_normal((1, h, w))).astype(np.float32)
+    urban_tex = np.where(cls == 1, rng.uniform(0.65, 1.5, (h, w)), 1.0).astype(np.float32)
+    s2 *= urban_tex[None]
+    if p.seam_line is not None:
+        s2 *= np.where(_halfplane(p.seam_line, xs, ys), p.seam_gain, 1.0).astype(np.float32)[None]
+    s2 *= np.array(p.colour_gain, dtype=np.float32)[:, None, None]
+    if p.cloud_threshold is not None:
+        n = fbm(xs, ys, 320.0, p.seed + 8, 4)
+        alpha = np.clip((n - p.cloud_threshold) / 0.05, 0.0, 1.0)[None]
+        s2 = s2 * (1 - alpha) + alpha * CLOUD_TOA[:, None, None]
+    s2 = np.clip(s2, 1, 20000).astype(np.uint16)
+
+    # S1: backscatter map in dB + slope term, gamma speckle in linear power
+    db = _S1_TABLE[cls] + np.clip(8.0 * gx, -6, 6).astype(np.float32)
+    db += np.where(cls == 1, rng.normal(0.0, 3.0, (h, w)), 0.0).astype(np.float32)
+    lin = np.power(10.0, db / 10.0) * rng.gamma(ENL, 1.0 / ENL, (h, w))
+    s1 = (10.0 * np.log10(np.maximum(lin, 1e-5)))[None].astype(np.float32)
+
+    if p.nodata_line is not None:
+        nod = _halfplane(p.nodata_line, xs, ys)
+        if p.nodata_sensor == "s1" or p.defect != "nodata":
+            s1[:, nod] = np.nan
+        if p.nodata_sensor == "s2" or p.defect != "nodata":
+            s2[:, nod] = 0
+    return s1, s2
+
+
+def _ts(d: date, seconds: float) -> str:
+    t = datetime(d.year, d.month, d.day, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def synth_acquisitions(roi: ROI, grid: Grid, start: str, end: str, n_s2: int) -> tuple[Acquisition, Acquisition]:
+    """Believable metadata: S2 near 10:30 local solar time, S1 near 06:00/18:00, real id formats."""
+    rng = np.random.default_rng(_seed_of("acq", roi.set_name, roi.index))
+    d0, d1 = date.fromisoformat(start), date.fromisoformat(end)
+    span = (d1 - d0).days
+    solar = -roi.lon / 15.0 * 3600.0  # seconds offset of local solar noon from UTC noon
+    s2_day = d0 + timedelta(days=int(rng.integers(0, span + 1)))
+    s2_sec = float(np.clip(10.5 * 3600 + solar + rng.normal(0, 600), 0, 86399))
+    s1_day = s2_day + timedelta(days=int(rng.integers(-6, 7)))
+    s1_day = min(max(s1_day, d0), d1)
+    asc = bool(rng.random() < 0.5)
+    s1_sec = float(np.clip((18.0 if asc else 6.0) * 3600 + solar + rng.normal(0, 900), 0, 86399))
+    s1_plat = "sentinel-1a" if rng.random() < 0.6 or s1_day < date(2016, 9, 26) else "sentinel-1b"
+    s2_plat = "sentinel-2a" if rng.random() < 0.6 or s2_day < date(2017, 6, 29) else "sentinel-2b"
+    s1_rel, s2_rel = int(rng.integers(1, 176)), int(rng.integers(1, 144))
+    s1_t, s2_t = _ts(s1_day, s1_sec), _ts(s2_day, s2_sec)
+    zone = int(grid.crs.split(":")[1]) % 100
+    band = "CDEFGHJKLMNPQRSTUVWX"[min(19, max(0, int((roi.lat + 80) // 8)))]
+    compact = lambda t: t.replace("-", "").replace(":", "").rstrip("Z")  # noqa: E731
+    abs_orbit = 10000 + int(rng.integers(0, 9000))
+    s1_stop = (datetime.strptime(s1_t, "%Y-%m-%dT%H:%M:%SZ") + timedelta(seconds=25)).strftime("%Y%m%dT%H%M%S")
+    s1_id = f"S1{s1_plat[-1].upper()}_IW_GRDH_1SDV_{compact(s1_t)}_{s1_stop}_{abs_orbit:06d}_{int(rng.integers(0, 0xFFFFFF)):06X}_{int(rng.integers(0, 0xFFFF)):04X}"
+    s2_ids = []
+    s2_times = []
+    for k in range(n_s2):
+        day = s2_day - timedelta(days=10 * k)
+        day = max(day, d0)
+        t = _ts(day, s2_sec)
+        s2_times.append(t)
+        s2_ids.append(f"S2{s2_plat[-1].upper()}_MSIL1C_{compact(t)}_N0204_R{s2_rel:03d}_T{zone:02d}{band}{'ABCDEFGHJKLMNPQRSTUVWXYZ'[int(rng.integers(0, 24))]}{'ABCDEFGHJKLMNPQRSTUV'[int(rng.integers(0, 20))]}_{compact(t)}")
+    s1 = Acquisition("s1", s1_t, s1_plat, "sentinel-1", "c-sar", "ascending" if asc else "descending", s1_rel, None, (s1_id,), s1_t, s1_t)
+    s2 = Acquisition(
+        "s2", s2_times[0], s2_plat, "sentinel-2", "msi", "descending", s2_rel, round(float(rng.uniform(0.0, 1.0)), 2),
+        tuple(s2_ids), min(s2_times), max(s2_times),
+    )
+    return s1, s2
+
+
+class SyntheticSource:
+    """The offline default source (see module docstring)."""
+
+    name = "synthetic"
+
+    def __init__(self, defect_rate: float = 0.3, unavailable_rate: float = 0.08) -> None:
+        self.defect_rate = defect_rate
+        self.unavailable_rate = unavailable_rate
+
+    def rois(self, season_name: str) -> list[ROI] | None:
+        return None  # use the sampled ROIs
+
+    def grid_for(self, roi: ROI, default: Grid) -> Grid:
+        return default
+
+    def open_scene(self, request: SceneRequest) -> SyntheticScene:
+        roi = request.roi
+        rng = np.random.default_rng(_seed_of("availability", roi.set_name, roi.index))
+        # the recipe needs an S2 scene with <= 1 % cloud: rarer in the cloudy tropics
+        p_missing = self.unavailable_rate * (3.0 if abs(roi.lat) < 12 else 1.0)
+        if rng.random() < p_missing:
+            raise SceneUnavailable(
+                f"no Sentinel-2 acquisition with cloud cover <= 1% for {roi.scene_id} between {request.start} and {request.end}"
+            )
+        params = draw_params(roi, request.grid, self.defect_rate)
+        s1, s2 = synth_acquisitions(roi, request.grid, request.start, request.end, 2 if params.seam_line else 1)
+        return SyntheticScene(roi, request.grid, s1, s2, params)
