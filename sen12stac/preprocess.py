@@ -103,7 +103,8 @@ def to_uint8(values: np.ndarray, valid: np.ndarray, stats: BandStats) -> np.ndar
     """Map physical values to DN 1..255 (0 where not valid)."""
     span = stats.stretch_max - stats.stretch_min
     x = (values.astype(np.float32) - np.float32(stats.stretch_min)) / np.float32(span)
-    dn = np.rint(np.clip(x, 0.0, 1.0) * 254.0).astype(np.uint8) + np.uint8(1)
+    x = np.nan_to_num(np.clip(x, 0.0, 1.0), nan=0.0)
+    dn = np.rint(x * 254.0).astype(np.uint8) + np.uint8(1)
     dn[~valid] = 0
     return dn
 

@@ -236,14 +236,8 @@ class SyntheticScene:
         return blk
 
 
-def render_block(p: SceneParams, grid: Grid, br: int, bc: int) -> tuple[np.ndarray, np.ndarray]:
-    """S1 (1, h, w) float32 dB and S2 (3, h, w) uint16 for one fixed block of the scene."""
-    y0, x0 = br * BLOCK, bc * BLOCK
-    h, w = min(BLOCK, grid.height - y0), min(BLOCK, grid.width - x0)
-    xs = np.arange(x0, x0 + w, dtype=np.float64)
-    ys = np.arange(y0, y0 + h, dtype=np.float64)
-    rng = np.random.default_rng([p.seed & 0xFFFFFFFF, p.seed >> 32, br, bc])
-
+def land_cover(p: SceneParams, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class index per pixel (keys of CLASSES, in order), the east-west slope, and the relief shading."""
     elev = fbm(xs, ys, 1100.0, p.seed + 1, 5)
     river = np.abs(fbm(xs, ys, 700.0, p.seed + 2, 3) - 0.5) < 0.006
     water = (elev < p.water_level) | (river & (elev < 0.62))
@@ -259,10 +253,20 @@ def render_block(p: SceneParams, grid: Grid, br: int, bc: int) -> tuple[np.ndarr
     else:
         crop = np.select([crop_u < 0.3, crop_u < 0.55, crop_u < 0.75, crop_u < 0.9], [3, 4, 5, 7], 6)
     cls = np.where(water, 0, np.where(urban, 1, np.where(forest & ~p.arid, 2, crop))).astype(np.int64)
-
     # relief: illumination for S2, local incidence for S1 (slopes facing east = the sensor)
     gy, gx = np.gradient(elev.astype(np.float64) * 600.0)  # pseudo-metres
     shade = np.clip(1.0 + 0.04 * (gx - gy), 0.7, 1.3).astype(np.float32)
+    return cls, gx, shade
+
+
+def render_block(p: SceneParams, grid: Grid, br: int, bc: int, *, speckle: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """S1 (1, h, w) float32 dB and S2 (3, h, w) uint16 for one fixed block of the scene."""
+    y0, x0 = br * BLOCK, bc * BLOCK
+    h, w = min(BLOCK, grid.height - y0), min(BLOCK, grid.width - x0)
+    xs = np.arange(x0, x0 + w, dtype=np.float64)
+    ys = np.arange(y0, y0 + h, dtype=np.float64)
+    rng = np.random.default_rng([p.seed & 0xFFFFFFFF, p.seed >> 32, br, bc])
+    cls, gx, shade = land_cover(p, xs, ys)
 
     # S2: class reflectance x texture x relief, mosaic seam, colour gain, clouds
     s2 = _S2_TABLE[cls].transpose(2, 0, 1) * shade[None]
@@ -281,7 +285,8 @@ def render_block(p: SceneParams, grid: Grid, br: int, bc: int) -> tuple[np.ndarr
     # S1: backscatter map in dB + slope term, gamma speckle in linear power
     db = _S1_TABLE[cls] + np.clip(8.0 * gx, -6, 6).astype(np.float32)
     db += np.where(cls == 1, rng.normal(0.0, 3.0, (h, w)), 0.0).astype(np.float32)
-    lin = np.power(10.0, db / 10.0) * rng.gamma(ENL, 1.0 / ENL, (h, w))
+    noise = rng.gamma(ENL, 1.0 / ENL, (h, w))
+    lin = np.power(10.0, db / 10.0) * (noise if speckle else 1.0)
     s1 = (10.0 * np.log10(np.maximum(lin, 1e-5)))[None].astype(np.float32)
 
     if p.nodata_line is not None:
