@@ -26,10 +26,10 @@ from typing import Any, Literal
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
-from rasterio.enums import Resampling
 from pyproj.exceptions import CRSError as ProjCRSError
 from pyproj.exceptions import ProjError
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
 from rasterio._err import CPLE_BaseError  # GDAL errors rasterio passes through unwrapped (e.g. no coordinate operation)
 from rasterio.errors import CRSError, RasterioError
 from rasterio.vrt import WarpedVRT
