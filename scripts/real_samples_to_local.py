@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for p in paths:
         print(p)
-    print(f"{len(paths)} scenes written under {args.out}; build with: sen12stac build --source local --local-root {args.out} ...")
+    print(f"{len(paths)} scenes written under {args.out}; build with: sen12stac build --source local --source-path {args.out} --out OUT")
     return 0
 
 
