@@ -59,7 +59,7 @@ class Grid:
         return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
     def window_transform(self, window: Window) -> tuple[float, float, float, float, float, float]:
-        t = self.affine * Affine.translation(window.col_off, window.row_off)
+        t = self.affine @ Affine.translation(window.col_off, window.row_off)
         return (t.a, t.b, t.c, t.d, t.e, t.f)
 
     def to_dict(self) -> dict[str, Any]:

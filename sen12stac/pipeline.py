@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
+import rasterio
 from rasterio.windows import Window
 
 from . import SOFTWARE
@@ -32,6 +33,7 @@ from .tiling import iter_positions, pair_id, patch_grid, patch_key, thumbnail_ke
 from .utm import default_grid
 
 STATS_STRIP = 512  # rows per strip in the statistics pass
+GDAL_CACHEMAX_MB = 64
 
 
 def _strips(grid: Grid, rows: int) -> Iterator[Window]:
@@ -59,7 +61,10 @@ def process_scene(roi: ROI, season_name: str, source: Source, store: ObjectStore
             result.status, result.message = "unavailable", str(exc)
             return result
         try:
-            _process_open_scene(scene, request, store, config, overrides, result)
+            # GDAL's block cache is per process and defaults to 5 % of RAM: cap it so a
+            # reprojected local scene read in strips stays small (measured 589 -> 222 MB peak).
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHEMAX_MB, GDAL_PAM_ENABLED="NO"):
+                _process_open_scene(scene, request, store, config, overrides, result)
         finally:
             scene.close()
     except Sen12StacError as exc:
@@ -287,15 +292,18 @@ def plan_rois(config: BuildConfig, source: Source) -> tuple[dict[str, SeasonCoun
     return counts, candidates, tasks
 
 
-def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None = None, write_catalog: bool = True) -> BuildSummary:
-    """Run the whole recipe into ``store`` and write the STAC catalog; return the counts."""
+def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None = None, write_catalog: bool = True, source: Source | None = None) -> BuildSummary:
+    """Run the whole recipe into ``store`` and write the STAC catalog; return the counts.
+
+    ``source`` overrides the configured one (a custom :class:`~sen12stac.models.Source`)."""
     from .figures import season_figures
 
     t0 = time.perf_counter()
     emit = progress or (lambda event, data: None)
-    from .sources import make_source
+    if source is None:
+        from .sources import make_source
 
-    source = make_source(config)
+        source = make_source(config)
     overrides = load_overrides(config.scene_qc.overrides)
     counts, candidates, tasks = plan_rois(config, source)
     emit("plan", {"total": len(tasks)})

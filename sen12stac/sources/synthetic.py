@@ -88,13 +88,11 @@ def value_noise(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int) -> np.nd
     gy = np.arange(iy0.min(), iy0.max() + 2)
     table = _hash01(gx[None, :], gy[:, None], seed)
     cx, cy = ix0 - gx[0], iy0 - gy[0]
-    v00 = table[np.ix_(cy, cx)]
-    v01 = table[np.ix_(cy, cx + 1)]
-    v10 = table[np.ix_(cy + 1, cx)]
-    v11 = table[np.ix_(cy + 1, cx + 1)]
-    top = v00 + (v01 - v00) * tx[None, :]
-    bot = v10 + (v11 - v10) * tx[None, :]
-    return (top + (bot - top) * ty[:, None]).astype(np.float32)
+    # separable: interpolate the small lattice along x first, then gather whole rows along y
+    along_x = table[:, cx] * (1.0 - tx)[None, :] + table[:, cx + 1] * tx[None, :]  # (lattice rows, w)
+    along_x = along_x.astype(np.float32)
+    ty32 = ty.astype(np.float32)[:, None]
+    return along_x[cy] * (1.0 - ty32) + along_x[cy + 1] * ty32
 
 
 def fbm(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int, octaves: int) -> np.ndarray:

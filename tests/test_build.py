@@ -1,0 +1,182 @@
+"""End-to-end: the recipe on the synthetic source, through the library and the CLI."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from sen12stac.config import make_config
+from sen12stac.errors import ObjectConflictError, SourceError
+from sen12stac.pipeline import build
+from sen12stac.sources.synthetic import SyntheticSource
+from sen12stac.store import LocalStore
+
+CFG = dict(seasons=("spring", "winter"), scenes_per_season=2, workers=0, scene_size_px=768)
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    summary = build(make_config(**CFG), LocalStore(out))
+    return out, summary
+
+
+def test_counts_and_layout(built):
+    out, summary = built
+    spring = summary.seasons["ROIs1158_spring"]
+    assert spring.rois_sampled == 150 and spring.rois_processed == 2
+    assert summary.patches_published > 0
+    tifs = sorted(out.rglob("*.tif"))
+    assert len(tifs) == 2 * summary.patches_published
+    for t in tifs:
+        rel = t.relative_to(out).as_posix()
+        set_name, folder, name = rel.split("/")
+        sensor, scene = folder.split("_")
+        assert name.startswith(f"{set_name}_{sensor}_{scene}_p") and name.endswith(".tif")
+    assert (out / "catalog.json").exists()
+    published = [s for s in summary.scenes if s["status"] == "published"]
+    assert sum(s["patches"] for s in published) == summary.patches_published
+
+
+def test_cogs_are_valid_georeferenced_uint8(built):
+    from rio_cogeo.cogeo import cog_validate
+
+    out, _ = built
+    tif = next(out.rglob("*_s2_*_p*.tif"))
+    assert cog_validate(str(tif), quiet=True)[0]
+    with rasterio.open(tif) as ds:
+        assert ds.dtypes == ("uint8",) * 3 and ds.nodata == 0 and ds.crs.to_epsg() in range(32601, 32761)
+        assert ds.width == ds.height == 256 and ds.res == (10.0, 10.0)
+        assert ds.descriptions == ("B04", "B03", "B02")
+        assert ds.scales[0] > 0
+
+
+def test_overlapping_halves_are_identical_and_on_the_same_ground(built):
+    out, _ = built
+    checked = 0
+    for left in sorted(out.rglob("*_s1_*_p*.tif")):
+        stem = left.stem
+        n = int(stem.rsplit("_p", 1)[1])
+        right = left.with_name(f"{stem.rsplit('_p', 1)[0]}_p{n + 1}.tif")
+        if not right.exists():
+            continue
+        for sensor in ("s1", "s2"):
+            lp = Path(str(left).replace("_s1_", f"_{sensor}_").replace("/s1_", f"/{sensor}_"))
+            rp = Path(str(right).replace("_s1_", f"_{sensor}_").replace("/s1_", f"/{sensor}_"))
+            with rasterio.open(lp) as a, rasterio.open(rp) as b:
+                if a.transform.f != b.transform.f:  # a new row of patches
+                    continue
+                x_shift = round((b.transform.c - a.transform.c) / 10.0)
+                assert x_shift == 128
+                np.testing.assert_array_equal(a.read(window=Window(128, 0, 128, 256)), b.read(window=Window(0, 0, 128, 256)))
+                assert a.transform * (128, 0) == b.transform * (0, 0)
+                checked += 1
+    assert checked > 10
+
+
+def test_same_command_twice_gives_byte_identical_output(built, tmp_path):
+    out, _ = built
+    build(make_config(**CFG), LocalStore(tmp_path))
+    a, b = _tree(out), _tree(tmp_path)
+    a.pop("build-summary.json", None), b.pop("build-summary.json", None)
+    assert a == b
+
+
+def test_rebuilding_into_the_same_folder_is_a_no_op_but_other_content_is_refused(built):
+    out, _ = built
+    before = _tree(out)
+    build(make_config(**CFG), LocalStore(out))
+    assert _tree(out) == before
+    with pytest.raises(ObjectConflictError, match="already exists with different content"):
+        build(make_config(**{**CFG, "preprocess": {"clip_sigma": 2.0}}), LocalStore(out))
+
+
+class _BreaksMidScene(SyntheticSource):
+    """Synthetic scenes whose reads start failing after ``ok_reads`` reads (a source dying mid-scene)."""
+
+    def __init__(self, ok_reads: int) -> None:
+        super().__init__(defect_rate=0.0)
+        self.ok_reads = ok_reads
+
+    def open_scene(self, request):
+        scene = super().open_scene(request)
+        budget = {"n": self.ok_reads}
+        orig = scene.read_s1
+
+        def read_s1(window):
+            budget["n"] -= 1
+            if budget["n"] < 0:
+                raise SourceError(f"simulated read failure in {request.roi.scene_id}")
+            return orig(window)
+
+        scene.read_s1 = read_s1
+        return scene
+
+
+def test_a_scene_failing_mid_way_leaves_nothing_behind(tmp_path):
+    cfg = make_config(**{**CFG, "seasons": ("spring",), "scenes_per_season": 1})
+    summary = build(cfg, LocalStore(tmp_path), source=_BreaksMidScene(ok_reads=4))  # 2 stats strips + 2 patch strips
+    scene = summary.scenes[0]
+    assert scene["status"] == "failed" and "simulated read failure" in scene["message"]
+    assert not list(tmp_path.rglob("*.tif")) and not list(tmp_path.rglob("*.jpg"))
+
+
+class _AllNodata(SyntheticSource):
+    def open_scene(self, request):
+        scene = super().open_scene(request)
+        scene.read_s1 = lambda w: np.full((1, int(w.height), int(w.width)), np.nan, np.float32)
+        return scene
+
+
+def test_all_nodata_scene_is_rejected_with_its_reason(tmp_path):
+    cfg = make_config(**{**CFG, "seasons": ("spring",), "scenes_per_season": 1})
+    summary = build(cfg, LocalStore(tmp_path), source=_AllNodata())
+    assert summary.scenes[0]["status"] == "rejected"
+    assert summary.scenes[0]["reasons"][0] == "nodata all pixels"
+    assert not list(tmp_path.rglob("*.tif"))
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sen12stac.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_cli_build_on_dask_then_validate(tmp_path):
+    out = tmp_path / "out"
+    overrides = tmp_path / "qc.csv"
+    overrides.write_text("scene_id,decision,note\nROIs1970_fall_0,reject,test override\n")
+    r = _cli("build", "--source", "synthetic", "--out", str(out), "--seasons", "spring,fall", "--scenes-per-season", "2", "--workers", "2", "--scene-size", "640", "--overrides", str(overrides), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "build summary" in r.stdout and "ROIs1158_spring" in r.stdout and "pairs/s" in r.stdout
+    summary = json.loads((out / "build-summary.json").read_text())
+    fall0 = next(s for s in summary["scenes"] if s["scene_id"] == "ROIs1970_fall_0")
+    assert fall0["status"] == "rejected" and fall0["override"] == "reject"
+    v = _cli("validate", str(out / "catalog.json"), cwd=tmp_path)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--seasons", "autumn"], "unknown season 'autumn'"),
+        (["--scene-size", "100"], "scene_size_px"),
+        (["--source", "local"], "source_path"),
+        (["--workers", "-1"], "workers"),
+    ],
+)
+def test_bad_configuration_exits_2_naming_the_value(tmp_path, args, needle):
+    r = _cli("build", "--out", str(tmp_path / "o"), *args, cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert needle in r.stderr and "Fix:" in r.stderr
+    assert not (tmp_path / "o").exists()
