@@ -1,0 +1,349 @@
+"""Releases against a real S3 server (moto_server on 127.0.0.1): publish, verify, refuse,
+resume after SIGKILL, survive injected faults, landing catalog and versions."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from sen12stac.errors import ConfigError, DuplicateReleaseError, ReleaseError
+from sen12stac.release import (
+    VERSION_EXT,
+    PrefixedStore,
+    latest_of,
+    list_releases,
+    normalize_version,
+    publish,
+    split_release_url,
+    verify,
+    version_key,
+)
+from sen12stac.store import LocalStore
+from tests.fakebuild import make_build
+from tests.faultproxy import FaultProxy
+from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("builds")
+    a = make_build(root / "a")
+    b = make_build(root / "b", variant=1)  # one COG (and its item) differ from a
+    return a, b
+
+
+def _objects(store, prefix: str = "") -> dict[str, str]:
+    """key -> sha256 of every object (downloaded)."""
+    return {info.key: hashlib.sha256(store.get(info.key)).hexdigest() for info in store.list(prefix)}
+
+
+def _etags(store, prefix: str = "") -> dict[str, tuple[int, str | None]]:
+    return {i.key: (i.size, i.etag) for i in store.list(prefix)}
+
+
+def _build_keys(build: Path) -> set[str]:
+    return {p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file()}
+
+
+# ----------------------------------------------------------------------------- pure parts
+
+
+def test_semver_validation_and_order():
+    assert normalize_version("v1.2.3") == "1.2.3"
+    for bad in ("1.0", "01.0.0", "1.0.0+build.5", "latest", "1.0.0-"):
+        with pytest.raises(ConfigError, match="MAJOR.MINOR.PATCH"):
+            normalize_version(bad)
+    order = ["0.9.9", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "10.0.0"]
+    assert sorted(reversed(order), key=version_key) == order
+    assert latest_of(["1.0.0", "1.1.0-rc.1", "0.9.0"]) == "1.0.0"  # pre-releases are not "latest"
+    assert latest_of(["2.0.0-rc.1"]) == "2.0.0-rc.1"
+    assert split_release_url("s3://b/p/v1.0.0/") == ("s3://b/p", "1.0.0")
+    with pytest.raises(ConfigError):
+        split_release_url("s3://b/p")
+
+
+def test_publish_to_a_local_folder(builds, tmp_path):
+    a, _ = builds
+    dest = LocalStore(tmp_path / "releases")
+    seen: list[tuple[int, int]] = []
+    report = publish(LocalStore(a), dest, "1.0.0", workers=3, progress=lambda d, t: seen.append((d, t)))
+    n = len(_build_keys(a)) + 2  # + release.json + RELEASE-NOTES.md
+    assert report.objects == n and report.written == n and report.skipped == 0
+    assert seen[-1] == (n, n) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert report.verify.ok and report.verify.cogs_checked == 24
+    assert {k.split("/", 1)[1] for k in _objects(dest, "v1.0.0/")} == _build_keys(a) | {"release.json", "RELEASE-NOTES.md"}
+    # unchanged objects are byte-identical to the build
+    cog = "ROIs1158_spring/s1_1/ROIs1158_spring_s1_1_p0.tif"
+    assert dest.get(f"v1.0.0/{cog}") == (a / cog).read_bytes()
+
+
+# ----------------------------------------------------------------------------- S3
+
+
+@pytest.mark.s3
+def test_publish_then_verify(builds, s3_store):
+    a, _ = builds
+    dest = s3_store("sen12")
+    report = publish(LocalStore(a), dest, "1.0.0", workers=4)
+    assert report.verify.ok, report.verify.problems
+    assert report.landing_updated and report.latest == "1.0.0" and report.predecessor is None
+    manifest = json.loads(dest.get("v1.0.0/release.json"))
+    assert manifest["version"] == "1.0.0" and manifest["totals"]["objects"] == report.objects - 1
+    assert manifest["counts"]["items"] == 12
+    assert manifest["counts"]["by_season"]["spring"] == {"items": 6, "train": 2, "validate": 2, "test": 2}
+    assert manifest["counts"]["by_split"] == {"test": 4, "train": 4, "validate": 4}
+    by_key = {o["key"]: o for o in manifest["objects"]}
+    assert set(by_key) == {k.split("/", 1)[1] for k in _objects(dest, "v1.0.0/")} - {"release.json"}
+    for key, obj in by_key.items():  # every manifest checksum is the checksum of the object there
+        data = dest.get(f"v1.0.0/{key}")
+        assert len(data) == obj["size"] and hashlib.sha256(data).hexdigest() == obj["sha256"]
+    root = json.loads(dest.get("v1.0.0/catalog.json"))
+    assert root["version"] == "1.0.0" and root["deprecated"] is False and VERSION_EXT in root["stac_extensions"]
+    coll = json.loads(dest.get("v1.0.0/ROIs1158_spring/collection.json"))
+    assert coll["version"] == "1.0.0" and VERSION_EXT in coll["stac_extensions"]
+    assert {"rel": "latest-version", "href": "../../catalog.json"}.items() <= next(
+        link for link in coll["links"] if link["rel"] == "latest-version"
+    ).items()
+    landing = json.loads(dest.get("catalog.json"))
+    assert [link["href"] for link in landing["links"] if link["rel"] == "latest-version"] == ["./v1.0.0/catalog.json"]
+    # standalone verify, with full downloads, finds nothing
+    again = verify(dest, "1.0.0", full_checksums=True)
+    assert again.ok and again.checksums_downloaded == again.objects_checked and again.cogs_checked == 24
+    # the COGs stream through GDAL /vsis3/ with the options derived from the store
+    key = "v1.0.0/ROIs1868_summer/s2_2/ROIs1868_summer_s2_2_p1.tif"
+    with rasterio.Env(**dest.gdal_env()):
+        with rasterio.open(dest.gdal_path(key)) as src:
+            remote = src.read()
+    with rasterio.open(a / key.split("/", 1)[1]) as src:
+        assert np.array_equal(remote, src.read())
+    # the same command again: a no-op
+    before = _etags(dest)
+    again_report = publish(LocalStore(a), dest, "1.0.0", workers=4)
+    assert again_report.written == 0 and again_report.skipped == report.objects and not again_report.landing_updated
+    assert _etags(dest) == before
+
+
+@pytest.mark.s3
+def test_same_version_other_content_is_refused(builds, s3_store):
+    a, b = builds
+    dest = s3_store("dup")
+    publish(LocalStore(a), dest, "1.0.0", workers=4)
+    before = _etags(dest)
+    with pytest.raises(DuplicateReleaseError) as info:
+        publish(LocalStore(b), dest, "1.0.0", workers=4)
+    msg = str(info.value)
+    assert "ROIs1158_spring/s1_1/ROIs1158_spring_s1_1_p0.tif differs" in msg and "nothing was written" in msg
+    assert "new version" in msg
+    assert _etags(dest) == before  # nothing changed, landing catalog included
+
+
+@pytest.mark.s3
+def test_partial_release_with_other_content_is_refused_before_writing(builds, s3_store):
+    """A killed publish of build a, then build b under the same version: refused up front."""
+    a, b = builds
+    dest = s3_store("partial")
+    differing = "ROIs1158_spring/s1_1/ROIs1158_spring_s1_1_p0.tif"
+    for key in (differing, "LICENSE-CC-BY-4.0.txt"):
+        assert dest.put_if_absent(f"v1.0.0/{key}", (a / key).read_bytes())
+    before = _etags(dest)
+    with pytest.raises(DuplicateReleaseError, match="same size, different sha256|bytes there"):
+        publish(LocalStore(b), dest, "1.0.0", workers=4)
+    assert _etags(dest) == before
+    # an object that is not part of the build is a conflict too
+    dest.put_if_absent("v2.0.0/stray.txt", b"left over")
+    with pytest.raises(DuplicateReleaseError, match="not part of this build"):
+        publish(LocalStore(a), dest, "2.0.0", workers=4)
+    assert [r.status for r in list_releases(dest)] == ["incomplete", "incomplete"]
+
+
+_CHILD = textwrap.dedent(
+    """
+    import os, sys, time
+    sys.path.insert(0, {repo!r})
+    from sen12stac.release import publish
+    from sen12stac.store import LocalStore
+    from sen12stac.store.s3 import S3Store
+
+    dest = S3Store.from_url({url!r}, endpoint_url={endpoint!r}, access_key_id=os.environ["T_KEY"],
+                            secret_access_key=os.environ["T_SECRET"])
+
+    def progress(done, total):
+        print(done, total, flush=True)
+        if done >= {hold}:
+            time.sleep(0.2)  # slow down so the parent's SIGKILL lands with uploads in flight
+
+    publish(LocalStore({src!r}), dest, "1.0.0", workers=4, progress=progress)
+    print("FINISHED", flush=True)
+    """
+)
+
+
+@pytest.mark.s3
+def test_killed_publish_resumes_to_identical_bytes(builds, s3_store, moto, bucket):
+    a, _ = builds
+    dest = s3_store("killed")
+    code = _CHILD.format(repo=str(REPO), url=f"s3://{bucket}/killed", endpoint=moto.endpoint_url, hold=20, src=str(a))
+    env = dict(os.environ, T_KEY=TEST_ACCESS_KEY, T_SECRET=TEST_SECRET_KEY)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        done = 0
+        while done < 24 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            assert "FINISHED" not in line
+            done = int(line.split()[0])
+        assert done >= 24, f"child did not progress: {proc.stderr.read() if proc.poll() is not None else ''}"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    partial = _objects(dest, "v1.0.0/")
+    assert 20 <= len(partial) < 62
+    assert "v1.0.0/catalog.json" not in partial and "v1.0.0/release.json" not in partial  # not committed
+    assert dest.head("catalog.json") is None  # nor listed
+    assert [(r.version, r.status) for r in list_releases(dest)] == [("1.0.0", "incomplete")]
+    assert not verify(dest, "1.0.0").ok
+
+    resumed = publish(LocalStore(a), dest, "1.0.0", workers=4)  # the same command
+    assert resumed.skipped >= len(partial) and resumed.written == resumed.objects - resumed.skipped
+    assert resumed.verify.ok and verify(dest, "1.0.0", full_checksums=True).ok
+
+    clean = s3_store("uninterrupted")
+    publish(LocalStore(a), clean, "1.0.0", workers=4)
+    assert _objects(dest) == _objects(clean)  # landing catalog and every release object, byte for byte
+    assert [(r.version, r.status) for r in list_releases(dest)] == [("1.0.0", "complete")]
+
+
+@pytest.mark.s3
+def test_publish_survives_injected_faults(builds, s3_store, moto, caplog):
+    a, _ = builds
+    caplog.set_level(logging.INFO, logger="sen12stac")
+    with FaultProxy(moto.endpoint_url, fault_rate=0.25, seed=11) as proxy:
+        dest = s3_store("faults", endpoint_url=proxy.url, max_attempts=10)
+        report = publish(LocalStore(a), dest, "1.0.0", workers=4)  # verify (incl. GDAL reads) through the proxy too
+    assert report.verify.ok and report.verify.cogs_checked == 24
+    assert proxy.total_faults >= 20 and all(proxy.faults[m] > 0 for m in proxy.faults), proxy.faults
+    direct = s3_store("faults")
+    assert verify(direct, "1.0.0", full_checksums=True).ok
+    clean = s3_store("clean")
+    publish(LocalStore(a), clean, "1.0.0", workers=4)
+    assert _objects(direct) == _objects(clean)
+    assert TEST_SECRET_KEY not in caplog.text and TEST_ACCESS_KEY not in caplog.text
+
+
+@pytest.mark.s3
+def test_landing_catalog_versions_and_links(builds, s3_store):
+    a, b = builds
+    dest = s3_store("versions")
+    publish(LocalStore(a), dest, "1.0.0", workers=4)
+    r2 = publish(LocalStore(b), dest, "1.1.0", workers=4, notes="# v1.1.0\n\nFixed one patch.\n")
+    assert r2.predecessor == "1.0.0" and r2.latest == "1.1.0"
+    landing = json.loads(dest.get("catalog.json"))
+    children = [link for link in landing["links"] if link["rel"] == "child"]
+    assert [(c["href"], c["version"]) for c in children] == [("./v1.0.0/catalog.json", "1.0.0"), ("./v1.1.0/catalog.json", "1.1.0")]
+    assert [link["href"] for link in landing["links"] if link["rel"] == "latest-version"] == ["./v1.1.0/catalog.json"]
+    root = json.loads(dest.get("v1.1.0/catalog.json"))
+    links = {link["rel"]: link["href"] for link in root["links"]}
+    assert links["predecessor-version"] == "../v1.0.0/catalog.json" and links["latest-version"] == "../catalog.json"
+    coll = json.loads(dest.get("v1.1.0/ROIs1868_summer/collection.json"))
+    assert {link["rel"]: link["href"] for link in coll["links"]}["predecessor-version"] == "../../v1.0.0/ROIs1868_summer/collection.json"
+    assert dest.get("v1.1.0/RELEASE-NOTES.md") == b"# v1.1.0\n\nFixed one patch.\n"
+    # v1.0.0 is untouched by the second release (immutable): no successor link written into it
+    old_root = json.loads(dest.get("v1.0.0/catalog.json"))
+    assert "predecessor-version" not in {link["rel"] for link in old_root["links"]}
+    assert verify(dest, "1.0.0").ok
+    # a patch of the old line does not become "latest"
+    publish(LocalStore(a), dest, "1.0.1", workers=4)
+    infos = list_releases(dest)
+    assert [(i.version, i.status, i.latest) for i in infos] == [
+        ("1.0.0", "complete", False),
+        ("1.0.1", "complete", False),
+        ("1.1.0", "complete", True),
+    ]
+    assert infos[1].predecessor == "1.0.0" and infos[2].items == 12
+
+
+@pytest.mark.s3
+def test_verify_finds_tampering(builds, s3_store, s3_client, bucket):
+    a, _ = builds
+    dest = s3_store("tamper")
+    publish(LocalStore(a), dest, "1.0.0", workers=4)
+    cog = "v1.0.0/ROIs1158_spring/s2_2/ROIs1158_spring_s2_2_p2.tif"
+    data = bytearray(dest.get(cog))
+    data[-1] ^= 0xFF
+    s3_client.put_object(Bucket=bucket, Key=f"tamper/{cog}", Body=bytes(data))  # behind the tool's back
+    s3_client.delete_object(Bucket=bucket, Key="tamper/v1.0.0/ROIs1868_summer/1/catalog.json")
+    s3_client.put_object(Bucket=bucket, Key="tamper/v1.0.0/extra.bin", Body=b"x")
+    s3_client.put_object(Bucket=bucket, Key="tamper/v1.0.0/ROIs1158_spring/s1_1/ROIs1158_spring_s1_1_p1.tif", Body=b"not a tiff")
+    report = verify(dest, "1.0.0")
+    text = "\n".join(report.problems)
+    assert not report.ok
+    assert f"{cog}: sha256 differs from the manifest" in text
+    assert "v1.0.0/ROIs1868_summer/1/catalog.json: missing" in text
+    assert "v1.0.0/extra.bin: not in the manifest" in text
+    assert "ROIs1158_spring_s1_1_p1.tif: " in text and "bytes, manifest says" in text
+    assert "ROIs1158_spring_s1_1_p1.tif: not a GeoTIFF" in text  # read fresh, not from GDAL's cache
+    assert "STAC: " in text and "ROIs1868_summer/1/catalog.json, which does not exist" in text
+    with pytest.raises(Exception, match="problem"):
+        report.raise_for_problems()
+    assert not verify(dest, "9.9.9").ok  # never published
+
+
+@pytest.mark.s3
+def test_no_credentials_in_outputs(builds, s3_store, caplog):
+    a, _ = builds
+    caplog.set_level(logging.DEBUG, logger="sen12stac")
+    dest = s3_store("secrets")
+    report = publish(LocalStore(a), dest, "1.0.0", workers=4)
+    outputs = [str(report), repr(report), repr(dest), caplog.text]
+    outputs += [dest.get(k).decode("utf-8", "replace") for k in ("catalog.json", "v1.0.0/catalog.json", "v1.0.0/release.json", "v1.0.0/RELEASE-NOTES.md")]
+    outputs += [str(r) for r in list_releases(dest)] + [str(verify(dest, "1.0.0"))]
+    for text in outputs:
+        assert TEST_SECRET_KEY not in text and TEST_ACCESS_KEY not in text
+
+
+def test_unpublishable_builds_are_refused(builds, tmp_path):
+    a, _ = builds
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(a, bad)
+    item_path = next(bad.glob("ROIs1158_spring/1/*.json"))
+    item = json.loads(item_path.read_text())
+    item["assets"]["s1"]["href"] = str(bad / "ROIs1158_spring/s1_1/x.tif")  # an absolute local path
+    item_path.write_text(json.dumps(item))
+    dest = LocalStore(tmp_path / "out")
+    with pytest.raises(ReleaseError, match="absolute local path"):
+        publish(LocalStore(bad), dest, "1.0.0")
+    (bad / "catalog.json").unlink()
+    with pytest.raises(ReleaseError, match="not a finished build"):
+        publish(LocalStore(bad), dest, "1.0.0")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+    with pytest.raises(ConfigError):
+        publish(LocalStore(a), dest, "1.0")
+
+
+def test_prefixed_store_view(tmp_path):
+    base = LocalStore(tmp_path)
+    view = PrefixedStore(base, "v1.0.0")
+    assert view.put_if_absent("a/b.json", b"{}")
+    assert base.get("v1.0.0/a/b.json") == b"{}"
+    assert [i.key for i in view.list()] == ["a/b.json"] and view.head("a/b.json").size == 2
+    assert view.gdal_path("a/b.json") == str(tmp_path.resolve() / "v1.0.0/a/b.json")

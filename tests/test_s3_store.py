@@ -1,0 +1,239 @@
+"""S3Store against a real S3 server (moto_server on 127.0.0.1), over HTTP, by boto3 and GDAL."""
+from __future__ import annotations
+
+import logging
+import pickle
+
+import numpy as np
+import pytest
+import rasterio
+
+from sen12stac.errors import ConfigError, ObjectConflictError, StoreError
+from sen12stac.gdalenv import gdal_options, rasterio_env_kwargs
+from sen12stac.store import NotFound, open_store
+from sen12stac.store.base import sha256_hex
+from sen12stac.store.s3 import S3Store, Secret, backoff_delay, guess_content_type
+from tests.fakebuild import cog_bytes
+from tests.faultproxy import FaultProxy
+from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, MotoServer, free_port
+
+pytestmark = pytest.mark.s3
+
+
+def _no_secrets(*texts: str) -> None:
+    for text in texts:
+        assert TEST_SECRET_KEY not in text
+        assert TEST_ACCESS_KEY not in text
+
+
+def test_put_if_absent_get_head_list(s3_store):
+    store = s3_store("rel/root")
+    assert store.url.endswith("/rel/root")
+    assert store.put_if_absent("a/one.json", b'{"n": 1}') is True
+    assert store.put_if_absent("a/one.json", b'{"n": 2}') is False  # If-None-Match: * -> 412
+    assert store.get("a/one.json") == b'{"n": 1}'  # never overwritten
+    info = store.head("a/one.json")
+    assert info is not None and info.size == 8 and info.key == "a/one.json"
+    assert store.sha256_of("a/one.json") == sha256_hex(b'{"n": 1}')
+    assert store.head("a/missing.json") is None
+    assert store.sha256_of("a/missing.json") is None
+    with pytest.raises(NotFound, match="a/missing.json"):
+        store.get("a/missing.json")
+    assert store.put_or_verify("a/one.json", b'{"n": 1}') == "same"
+    with pytest.raises(ObjectConflictError):
+        store.put_or_verify("a/one.json", b'{"n": 3}')
+
+
+def test_list_paginates_in_key_order(s3_store, s3_client, bucket):
+    store = s3_store("p", list_page_size=2)
+    keys = [f"d/{i:02d}.bin" for i in (5, 1, 4, 2, 3)] + ["e/x.bin"]
+    for k in keys:
+        store.put_if_absent(k, k.encode())
+    listed = list(store.list("d/"))
+    assert [i.key for i in listed] == sorted(k for k in keys if k.startswith("d/"))
+    assert all(i.size == len(i.key) for i in listed)
+    assert all(i.etag and len(i.etag) == 32 for i in listed)  # MD5 of a single PUT, quotes stripped
+    assert store.list_dirs("") == ["d", "e"]
+    # keys are relative to the prefix; nothing outside it is listed
+    s3_client.put_object(Bucket=bucket, Key="outside.bin", Body=b"x")
+    assert "outside.bin" not in {i.key for i in store.list()}
+
+
+def test_replace_needs_the_current_etag(s3_store):
+    store = s3_store("m")
+    store.replace("landing.json", b"v1", None)  # create only if absent
+    with pytest.raises(ObjectConflictError):
+        store.replace("landing.json", b"v1-again", None)
+    etag = store.head("landing.json").etag
+    store.replace("landing.json", b"v2", etag)
+    assert store.get("landing.json") == b"v2"
+    with pytest.raises(ObjectConflictError, match="changed underneath"):
+        store.replace("landing.json", b"v3", etag)  # stale ETag
+    assert store.get("landing.json") == b"v2"
+
+
+def test_content_type_and_metadata(s3_store, s3_client, bucket):
+    store = s3_store("ct")
+    store.put_if_absent("x/a.tif", b"II*\x00")
+    store.put_if_absent("x/a.json", b"{}", "application/geo+json")
+    head = s3_client.head_object(Bucket=bucket, Key="ct/x/a.tif")
+    assert head["ContentType"] == "image/tiff; application=geotiff; profile=cloud-optimized"
+    assert head["Metadata"]["sha256"] == sha256_hex(b"II*\x00")
+    assert s3_client.head_object(Bucket=bucket, Key="ct/x/a.json")["ContentType"] == "application/geo+json"
+    assert guess_content_type("a/b.parquet") == "application/vnd.apache.parquet"
+
+
+def test_gdal_reads_a_cog_through_vsis3(s3_store):
+    store = s3_store("cogs")
+    data = cog_bytes(7, size=64, bands=3)
+    store.put_if_absent("s2/patch.tif", data)
+    path = store.gdal_path("s2/patch.tif")
+    assert path == f"/vsis3/{store.bucket}/cogs/s2/patch.tif"
+    env = store.gdal_env()
+    assert env["AWS_S3_ENDPOINT"] == store.endpoint_url.split("://", 1)[1]
+    assert env["AWS_HTTPS"] == "NO" and env["AWS_VIRTUAL_HOSTING"] == "FALSE"
+    assert env["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR" and env["GDAL_INGESTED_BYTES_AT_OPEN"] == "262144"
+    with rasterio.Env(**env):
+        with rasterio.open(path) as src:
+            remote = src.read()
+    from rasterio.io import MemoryFile
+
+    with MemoryFile(data) as mf, mf.open() as local:
+        assert np.array_equal(remote, local.read())
+
+
+def test_gdal_options_derivation():
+    assert gdal_options("https://minio.example:9000")["AWS_HTTPS"] == "YES"
+    opts = gdal_options("http://127.0.0.1:9000/", region="eu-central-1")
+    assert opts["AWS_S3_ENDPOINT"] == "127.0.0.1:9000" and opts["AWS_REGION"] == "eu-central-1"
+    aws = gdal_options(None)
+    assert "AWS_S3_ENDPOINT" not in aws and "AWS_VIRTUAL_HOSTING" not in aws
+    with pytest.raises(ConfigError, match="http"):
+        gdal_options("127.0.0.1:9000")
+    with pytest.raises(ConfigError, match="user information"):
+        gdal_options(f"http://{TEST_ACCESS_KEY}:{TEST_SECRET_KEY}@127.0.0.1:9000")
+    kwargs = rasterio_env_kwargs(endpoint_url="http://127.0.0.1:1", access_key_id=TEST_ACCESS_KEY, secret_access_key=TEST_SECRET_KEY)
+    # credentials travel in the session, never as GDAL options (rasterio refuses those)
+    assert "AWS_ACCESS_KEY_ID" not in kwargs and "AWS_SECRET_ACCESS_KEY" not in kwargs
+    assert kwargs["session"].get_credential_options()["AWS_SECRET_ACCESS_KEY"] == TEST_SECRET_KEY
+    _no_secrets(repr({k: v for k, v in kwargs.items() if k != "session"}))
+
+
+def test_pickle_repr_and_config_errors(s3_store):
+    store = s3_store("pk")
+    store.put_if_absent("k", b"v")
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone.get("k") == b"v" and clone.url == store.url
+    _no_secrets(repr(store), str(store), repr(clone), repr(Secret(TEST_SECRET_KEY)), f"{Secret(TEST_SECRET_KEY)}")
+    assert store.child("sub").url == store.url + "/sub"
+    assert isinstance(open_store(f"s3://{store.bucket}/x", endpoint_url=store.endpoint_url), S3Store)
+    with pytest.raises(ConfigError, match="bucket"):
+        S3Store.from_url("s3://A_/x")
+    with pytest.raises(ConfigError, match="s3://"):
+        S3Store.from_url("gs://bucket/x")
+    with pytest.raises(ConfigError, match="only one of"):
+        S3Store.from_url("s3://bucket/x", access_key_id=TEST_ACCESS_KEY)
+    with pytest.raises(ConfigError, match="'\\.\\.'"):
+        S3Store.from_url("s3://bucket/a/../b")
+
+
+def test_missing_bucket_is_a_clear_error(moto):
+    store = S3Store.from_url(
+        "s3://no-such-bucket-here/pre", endpoint_url=moto.endpoint_url, access_key_id=TEST_ACCESS_KEY, secret_access_key=TEST_SECRET_KEY
+    )
+    for op in (store.check, lambda: store.put_if_absent("k", b"x"), lambda: list(store.list()), lambda: store.get("k")):
+        with pytest.raises(StoreError) as info:
+            op()
+        msg = str(info.value)
+        assert "bucket 'no-such-bucket-here' does not exist" in msg and "Fix: create the bucket" in msg
+        assert not isinstance(info.value, NotFound)
+        _no_secrets(msg)
+
+
+def test_unreachable_endpoint_is_a_clear_error():
+    port = free_port()  # nothing listens here
+    store = S3Store.from_url(
+        "s3://bucket/pre",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        access_key_id=TEST_ACCESS_KEY,
+        secret_access_key=TEST_SECRET_KEY,
+        max_attempts=2,
+        backoff_base=0.01,
+        connect_timeout=1,
+    )
+    with pytest.raises(StoreError) as info:
+        store.check()
+    msg = str(info.value)
+    assert f"cannot reach http://127.0.0.1:{port} after 2 attempts" in msg and "--endpoint-url" in msg
+    _no_secrets(msg)
+
+
+def test_missing_profile_is_a_clear_error(moto):
+    store = S3Store.from_url("s3://bucket/pre", endpoint_url=moto.endpoint_url, profile="sen12stac-no-such-profile")
+    with pytest.raises(StoreError, match="profile 'sen12stac-no-such-profile'.*not configured"):
+        store.check()
+
+
+@pytest.fixture(scope="module")
+def auth_moto():
+    """A second server with authentication switched on (moto accepts anything by default)."""
+    with MotoServer() as server:
+        server.client().create_bucket(Bucket="locked")
+        key_id, secret = server.create_access_key()
+        server.auth_after(0)
+        yield server, key_id, secret
+
+
+def test_wrong_credentials_are_a_clear_error(auth_moto, caplog):
+    server, key_id, secret = auth_moto
+    good = S3Store.from_url("s3://locked/pre", endpoint_url=server.endpoint_url, access_key_id=key_id, secret_access_key=secret)
+    good.check()
+    assert good.put_if_absent("k", b"x") is True  # the right key works: auth is really on
+    caplog.set_level(logging.DEBUG, logger="sen12stac")
+    cases = [(key_id, TEST_SECRET_KEY, "SignatureDoesNotMatch"), (TEST_ACCESS_KEY, TEST_SECRET_KEY, "InvalidAccessKeyId")]
+    for kid, sec, code in cases:
+        store = S3Store.from_url("s3://locked/pre", endpoint_url=server.endpoint_url, access_key_id=kid, secret_access_key=sec)
+        for op in (store.check, lambda: store.put_if_absent("k2", b"x"), lambda: store.get("k")):
+            with pytest.raises(StoreError) as info:
+                op()
+            msg = str(info.value)
+            assert f"the credentials are not valid there ({code})" in msg and "s3://locked/pre" in msg
+            assert "Fix: check the access key pair or --profile" in msg
+            _no_secrets(msg, repr(info.value))
+            assert secret not in msg
+    _no_secrets(caplog.text)
+    assert good.head("k2") is None  # nothing was written with the wrong keys
+
+
+def test_retries_through_faults(s3_store, moto, caplog):
+    caplog.set_level(logging.DEBUG, logger="sen12stac")
+    with FaultProxy(moto.endpoint_url, fault_rate=0.3, seed=3) as proxy:
+        store = s3_store("faulty", endpoint_url=proxy.url, max_attempts=10)
+        results = [store.put_if_absent(f"obj/{i:03d}", bytes([i % 256]) * (i + 1)) for i in range(60)]
+        for i in range(60):
+            assert store.get(f"obj/{i:03d}") == bytes([i % 256]) * (i + 1)
+        assert len(list(store.list("obj/"))) == 60
+    assert all(proxy.faults[m] > 0 for m in ("503", "drop_before", "reset", "drop_after")), proxy.faults
+    # a PUT that landed but whose answer was dropped is retried and meets itself: False
+    assert results.count(False) <= proxy.faults["drop_after"]
+    assert "SlowDown (HTTP 503), retry" in caplog.text
+    _no_secrets(caplog.text)
+
+
+def test_persistent_failure_names_the_key_and_the_fix(s3_store, moto):
+    with FaultProxy(moto.endpoint_url, fault_rate=1.0, modes=("503",)) as proxy:
+        store = s3_store("down", endpoint_url=proxy.url, max_attempts=3, backoff_base=0.01)
+        with pytest.raises(StoreError) as info:
+            store.put_if_absent("v1.0.0/a.tif", b"data")
+    msg = str(info.value)
+    assert f"s3://{store.bucket}/down/v1.0.0/a.tif" in msg and "after 3 attempts" in msg and "SlowDown" in msg
+    assert "safe to re-run" in msg
+    assert proxy.requests == 3
+    _no_secrets(msg)
+
+
+def test_backoff_is_exponential_with_full_jitter():
+    assert backoff_delay(1, 0.1, 10, rand=lambda: 1.0) == pytest.approx(0.1)
+    assert backoff_delay(4, 0.1, 10, rand=lambda: 1.0) == pytest.approx(0.8)
+    assert backoff_delay(30, 0.1, 10, rand=lambda: 1.0) == 10  # capped
+    assert backoff_delay(5, 0.1, 10, rand=lambda: 0.0) == 0  # full jitter reaches zero
