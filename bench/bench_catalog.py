@@ -1,0 +1,233 @@
+#!/usr/bin/env python
+"""Catalog writing throughput: CatalogWriter vs plain ``json.dumps`` per-item files.
+
+    .venv/bin/python bench/bench_catalog.py                 # 10k and 100k items
+    .venv/bin/python bench/bench_catalog.py --sizes 2000    # quick look
+
+For each size, in a fresh subprocess (so peak RSS is that size's alone):
+
+* ``CatalogWriter -> LocalStore``: add_scene for every scene (item build, JSON, atomic
+  put-if-absent write with fsync, NDJSON spool, scene catalog) plus finish (stac-geoparquet
+  per collection, collections, root), items/s over the whole;
+* ``CatalogWriter -> discard``: the same into a store that drops the bytes -- the build and
+  serialisation cost alone;
+* ``json.dumps per-item files``: the same item dicts written one file each with
+  ``open().write(json.dumps(item))`` (no fsync, no catalogs, no parquet) -- the floor
+  FIELD-NOTES measured at about 9k items/s.
+
+Synthetic records (scripts/make_examples.py) with placeholder assets: 1,156 patch
+positions per scene as in the recipe's 4480 px scenes, seasons round-robin. Records are
+generated per scene outside the timed region. Prints a markdown table and writes it to
+bench/results/catalog.md. Opt-in: not part of ``make test``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+SEASONS = ("spring", "summer", "fall", "winter")
+COLS = 34  # 34 x 34 = 1,156 positions per scene
+
+
+def scenes_for(n_items: int):
+    """Yield SceneResults totalling n_items patches (generated lazily, one scene at a time)."""
+    import make_examples as mx
+
+    left = n_items
+    k = 0
+    while left > 0:
+        take = min(left, COLS * COLS)
+        season = SEASONS[k % 4]
+        index = k // 4 + 1
+        lon = -170.0 + (k * 7.3) % 340.0
+        lat = -50.0 + (k * 11.7) % 110.0
+        positions = [divmod(i, COLS) for i in range(take)]
+        yield mx.synthetic_scene(season, index, lon=lon, lat=lat, cols=COLS, positions=positions)
+        left -= take
+        k += 1
+
+
+def _discard_store():
+    from sen12stac.store.base import ObjectInfo, ObjectStore
+
+    class DiscardStore(ObjectStore):
+        url = "discard://"
+
+        def __init__(self) -> None:
+            self.bytes = 0
+            self.objects = 0
+
+        def put_if_absent(self, key, data, content_type=None):
+            self.bytes += len(data)
+            self.objects += 1
+            return True
+
+        def get(self, key):  # pragma: no cover - never read
+            raise KeyError(key)
+
+        def head(self, key):
+            return None
+
+        def list(self, prefix=""):
+            return iter(())
+
+        def replace(self, key, data, expected_etag, content_type=None):
+            self.put_if_absent(key, data)
+
+        def gdal_path(self, key):
+            return key
+
+    _ = ObjectInfo
+    return DiscardStore()
+
+
+def run_writer(n: int, store, tmp: Path) -> dict:
+    from sen12stac.catalog_writer import CatalogWriter
+    from sen12stac.config import BuildConfig
+
+    writer = CatalogWriter(store, BuildConfig(), spool_dir=tmp)
+    t_add = 0.0
+    for scene in scenes_for(n):
+        t0 = time.perf_counter()
+        writer.add_scene(scene)
+        t_add += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    writer.finish()
+    t_finish = time.perf_counter() - t0
+    return {"items": writer.items_written, "add_s": t_add, "finish_s": t_finish, "total_s": t_add + t_finish}
+
+
+def run_plain(n: int, out: Path) -> dict:
+    """The same item dicts, json.dumps'd to one file each (the floor)."""
+    from sen12stac.config import BuildConfig
+    from sen12stac.splits import assign_split
+    from sen12stac.stac import build_item, item_key, load_catalog_texts, scene_context
+
+    texts = load_catalog_texts()
+    cfg = BuildConfig()
+    t_write = 0.0
+    count = 0
+    for scene in scenes_for(n):
+        split = assign_split(scene.roi.scene_id, scene.season, cfg.split)
+        ctx = scene_context(scene.patches[0], split, texts, cfg)
+        items = [build_item(p, split, texts=texts, config=cfg, context=ctx) for p in scene.patches]
+        t0 = time.perf_counter()
+        for p, item in zip(scene.patches, items):
+            path = out / item_key(p.set_name, p.scene_index, p.pair_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w") as f:
+                f.write(json.dumps(item))
+            count += 1
+        t_write += time.perf_counter() - t0
+    return {"items": count, "total_s": t_write}
+
+
+def one(n: int, mode: str) -> dict:
+    from sen12stac.store import LocalStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="sen12stac-bench-"))
+    try:
+        if mode == "writer-local":
+            store = LocalStore(tmp / "out")
+            r = run_writer(n, store, tmp)
+            r["bytes_on_disk"] = sum(p.stat().st_size for p in (tmp / "out").rglob("*") if p.is_file())
+            pq = sorted((tmp / "out").glob("*/items.parquet"))
+            r["parquet_bytes"] = sum(p.stat().st_size for p in pq)
+        elif mode == "writer-discard":
+            store = _discard_store()
+            r = run_writer(n, store, tmp)
+        elif mode == "plain":
+            r = run_plain(n, tmp / "plain")
+        else:
+            raise SystemExit(f"unknown mode {mode}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    r["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    r["mode"] = mode
+    r["n"] = n
+    return r
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000", help="comma-separated item counts")
+    ap.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "catalog.md")
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(int(args.one[0]), args.one[1])))
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    rows = []
+    for n in sizes:
+        for mode in ("plain", "writer-discard", "writer-local"):
+            t0 = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, __file__, "--one", str(n), mode], check=True, capture_output=True, text=True
+            ).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            print(f"  {n:>7} {mode:<15} {r['items'] / r['total_s']:>8.0f} items/s  ({time.perf_counter() - t0:.0f} s wall)", file=sys.stderr)
+            rows.append(r)
+
+    lines = [
+        "# Catalog writing: CatalogWriter vs plain json.dumps per-item files",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"`bench/bench_catalog.py --sizes {args.sizes}`. Synthetic records, 1,156 items per scene, 4 collections. "
+        "Each row runs in its own process (peak RSS is that row's alone). Items/s = items / (add_scene time + finish time); "
+        "record generation is outside the timed region.",
+        "",
+        "| items | method | items/s | ratio to json.dumps | add_scene s | finish s | peak RSS MB |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    label = {
+        "plain": "plain `json.dumps` per-item files (no fsync, no catalogs)",
+        "writer-discard": "CatalogWriter -> discard store (build + serialise + spool + parquet)",
+        "writer-local": "CatalogWriter -> LocalStore (atomic put + fsync per object)",
+    }
+    for n in sizes:
+        base = next(r for r in rows if r["n"] == n and r["mode"] == "plain")
+        base_rate = base["items"] / base["total_s"]
+        for r in (x for x in rows if x["n"] == n):
+            rate = r["items"] / r["total_s"]
+            lines.append(
+                f"| {n:,} | {label[r['mode']]} | {rate:,.0f} | {rate / base_rate:.2f} | "
+                f"{r.get('add_s', r['total_s']):.1f} | {r.get('finish_s', 0.0):.1f} | {r['max_rss_mb']:.0f} |"
+            )
+    local = [r for r in rows if r["mode"] == "writer-local"]
+    if len(local) >= 2:
+        a, b = local[0], local[-1]
+        ra, rb = a["items"] / a["total_s"], b["items"] / b["total_s"]
+        lines += [
+            "",
+            f"Scaling (CatalogWriter -> LocalStore): {a['n']:,} -> {b['n']:,} items ({b['n'] / a['n']:.0f}x) took "
+            f"{b['total_s'] / a['total_s']:.1f}x the time (items/s {ra:,.0f} -> {rb:,.0f}); peak RSS "
+            f"{a['max_rss_mb']:.0f} -> {b['max_rss_mb']:.0f} MB.",
+        ]
+    for r in local:
+        lines.append(
+            f"At {r['n']:,} items: {r['bytes_on_disk'] / r['n']:,.0f} bytes of catalog per item on disk "
+            f"(item JSON + scene catalogs + collections), stac-geoparquet {r['parquet_bytes'] / r['n']:,.0f} bytes per item."
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
