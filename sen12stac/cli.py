@@ -204,14 +204,27 @@ def build_cmd(
             staging = EnvSettings().work_dir / "staging" / version
             summary = _run_build(config, _open(str(staging)))
             _print_summary(summary, str(staging))
+            _raise_if_failed(summary)  # never publish a release with failed scenes
             _do_publish(_open(str(staging)), dest, version, None, 8)
             return
         store = _open(out_url)
         summary = _run_build(config, store)
         _print_summary(summary, out_url)
         _write_report(store, summary)
+        _raise_if_failed(summary)
     except Sen12StacError as exc:
         _fail(exc)
+
+
+def _raise_if_failed(summary) -> None:
+    """Scenes that failed were not published (nothing partial); the run still exits non-zero."""
+    from .errors import SourceError
+
+    failed = [s for s in summary.scenes if s["status"] == "failed"]
+    if failed:
+        lines = "; ".join(f"{s['scene_id']}: {s['message']}" for s in failed[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        raise SourceError(f"{len(failed)} scene(s) failed and were not published: {lines}{more}")
 
 
 def _write_report(store, summary) -> None:

@@ -83,6 +83,13 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
         s1, s2 = scene.read_s1(w), scene.read_s2(w)
         _check_shapes(s1, s2, w, roi)
         acc.add(s1, s2)
+    for sensor, accs in (("S1", acc.s1), ("S2", acc.s2)):
+        empty = [a.band for a in accs if a.count == 0]
+        if empty:
+            raise SourceError(
+                f"scene {roi.scene_id} has no valid {sensor} pixels (band {', '.join(empty)} is all no-data)",
+                fix="check the raster's no-data value and that it covers the scene; the scene was not published",
+            )
     metrics = acc.metrics()
     qc = apply_override(judge_scene(roi.scene_id, metrics, config.scene_qc), overrides)
     result.qc = qc
@@ -91,8 +98,6 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
     if not qc.accepted:
         result.status = "rejected"
         return
-    if acc.s1[0].count == 0 or any(a.count == 0 for a in acc.s2):
-        raise SourceError(f"scene {roi.scene_id} has no valid pixels in S1 or S2", fix="check the scene's no-data values; an all-no-data scene cannot be published")
     s1_stats = tuple(a.stats(config.preprocess) for a in acc.s1)
     s2_stats = tuple(a.stats(config.preprocess) for a in acc.s2)
 

@@ -139,11 +139,12 @@ class _AllNodata(SyntheticSource):
         return scene
 
 
-def test_all_nodata_scene_is_rejected_with_its_reason(tmp_path):
+def test_all_nodata_scene_fails_naming_the_scene_and_fix(tmp_path):
     cfg = make_config(**{**CFG, "seasons": ("spring",), "scenes_per_season": 1})
     summary = build(cfg, LocalStore(tmp_path), source=_AllNodata())
-    assert summary.scenes[0]["status"] == "rejected"
-    assert summary.scenes[0]["reasons"][0] == "nodata all pixels"
+    scene = summary.scenes[0]
+    assert scene["status"] == "failed"
+    assert "ROIs1158_spring_0 has no valid S1 pixels" in scene["message"] and "Fix:" in scene["message"]
     assert not list(tmp_path.rglob("*.tif"))
 
 
