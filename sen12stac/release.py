@@ -257,7 +257,7 @@ class ReleaseInfo:
 # ----------------------------------------------------------------------------- planning
 
 
-@dataclass
+@dataclass(slots=True)
 class _Planned:
     key: str  # relative to the release folder
     size: int
@@ -268,7 +268,7 @@ class _Planned:
     phase: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Scan:
     """What planning learns from one source object."""
 
@@ -386,7 +386,7 @@ def _to_bytes(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode("utf-8")
 
 
-def _manifest_bytes(header: dict[str, Any], objects: list[dict[str, Any]]) -> bytes:
+def _manifest_bytes(header: dict[str, Any], objects: Iterable[dict[str, Any]]) -> bytes:
     """Pretty header, one compact line per object (diffable, ~130 bytes per object)."""
     head = json.dumps(header, ensure_ascii=False, indent=2)
     assert head.endswith("\n}")
@@ -603,7 +603,7 @@ def _plan(src: ObjectStore, dest: ObjectStore, version: str, notes: str | None, 
     generated[NOTES_KEY] = notes_bytes
     entries[NOTES_KEY] = _Planned(NOTES_KEY, len(notes_bytes), sha256_hex(notes_bytes), _md5(notes_bytes), "notes", None, 0)
 
-    objects = [{"key": e.key, "size": e.size, "sha256": e.sha256, "md5": e.md5} for e in sorted(entries.values(), key=lambda e: e.key)]
+    ordered = sorted(entries)
     header = {
         "type": MANIFEST_TYPE,
         "format": MANIFEST_FORMAT,
@@ -613,10 +613,11 @@ def _plan(src: ObjectStore, dest: ObjectStore, version: str, notes: str | None, 
         "predecessor": predecessor,
         "collections": collections,
         "counts": counts,
-        "totals": {"objects": len(objects), "bytes": sum(o["size"] for o in objects)},
+        "totals": {"objects": len(ordered), "bytes": sum(entries[k].size for k in ordered)},
         "checksums": "sha256 of the bytes; md5 equals the S3 ETag of a single-part upload",
     }
-    manifest = _manifest_bytes(header, objects)
+    manifest = _manifest_bytes(header, ({"key": k, "size": entries[k].size, "sha256": entries[k].sha256, "md5": entries[k].md5} for k in ordered))
+    del scans
     generated[MANIFEST_KEY] = manifest
     entries[MANIFEST_KEY] = _Planned(MANIFEST_KEY, len(manifest), sha256_hex(manifest), _md5(manifest), "manifest", None, max_depth + 3)
     return _Plan(version, vdir, entries, generated, manifest, counts, predecessor, collections, title, _landing_versions(landing))
@@ -697,6 +698,12 @@ def publish(
     version = normalize_version(version)
     if workers < 1:
         raise ConfigError(f"workers={workers}", fix="use 1 or more concurrent uploads")
+    a, b = src.url.rstrip("/") + "/", dest.url.rstrip("/") + "/"
+    if a.startswith(b) or b.startswith(a):
+        raise ConfigError(
+            f"the build {src.url} and the release root {dest.url} overlap",
+            fix="publish into a location outside the build folder (and not containing it)",
+        )
     check = getattr(dest, "check", None)
     if callable(check):
         check()  # missing bucket / wrong credentials / unreachable endpoint: fail before planning

@@ -34,6 +34,9 @@ from tests.fakebuild import make_build
 from tests.faultproxy import FaultProxy
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
+# The S3 server fixtures (idempotent if tests/conftest.py registers them too).
+pytest_plugins = ["tests.conftest_s3"]
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -338,6 +341,9 @@ def test_unpublishable_builds_are_refused(builds, tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
     with pytest.raises(ConfigError):
         publish(LocalStore(a), dest, "1.0")
+    with pytest.raises(ConfigError, match="overlap"):
+        publish(LocalStore(a), LocalStore(a / "releases"), "1.0.0")
+    assert not (a / "releases").exists()
 
 
 def test_prefixed_store_view(tmp_path):

@@ -17,6 +17,9 @@ from tests.fakebuild import cog_bytes
 from tests.faultproxy import FaultProxy
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, MotoServer, free_port
 
+# The S3 server fixtures (idempotent if tests/conftest.py registers them too).
+pytest_plugins = ["tests.conftest_s3"]
+
 pytestmark = pytest.mark.s3
 
 
