@@ -319,7 +319,7 @@ def _season_of(*texts: str | None) -> str:
     return "unknown"
 
 
-def _scan(src: ObjectStore, key: str) -> _Scan:
+def _scan(src: ObjectStore, key: str, keyset: frozenset[str] | set[str]) -> _Scan:
     data = src.get(key)
     kind = "asset"
     children: list[str] = []
@@ -343,8 +343,11 @@ def _scan(src: ObjectStore, key: str) -> _Scan:
                     problems.append(f"{key}: {rel} href {href!r} is an absolute local path")
                 elif what == "outside":
                     problems.append(f"{key}: {rel} href {href!r} points outside the build folder")
-                elif what == "key" and kind != "item" and rel in ("child", "item"):
-                    children.append(target)  # type: ignore[arg-type]
+                elif what == "key":
+                    if target not in keyset:
+                        problems.append(f"{key}: {rel} href {href!r} points to {target}, which is not in the build")
+                    elif kind != "item" and rel in ("child", "item"):
+                        children.append(target)  # type: ignore[arg-type]
             if kind == "item":
                 props = obj.get("properties") or {}
                 split = str(props.get("ml-aoi:split") or "unassigned")
@@ -508,15 +511,10 @@ def _plan(src: ObjectStore, dest: ObjectStore, version: str, notes: str | None, 
                 fix=f"remove or rename {src.join(reserved)} (or pass exclude=['{reserved}'])",
             )
     scans: dict[str, _Scan] = {}
-    _bounded(lambda k: _scan(src, k), keys, workers, lambda s: scans.__setitem__(s.key, s))
-    problems = [p for k in sorted(scans) for p in scans[k].problems]
+    _bounded(lambda k: _scan(src, k, keyset), keys, workers, lambda s: scans.__setitem__(s.key, s))
+    problems = [p for k in sorted(scans) for p in scans[k].problems]  # incl. dangling relative hrefs
     if scans[ROOT_KEY].kind not in ("catalog", "collection") and not problems:
         problems.append(f"{ROOT_KEY}: not a STAC catalog")
-    for k in sorted(scans):  # dangling relative links
-        s = scans[k]
-        for child in s.children:
-            if child not in keyset:
-                problems.append(f"{k}: links to {child}, which is not in the build")
     if problems:
         shown = "; ".join(problems[:10]) + (f"; ... {len(problems) - 10} more" if len(problems) > 10 else "")
         raise ReleaseError(

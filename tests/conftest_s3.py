@@ -5,7 +5,9 @@ Registered from tests/conftest.py with ``pytest_plugins = ["tests.conftest_s3"]`
 * ``moto``       -- one server for the session (about 0.5 s to start), stopped at the end;
 * ``bucket``     -- a fresh, empty bucket per test (unique name), so tests never share state;
 * ``s3_store``   -- a factory: ``s3_store("prefix", **options)`` -> S3Store on ``bucket``;
-* ``s3_client``  -- a plain boto3 client for the server (test-side inspection and tampering).
+* ``s3_client``  -- a plain boto3 client for the server (test-side inspection and tampering);
+* ``auth_moto``  -- a second server with authentication on (moto accepts any key by
+  default): ``(server, key_id, secret)`` with one valid key and the bucket ``locked``.
 """
 from __future__ import annotations
 
@@ -53,3 +55,20 @@ def s3_store(moto, bucket):
         return S3Store.from_url(f"s3://{bucket}/{prefix}".rstrip("/"), endpoint_url=endpoint_url or moto.endpoint_url, **options)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def auth_moto():
+    """A second server with authentication switched on: an IAM user and access key are
+    created first, then every request must be signed with that key."""
+    server = MotoServer()
+    try:
+        server.start()
+        server.client().create_bucket(Bucket="locked")
+        key_id, secret = server.create_access_key()
+        server.auth_after(0)
+    except Exception as exc:  # noqa: BLE001 - a missing server is a failure, never a skip
+        server.close()
+        pytest.fail(f"could not start the authenticating moto_server: {exc}")
+    yield server, key_id, secret
+    server.close()

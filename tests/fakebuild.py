@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from rasterio.io import MemoryFile
 from affine import Affine
 

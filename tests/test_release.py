@@ -186,7 +186,7 @@ _CHILD = textwrap.dedent(
     def progress(done, total):
         print(done, total, flush=True)
         if done >= {hold}:
-            time.sleep(0.2)  # slow down so the parent's SIGKILL lands with uploads in flight
+            time.sleep({pause})  # hold still (uploads in flight go on) so the parent's SIGKILL lands here
 
     publish(LocalStore({src!r}), dest, "1.0.0", workers=4, progress=progress)
     print("FINISHED", flush=True)
@@ -194,44 +194,76 @@ _CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.s3
-def test_killed_publish_resumes_to_identical_bytes(builds, s3_store, moto, bucket):
-    a, _ = builds
-    dest = s3_store("killed")
-    code = _CHILD.format(repo=str(REPO), url=f"s3://{bucket}/killed", endpoint=moto.endpoint_url, hold=20, src=str(a))
+def _publish_and_kill(a: Path, url: str, endpoint: str, *, hold: int, pause: float, kill_at: int) -> None:
+    code = _CHILD.format(repo=str(REPO), url=url, endpoint=endpoint, hold=hold, pause=pause, src=str(a))
     env = dict(os.environ, T_KEY=TEST_ACCESS_KEY, T_SECRET=TEST_SECRET_KEY)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 60
         done = 0
-        while done < 24 and time.monotonic() < deadline:
+        while done < kill_at and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
             assert "FINISHED" not in line
             done = int(line.split()[0])
-        assert done >= 24, f"child did not progress: {proc.stderr.read() if proc.poll() is not None else ''}"
+        assert done >= kill_at, f"child did not progress: {proc.stderr.read() if proc.poll() is not None else ''}"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize(
+    "where, hold, pause, kill_at, status",
+    [
+        ("mid-upload", 20, 0.2, 24, "incomplete"),  # objects there, no commit
+        ("after the commit", 62, 30.0, 62, "unverified"),  # root catalog there, landing not updated
+    ],
+)
+def test_killed_publish_resumes_to_identical_bytes(builds, s3_store, moto, bucket, where, hold, pause, kill_at, status):
+    a, _ = builds
+    dest = s3_store("killed")
+    _publish_and_kill(a, f"s3://{bucket}/killed", moto.endpoint_url, hold=hold, pause=pause, kill_at=kill_at)
     partial = _objects(dest, "v1.0.0/")
-    assert 20 <= len(partial) < 62
-    assert "v1.0.0/catalog.json" not in partial and "v1.0.0/release.json" not in partial  # not committed
-    assert dest.head("catalog.json") is None  # nor listed
-    assert [(r.version, r.status) for r in list_releases(dest)] == [("1.0.0", "incomplete")]
-    assert not verify(dest, "1.0.0").ok
+    committed = "v1.0.0/catalog.json" in partial
+    assert committed == (status == "unverified")
+    if not committed:
+        assert 20 <= len(partial) < 62 and "v1.0.0/release.json" not in partial
+        assert not verify(dest, "1.0.0").ok
+    assert dest.head("catalog.json") is None  # the landing catalog does not list it yet
+    assert [(r.version, r.status) for r in list_releases(dest)] == [("1.0.0", status)]
 
     resumed = publish(LocalStore(a), dest, "1.0.0", workers=4)  # the same command
     assert resumed.skipped >= len(partial) and resumed.written == resumed.objects - resumed.skipped
-    assert resumed.verify.ok and verify(dest, "1.0.0", full_checksums=True).ok
+    assert resumed.verify.ok and resumed.verify.stac_checked and resumed.landing_updated
+    assert verify(dest, "1.0.0", full_checksums=True).ok
 
     clean = s3_store("uninterrupted")
     publish(LocalStore(a), clean, "1.0.0", workers=4)
     assert _objects(dest) == _objects(clean)  # landing catalog and every release object, byte for byte
     assert [(r.version, r.status) for r in list_releases(dest)] == [("1.0.0", "complete")]
+
+
+@pytest.mark.s3
+def test_missing_bucket_or_wrong_credentials_stop_publish_before_writing(builds, moto, auth_moto):
+    a, _ = builds
+    from sen12stac.errors import StoreError
+    from sen12stac.store.s3 import S3Store
+
+    missing = S3Store.from_url("s3://no-such-bucket-4/sen12", endpoint_url=moto.endpoint_url, access_key_id=TEST_ACCESS_KEY, secret_access_key=TEST_SECRET_KEY)
+    with pytest.raises(StoreError, match="bucket 'no-such-bucket-4' does not exist"):
+        publish(LocalStore(a), missing, "1.0.0")
+    server, key_id, secret = auth_moto
+    wrong = S3Store.from_url("s3://locked/sen12", endpoint_url=server.endpoint_url, access_key_id=key_id, secret_access_key=TEST_SECRET_KEY)
+    with pytest.raises(StoreError, match="credentials are not valid") as info:
+        publish(LocalStore(a), wrong, "1.0.0")
+    assert TEST_SECRET_KEY not in str(info.value) and secret not in str(info.value)
+    right = S3Store.from_url("s3://locked/sen12", endpoint_url=server.endpoint_url, access_key_id=key_id, secret_access_key=secret)
+    assert list(right.list()) == []  # nothing was written
 
 
 @pytest.mark.s3
@@ -335,6 +367,12 @@ def test_unpublishable_builds_are_refused(builds, tmp_path):
     dest = LocalStore(tmp_path / "out")
     with pytest.raises(ReleaseError, match="absolute local path"):
         publish(LocalStore(bad), dest, "1.0.0")
+    item["assets"]["s1"]["href"] = "../s1_1/missing.tif"  # dangling
+    item_path.write_text(json.dumps(item))
+    with pytest.raises(ReleaseError, match="missing.tif, which is not in the build"):
+        publish(LocalStore(bad), dest, "1.0.0")
+    with pytest.raises(ReleaseError, match="thumbs_1/.*not in the build"):  # excluding what items link to
+        publish(LocalStore(a), dest, "1.0.0", exclude=["*/thumbs_1/*"])
     (bad / "catalog.json").unlink()
     with pytest.raises(ReleaseError, match="not a finished build"):
         publish(LocalStore(bad), dest, "1.0.0")

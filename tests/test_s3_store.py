@@ -15,7 +15,7 @@ from sen12stac.store.base import sha256_hex
 from sen12stac.store.s3 import S3Store, Secret, backoff_delay, guess_content_type
 from tests.fakebuild import cog_bytes
 from tests.faultproxy import FaultProxy
-from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, MotoServer, free_port
+from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, free_port
 
 # The S3 server fixtures (idempotent if tests/conftest.py registers them too).
 pytest_plugins = ["tests.conftest_s3"]
@@ -175,16 +175,6 @@ def test_missing_profile_is_a_clear_error(moto):
     store = S3Store.from_url("s3://bucket/pre", endpoint_url=moto.endpoint_url, profile="sen12stac-no-such-profile")
     with pytest.raises(StoreError, match="profile 'sen12stac-no-such-profile'.*not configured"):
         store.check()
-
-
-@pytest.fixture(scope="module")
-def auth_moto():
-    """A second server with authentication switched on (moto accepts anything by default)."""
-    with MotoServer() as server:
-        server.client().create_bucket(Bucket="locked")
-        key_id, secret = server.create_access_key()
-        server.auth_after(0)
-        yield server, key_id, secret
 
 
 def test_wrong_credentials_are_a_clear_error(auth_moto, caplog):

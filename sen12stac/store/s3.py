@@ -311,9 +311,10 @@ class S3Store(ObjectStore):
                 text = text.replace(s.reveal(), "***")
         return text
 
-    def _retrying(self, op: str, key: str | None, fn: Callable[[], T]) -> T:
+    def _retrying(self, op: str, key: str | None, fn: Callable[[], T], max_attempts: int | None = None) -> T:
         """Run ``fn``; retry retryable failures with backoff and full jitter. Non-retryable
         exceptions propagate unchanged (callers map them); exhausted retries -> StoreError."""
+        max_attempts = max_attempts or self.max_attempts
         attempt = 0
         while True:
             attempt += 1
@@ -322,7 +323,7 @@ class S3Store(ObjectStore):
             except Exception as exc:  # noqa: BLE001 - classified below
                 if not _retryable(exc):
                     raise
-                if attempt >= self.max_attempts:
+                if attempt >= max_attempts:
                     raise self._error(op, key, exc, attempts=attempt) from None
                 delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap)
                 log.info(
@@ -331,7 +332,7 @@ class S3Store(ObjectStore):
                     self._where(key),
                     self._scrub(_describe(exc)),
                     attempt,
-                    self.max_attempts - 1,
+                    max_attempts - 1,
                     delay,
                 )
                 time.sleep(delay)
@@ -404,7 +405,8 @@ class S3Store(ObjectStore):
         client = self._client()
         kwargs = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": 1}
         try:
-            self._retrying("check", None, lambda: client.list_objects_v2(**kwargs))
+            # few attempts: at the start an unreachable endpoint is more likely a typo than a blip
+            self._retrying("check", None, lambda: client.list_objects_v2(**kwargs), max_attempts=min(3, self.max_attempts))
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001
