@@ -54,8 +54,8 @@ class Grid:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         a = self.affine
-        x0, y0 = a * (0, 0)
-        x1, y1 = a * (self.width, self.height)
+        x0, y0 = a @ (0, 0)
+        x1, y1 = a @ (self.width, self.height)
         return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
     def window_transform(self, window: Window) -> tuple[float, float, float, float, float, float]:

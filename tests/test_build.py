@@ -80,7 +80,7 @@ def test_overlapping_halves_are_identical_and_on_the_same_ground(built):
                 x_shift = round((b.transform.c - a.transform.c) / 10.0)
                 assert x_shift == 128
                 np.testing.assert_array_equal(a.read(window=Window(128, 0, 128, 256)), b.read(window=Window(0, 0, 128, 256)))
-                assert a.transform * (128, 0) == b.transform * (0, 0)
+                assert a.transform @ (128, 0) == b.transform @ (0, 0)
                 checked += 1
     assert checked > 10
 
