@@ -135,6 +135,27 @@ def run_plain(n: int, out: Path) -> dict:
     return {"items": count, "total_s": t_write}
 
 
+def run_validate(n: int, tmp: Path) -> list[dict]:
+    """validate_catalog over an n-item catalog (schemas, links; placeholder assets, so no
+    asset checks), with the fastjsonschema fast path and with jsonschema alone."""
+    from sen12stac import validate as v
+    from sen12stac.store import LocalStore
+
+    store = LocalStore(tmp / "val")
+    run_writer(n, store, tmp)
+    out = []
+    for fast in (True, False):
+        v.USE_FAST_PATH = fast
+        t0 = time.perf_counter()
+        problems = v.validate_catalog(store, check_assets=False, workers=1)
+        dt = time.perf_counter() - t0
+        if problems:
+            raise SystemExit(f"validation found problems in the bench catalog: {problems[:3]}")
+        out.append({"n": n, "fast": fast, "total_s": dt})
+    v.USE_FAST_PATH = True
+    return out
+
+
 def one(n: int, mode: str) -> dict:
     from sen12stac.store import LocalStore
 
@@ -151,6 +172,8 @@ def one(n: int, mode: str) -> dict:
             r = run_writer(n, store, tmp)
         elif mode == "plain":
             r = run_plain(n, tmp / "plain")
+        elif mode == "validate":
+            r = {"runs": run_validate(n, tmp), "items": n, "total_s": 1.0}
         else:
             raise SystemExit(f"unknown mode {mode}")
     finally:
@@ -165,6 +188,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000", help="comma-separated item counts")
     ap.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
+    ap.add_argument("--validate-items", type=int, default=2312, help="items of the catalog validate_catalog is timed on (0: skip)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "catalog.md")
     args = ap.parse_args()
     if args.one:
@@ -222,6 +246,24 @@ def main() -> int:
             f"At {r['n']:,} items: {r['bytes_on_disk'] / r['n']:,.0f} bytes of catalog per item on disk "
             f"(item JSON + scene catalogs + collections), stac-geoparquet {r['parquet_bytes'] / r['n']:,.0f} bytes per item."
         )
+    if args.validate_items:
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(args.validate_items), "validate"], check=True, capture_output=True, text=True
+        ).stdout
+        runs = json.loads(out.strip().splitlines()[-1])["runs"]
+        fast = next(r for r in runs if r["fast"])
+        slow = next(r for r in runs if not r["fast"])
+        lines += [
+            "",
+            f"## validate_catalog ({args.validate_items:,} items; schemas and links, `check_assets=False`, 1 thread)",
+            "",
+            "| engine | items/s | seconds |",
+            "|---|---:|---:|",
+            f"| fastjsonschema fast path, jsonschema for messages (default) | {fast['n'] / fast['total_s']:,.0f} | {fast['total_s']:.1f} |",
+            f"| jsonschema only | {slow['n'] / slow['total_s']:,.0f} | {slow['total_s']:.1f} |",
+            "",
+            f"Fast path: {slow['total_s'] / fast['total_s']:.1f}x.",
+        ]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

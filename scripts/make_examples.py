@@ -269,15 +269,16 @@ def figure_assets(store) -> dict[str, dict[str, AssetRecord]]:
     return out
 
 
-def write_small_catalog(root: Path, *, order_seed: int | None = None, config=None, put_workers: int = 4):
-    """Write :func:`small_catalog_scenes` with real COG/JPEG/PNG assets into a LocalStore at
-    ``root`` (scenes added in a shuffled order when ``order_seed`` is given); return the store."""
+def write_small_catalog(root, *, order_seed: int | None = None, config=None, put_workers: int = 4):
+    """Write :func:`small_catalog_scenes` with real COG/JPEG/PNG assets into ``root`` (a
+    folder, made a LocalStore, or any ObjectStore), scenes in a shuffled order when
+    ``order_seed`` is given; return the store."""
     import random
 
     from sen12stac.catalog_writer import CatalogWriter
-    from sen12stac.store import LocalStore
+    from sen12stac.store import LocalStore, ObjectStore
 
-    store = LocalStore(root)
+    store = root if isinstance(root, ObjectStore) else LocalStore(root)
     config = config or BuildConfig()
     scenes = small_catalog_scenes(store_asset_writer(store))
     if order_seed is not None:

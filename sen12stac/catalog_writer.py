@@ -69,9 +69,10 @@ def _item_copy(item: Any) -> Any:
 @contextmanager
 def _shallow_item_copies():
     """stac_geoparquet 0.6-0.8 ``deepcopy``s every item before converting its geometry to WKB:
-    about three quarters of the conversion time for our items (cProfile, 3,000 items). Our dicts are parsed fresh from the
-    spool and dropped afterwards; :func:`_item_copy` still protects every key that function
-    writes. Applied only while we convert, and only if the module looks as expected."""
+    most of the conversion time for our items (under cProfile). Our
+    dicts are parsed fresh from the spool and dropped afterwards; :func:`_item_copy` still
+    protects every key that function writes. Applied only while we convert, and only if the
+    module looks as expected."""
     try:
         from stac_geoparquet.arrow import _batch
     except ImportError:  # pragma: no cover - another layout: leave it alone
@@ -89,8 +90,8 @@ def _shallow_item_copies():
 
 
 # stac-geoparquet converts this many items per batch (one parquet row group each). Its
-# default, 65,536 items as Python dicts, costs gigabytes; measured here, 4,096 costs
-# ~170-210 MB during conversion, 1,024 ~55-65 MB flat from 8k to 96k items per collection.
+# default, 65,536 items held as Python dicts, costs gigabytes; 1,024 keeps the conversion's
+# memory small and independent of the collection's size (bench/bench_catalog.py: peak RSS).
 PARQUET_CHUNK = 1024
 # parquet writer options: zstd is smaller than the default snappy for these repetitive rows
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd"}

@@ -229,8 +229,8 @@ def load_catalog_texts(folder: str | Path | None = None) -> CatalogTexts:
 def to_json_bytes(obj: Mapping[str, Any], *, compact: bool = False) -> bytes:
     """Deterministic JSON: the builders' key order, UTF-8, trailing newline.
 
-    Items are written compact (300k files) with orjson (a stac-geoparquet dependency, about
-    3x faster than the json module here; same key order, shortest float repr); catalogs and
+    Items are written compact (300k files) with orjson (a stac-geoparquet dependency,
+    faster than the json module; same key order, shortest float repr); catalogs and
     collections indented with the json module.
     """
     if compact:

@@ -20,6 +20,9 @@ import make_examples as mx  # noqa: E402
 
 write_small_catalog = mx.write_small_catalog
 
+# The S3 server fixtures (moto on 127.0.0.1), as tests/test_release.py uses them.
+pytest_plugins = ["tests.conftest_s3"]
+
 
 @pytest.fixture(scope="module")
 def small_catalog(tmp_path_factory) -> Path:
@@ -256,3 +259,19 @@ def test_writer_keeps_no_items_in_memory(tmp_path):
     assert max(sizes.values()) <= 5, sizes
     writer.finish()
     assert pytest.approx(80) == len(_items(tmp_path))
+
+
+@pytest.mark.s3
+def test_write_and_validate_through_s3(s3_store, s3_client, bucket):
+    """The same small catalog written straight into S3 (moto on 127.0.0.1) and validated
+    there, COGs through GDAL's /vsis3/ with the store's own endpoint and credentials."""
+    store = s3_store("release")
+    mx.write_small_catalog(store)
+    keys = {info.key for info in store.list()}
+    assert "catalog.json" in keys and "ROIs1158_spring/items.parquet" in keys
+    assert validate_catalog(store) == []
+    # tamper with one COG in the bucket: caught by size, checksum and COG check
+    s3_client.put_object(Bucket=bucket, Key="release/ROIs1158_spring/s1_7/ROIs1158_spring_s1_7_p1.tif", Body=b"not a tiff")
+    problems = validate_catalog(store)
+    assert any("file:size" in p for p in problems) and any("checksum mismatch" in p for p in problems)
+    assert any("not a readable GeoTIFF" in p or "not a valid COG" in p for p in problems)

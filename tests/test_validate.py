@@ -175,3 +175,76 @@ def test_single_object_validation_and_raise_for_problems(pristine):
 
 def test_the_committed_example_validates_offline():
     assert validate_catalog(LocalStore(REPO / "catalog" / "examples"), check_assets=False) == []
+
+
+def _mutations(item: dict) -> list[tuple[str, dict]]:
+    import copy
+
+    def m(name, fn):
+        x = copy.deepcopy(item)
+        fn(x)
+        return name, x
+
+    p = "properties"
+    return [
+        m("valid", lambda x: None),
+        m("split", lambda x: x[p].__setitem__("ml-aoi:split", "training")),
+        m("polarization", lambda x: x[p].__setitem__("sar:polarizations", ["XX"])),
+        m("frequency band", lambda x: x[p].__setitem__("sar:frequency_band", "Q")),
+        m("orbit state", lambda x: x[p].__setitem__("sat:orbit_state", "sideways")),
+        m("cloud cover", lambda x: x[p].__setitem__("eo:cloud_cover", 101)),
+        m("proj shape", lambda x: x[p].__setitem__("proj:shape", [256])),
+        m("proj code type", lambda x: x[p].__setitem__("proj:code", 32632)),
+        m("no datetime", lambda x: x[p].pop("datetime")),
+        m("null datetime, no range", lambda x: (x[p].__setitem__("datetime", None), x[p].pop("start_datetime"))),
+        m("processing software", lambda x: x[p].__setitem__("processing:software", "sen12stac")),
+        m("checksum", lambda x: x["assets"]["s1"].__setitem__("file:checksum", "xyz")),
+        m("file size", lambda x: x["assets"]["s1"].__setitem__("file:size", -1)),
+        m("raster dtype", lambda x: x["assets"]["s1"]["raster:bands"][0].__setitem__("data_type", "u8")),
+        m("eo common name", lambda x: x["assets"]["s2"]["eo:bands"][0].__setitem__("common_name", "infrared")),
+        m("geometry", lambda x: x["geometry"]["coordinates"][0].__setitem__(0, [1.0])),
+        m("bbox", lambda x: x.__setitem__("bbox", [1, 2, 3])),
+        m("link href", lambda x: x["links"][0].__setitem__("href", 5)),
+        m("asset without href", lambda x: x["assets"]["s1"].pop("href")),
+        m("stac version", lambda x: x.__setitem__("stac_version", 1.1)),
+        m("unknown sar field", lambda x: x[p].__setitem__("sar:bogus", 1)),
+        m("collection missing", lambda x: x.pop("collection")),
+    ]
+
+
+def test_the_fast_path_agrees_with_jsonschema(pristine):
+    """validate_stac_object trusts fastjsonschema's 'valid'; it must never pass what jsonschema rejects."""
+    from sen12stac.validate import _fast_validator, _validator
+
+    item = json.loads((pristine / ITEM).read_text())
+    urls = ["https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"] + item["stac_extensions"]
+    compiled = [u for u in urls if _fast_validator(u) is not None]
+    assert len(compiled) == len(urls)  # every schema we use compiles
+    invalid_seen = 0
+    for name, obj in _mutations(item):
+        for url in urls:
+            slow_ok = not list(_validator(url).iter_errors(obj))
+            try:
+                _fast_validator(url)(obj)
+                fast_ok = True
+            except Exception:
+                fast_ok = False
+            assert fast_ok == slow_ok, (name, url, fast_ok, slow_ok)
+            invalid_seen += not slow_ok
+        assert (validate_stac_object(obj) == []) == (name == "valid"), name
+    assert invalid_seen >= 20
+
+
+def test_the_fast_path_compiles_and_passes_collections_and_catalogs(pristine):
+    from sen12stac.validate import _fast_validator, core_schema_url
+
+    for rel in ("catalog.json", "ROIs1158_spring/collection.json", "ROIs1158_spring/7/catalog.json"):
+        obj = json.loads((pristine / rel).read_text())
+        for url in [core_schema_url(obj)] + obj["stac_extensions"]:
+            fast = _fast_validator(url)
+            assert fast is not None, (rel, url)
+            fast(obj)
+        broken = dict(obj, id=7)
+        with pytest.raises(Exception):
+            _fast_validator(core_schema_url(obj))(broken)
+        assert validate_stac_object(broken) and "id" in validate_stac_object(broken)[0]
