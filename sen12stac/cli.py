@@ -273,6 +273,7 @@ def validate(
     url: str = typer.Argument(..., help="root catalog: a path/URL to catalog.json, or its folder (file or s3)"),
     no_assets: bool = typer.Option(False, "--no-assets", help="skip asset existence/size/checksum checks"),
     no_cogs: bool = typer.Option(False, "--no-cogs", help="skip COG validation"),
+    workers: int = typer.Option(4, help="concurrent object reads"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
 ) -> None:
     """Validate every catalog, collection and item offline; check assets and COGs."""
@@ -282,7 +283,7 @@ def validate(
 
         base, key = (url.rsplit("/", 1) if url.endswith(".json") else (url.rstrip("/"), "catalog.json"))
         store = _open(base, endpoint_url=endpoint_url)
-        problems = validate_catalog(store, key, check_assets=not no_assets, check_cogs=not no_cogs)
+        problems = validate_catalog(store, key, check_assets=not no_assets, check_cogs=not no_cogs, workers=workers)
         if problems:
             raise ValidationFailed(f"{url}: {len(problems)} problem(s) found", problems, fix="see the list; rebuild or republish the objects named")
         out.print(f"{url}: valid (catalogs, collections, items against the carried STAC schemas{'' if no_assets else '; assets, sizes, checksums'}{'' if no_cogs or no_assets else '; COGs'})")
@@ -290,13 +291,17 @@ def validate(
         _fail(exc)
 
 
-def _do_publish(src, dest, version: str, notes: Optional[Path], workers: int) -> None:
+def _do_publish(src, dest, version: str, notes: Optional[Path], workers: int, exclude: tuple[str, ...] = (), verify_cogs: Optional[int] = 200, verify_walk: bool = True) -> None:
     from .release import publish
 
-    notes_text = notes.read_text() if notes else None
+    try:
+        notes_text = notes.read_text() if notes else None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the release notes {notes}: {exc.strerror}", fix="check the --notes path") from None
     with Progress(TextColumn("[bold]publish {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task(version, total=None)
-        report = publish(src, dest, version, notes=notes_text, workers=workers, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        report = publish(src, dest, version, notes=notes_text, workers=workers, exclude=exclude, verify_cogs=verify_cogs, verify_stac_walk=verify_walk,
+                         progress=lambda done, total: bar.update(task, completed=done, total=total))
     out.print(str(report))
 
 
@@ -307,11 +312,14 @@ def publish_cmd(
     version: str = typer.Option(..., help="release version, semver X.Y.Z"),
     notes: Optional[Path] = typer.Option(None, help="release notes (Markdown)"),
     workers: int = typer.Option(8, help="concurrent uploads"),
+    exclude: list[str] = typer.Option([], help="glob of build keys to leave out (repeatable)"),
+    verify_cogs: int = typer.Option(200, help="COGs validated after upload (an evenly spaced sample; 0: none)"),
+    no_verify_walk: bool = typer.Option(False, "--no-verify-walk", help="after upload, schema-check only the root and collections (items are proven by checksum)"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
 ) -> None:
     """Publish a build as an immutable release: objects first, root and manifest last, then the landing catalog."""
     try:
-        _do_publish(_open(build_dir), _open(dest_url, endpoint_url=endpoint_url), version, notes, workers)
+        _do_publish(_open(build_dir), _open(dest_url, endpoint_url=endpoint_url), version, notes, workers, tuple(exclude), verify_cogs or None, not no_verify_walk)
     except Sen12StacError as exc:
         _fail(exc)
 
@@ -320,17 +328,19 @@ def publish_cmd(
 def verify(
     release_url: str = typer.Argument(..., help="s3://bucket/prefix/vX.Y.Z (or a folder)"),
     no_cogs: bool = typer.Option(False, "--no-cogs", help="skip COG validation"),
+    cog_sample: Optional[int] = typer.Option(None, help="validate an evenly spaced sample of N COGs instead of all"),
+    full_checksums: bool = typer.Option(False, "--full-checksums", help="download every object and compare its sha256 (default: the server's MD5 ETag when it is one)"),
+    no_stac_walk: bool = typer.Option(False, "--no-stac-walk", help="schema-check only the root and collections (items are still proven by checksum)"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
 ) -> None:
     """Check a release against its manifest: existence, size, checksum, COG and STAC validity."""
     try:
         from .errors import ValidationFailed
+        from .release import split_release_url
         from .release import verify as verify_release
 
-        root, _, version = release_url.rstrip("/").rpartition("/")
-        if not version.startswith("v"):
-            raise ConfigError(f"{release_url} does not end in a release folder like v1.0.0", fix="pass s3://bucket/prefix/v1.0.0")
-        report = verify_release(_open(root, endpoint_url=endpoint_url), version[1:], check_cogs=not no_cogs)
+        root, version = split_release_url(release_url)
+        report = verify_release(_open(root, endpoint_url=endpoint_url), version, check_cogs=not no_cogs, cog_sample=cog_sample, full_checksums=full_checksums, stac_walk=not no_stac_walk)
         if not report.ok:
             raise ValidationFailed(f"{release_url}: {len(report.problems)} problem(s)", report.problems, fix="re-run the same publish command to resume and repair")
         out.print(str(report))

@@ -75,8 +75,8 @@ class Acquisition:
     """What is known about one sensor's acquisition(s) for a scene."""
 
     sensor: Sensor
-    datetime: str  # ISO 8601 UTC, "2017-04-12T10:20:31Z" (the acquisition on top of the mosaic)
-    platform: str  # "sentinel-1a", "sentinel-2b"
+    datetime: str | None  # ISO 8601 UTC, "2017-04-12T10:20:31Z" (the acquisition on top of the mosaic); None when unknown (then start/end must be set)
+    platform: str | None  # "sentinel-1a", "sentinel-2b"; None when unknown
     constellation: str  # "sentinel-1" | "sentinel-2"
     instrument: str  # "c-sar" | "msi"
     orbit_state: str | None = None  # "ascending" | "descending"

@@ -22,7 +22,7 @@ from . import SOFTWARE
 from .cog import COG_MEDIA_TYPE, encode_cog
 from .config import BuildConfig
 from .errors import SceneUnavailable, Sen12StacError, SourceError
-from .models import ROI, AssetRecord, Grid, PatchRecord, SceneRequest, SceneResult, Source
+from .models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, SceneResult, Source
 from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
 from .qc import Override, SceneAccumulator, apply_override, judge_patch, judge_scene, load_overrides, reason_code
 from .rois import Candidate, sample_candidates
@@ -95,6 +95,9 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
     result.qc = qc
     rows, cols = patch_grid(grid.height, grid.width, config.patch_size, config.stride)
     result.patch_positions = len(rows) * len(cols)
+    if not rows or not cols:
+        qc = SceneQC(qc.scene_id, False, (*qc.reasons, f"too-small {grid.width}x{grid.height} px < one {config.patch_size} px patch"), qc.metrics, qc.override, qc.override_note)
+        result.qc = qc
     if not qc.accepted:
         result.status = "rejected"
         return
@@ -218,8 +221,8 @@ class BuildSummary:
         return sum(c.bytes_written for c in self.seasons.values())
 
     def to_dict(self) -> dict:
+        """Deterministic (no timings): the file is part of the build and of its release."""
         return {
-            "seconds": self.seconds,
             "root": self.root_key,
             "seasons": {k: {**v.as_counts(), "scene_rejections": dict(v.scene_rejections), "patch_rejections": dict(v.patch_rejections)} for k, v in self.seasons.items()},
             "scenes": self.scenes,
@@ -341,7 +344,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
         scenes.append({
             "scene_id": res.roi.scene_id, "status": res.status, "kind": res.roi.kind, "lon": res.roi.lon, "lat": res.roi.lat,
             "reasons": list(res.qc.reasons) if res.qc else [], "override": res.qc.override if res.qc else None,
-            "patches": len(res.patches), "patch_rejections": res.patch_rejections, "seconds": res.seconds, "message": res.message,
+            "patches": len(res.patches), "patch_rejections": res.patch_rejections, "message": res.message,
         })
         if writer is not None:
             writer.add_scene(res)

@@ -175,8 +175,11 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 
 
 def default_catalog_dir() -> Path:
-    """``catalog/`` of the source checkout this package runs from."""
-    return Path(__file__).resolve().parent.parent / "catalog"
+    """The repository's ``catalog/``: in a checkout the folder itself; in an installed wheel the
+    copy packaged as ``sen12stac.catalog_texts`` (pyproject maps the one onto the other)."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "catalog"
+    return checkout if checkout.is_dir() else here / "catalog_texts"
 
 
 def load_catalog_texts(folder: str | Path | None = None) -> CatalogTexts:
@@ -472,12 +475,22 @@ def _raster_bands(template: list[dict[str, Any]], stats: tuple[BandStats, ...], 
 
 
 def _acquisition_asset_fields(acq: Acquisition, what: str) -> dict[str, Any]:
-    d: dict[str, Any] = {"datetime": format_datetime(parse_datetime(acq.datetime, f"{what}.datetime"))}
+    """Per-asset acquisition fields. An unknown time of day (a local scene whose sidecar gives
+    only a date, or only a season) leaves ``datetime`` out; the range must then be known."""
+    d: dict[str, Any] = {}
+    if acq.datetime:
+        d["datetime"] = format_datetime(parse_datetime(acq.datetime, f"{what}.datetime"))
+    elif not (acq.start_datetime and acq.end_datetime):
+        raise ConfigError(
+            f"{what} has no datetime and no start_datetime/end_datetime",
+            fix="give the acquisition time, or at least the date range, in the scene's metadata",
+        )
     if acq.start_datetime:
         d["start_datetime"] = format_datetime(parse_datetime(acq.start_datetime, f"{what}.start_datetime"))
     if acq.end_datetime:
         d["end_datetime"] = format_datetime(parse_datetime(acq.end_datetime, f"{what}.end_datetime"))
-    d["platform"] = acq.platform
+    if acq.platform:
+        d["platform"] = acq.platform
     d["constellation"] = acq.constellation
     d["instruments"] = [acq.instrument]
     if acq.orbit_state:
@@ -551,13 +564,13 @@ def scene_context(
     """The shared part of the items of ``record``'s scene."""
     s1f = _acquisition_asset_fields(record.s1, f"{record.pair_id} s1")
     s2f = _acquisition_asset_fields(record.s2, f"{record.pair_id} s2")
-    times = [parse_datetime(s1f["datetime"], "s1"), parse_datetime(s2f["datetime"], "s2")]
+    times = []
     for f in (s1f, s2f):
-        for k in ("start_datetime", "end_datetime"):
+        for k in ("datetime", "start_datetime", "end_datetime"):
             if k in f:
                 times.append(parse_datetime(f[k], k))
     props: dict[str, Any] = {
-        "datetime": s2f["datetime"],
+        "datetime": s2f.get("datetime"),  # the S2 acquisition; null when only its date range is known
         "start_datetime": format_datetime(min(times)),
         "end_datetime": format_datetime(max(times)),
         "instruments": sorted({record.s1.instrument, record.s2.instrument}),
@@ -821,6 +834,7 @@ class CollectionSummary:
             "instruments": sorted(self.instruments),
             "gsd": sorted(self.gsd),
         }
+        s = {k: v for k, v in s.items() if v}  # STAC: a summary list is never empty (unknown platforms)
         for k, v in SAR_FIELDS.items():
             s[k] = list(v) if isinstance(v, list) else [v]
         if self.orbit_states:
