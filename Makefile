@@ -29,8 +29,11 @@ test: system $(STAMP)
 examples: $(STAMP)
 	$(PY) scripts/make_examples.py
 
+# Benchmarks are opt-in (minutes each); results land in bench/results/.
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/bench_build.py
+	$(PY) bench/bench_catalog.py
+	$(PY) bench/bench_publish.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis build *.egg-info
