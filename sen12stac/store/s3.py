@@ -490,50 +490,39 @@ class S3Store(ObjectStore):
             return None
         return (resp.get("Metadata") or {}).get("sha256")
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        full = self.prefix + prefix.lstrip("/")
+    def _pages(self, full: str, what: str | None, delimiter: str | None = None) -> Iterator[dict[str, Any]]:
+        """LIST pages under the full key prefix ``full``, each request retried."""
         client = self._client()
         token: str | None = None
-        n = len(self.prefix)
         while True:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full, "MaxKeys": self.list_page_size}
+            if delimiter:
+                kwargs["Delimiter"] = delimiter
             if token:
                 kwargs["ContinuationToken"] = token
             try:
-                page = self._retrying("list", prefix or None, lambda: client.list_objects_v2(**kwargs))
+                page = self._retrying("list", what, lambda: client.list_objects_v2(**kwargs))
             except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001
-                raise self._error("list", prefix or None, exc) from None
-            for obj in page.get("Contents", []):
-                yield ObjectInfo(key=obj["Key"][n:], size=int(obj["Size"]), etag=_strip_etag(obj.get("ETag")))
+                raise self._error("list", what, exc) from None
+            yield page
             if not page.get("IsTruncated"):
                 return
             token = page.get("NextContinuationToken")
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        n = len(self.prefix)
+        for page in self._pages(self.prefix + prefix.lstrip("/"), prefix or None):
+            for obj in page.get("Contents", []):
+                yield ObjectInfo(key=obj["Key"][n:], size=int(obj["Size"]), etag=_strip_etag(obj.get("ETag")))
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         """Immediate sub-"folders" under ``prefix`` (a delimiter LIST), e.g. ``["v1.0.0", ...]``."""
         full = self.prefix + prefix.lstrip("/")
         if full and not full.endswith("/"):
             full += "/"
-        client = self._client()
-        out: list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full, "Delimiter": "/", "MaxKeys": self.list_page_size}
-            if token:
-                kwargs["ContinuationToken"] = token
-            try:
-                page = self._retrying("list", prefix or None, lambda: client.list_objects_v2(**kwargs))
-            except StoreError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise self._error("list", prefix or None, exc) from None
-            for cp in page.get("CommonPrefixes", []):
-                out.append(cp["Prefix"][len(full) :].rstrip("/"))
-            if not page.get("IsTruncated"):
-                return sorted(out)
-            token = page.get("NextContinuationToken")
+        return sorted(cp["Prefix"][len(full) :].rstrip("/") for page in self._pages(full, prefix or None, "/") for cp in page.get("CommonPrefixes", []))
 
     def replace(self, key: str, data: bytes, expected_etag: str | None, content_type: str | None = None) -> None:
         from botocore.exceptions import ClientError
