@@ -22,6 +22,7 @@ venv: $(STAMP)
 
 demo: system $(STAMP)
 	$(VENV)/bin/sen12stac demo --out $(DEMO)
+	$(VENV)/bin/sen12stac validate $(DEMO)/catalog.json
 
 test: system $(STAMP)
 	$(PY) -m pytest -q
