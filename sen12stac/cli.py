@@ -233,7 +233,7 @@ def _write_report(store, summary) -> None:
 
 
 @app.command()
-def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder"), scenes_per_season: int = typer.Option(3, help="ROIs per season (some are rejected by QC, as in the paper)"), scene_size: int = typer.Option(2560, help="scene side in pixels (4480 = the paper's ~1,156 patches per scene)"), workers: Optional[int] = typer.Option(None, help="Dask workers")) -> None:
+def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder"), scenes_per_season: int = typer.Option(5, help="ROIs per season (some are rejected by QC or have no data, as in the paper)"), scene_size: int = typer.Option(2048, help="scene side in pixels (4480 = the paper's ~1,156 patches per scene)"), workers: Optional[int] = typer.Option(None, help="Dask workers")) -> None:
     """A small synthetic release into ./demo with the ROI world map and a contact sheet."""
     try:
         from .figures import world_map_png
