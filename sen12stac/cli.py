@@ -12,6 +12,7 @@ from typing import Any, Optional
 import typer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -71,7 +72,7 @@ def _open(url: str, **s3: Any):
 
 def _fail(exc: BaseException) -> None:
     code = exit_code_for(exc)
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    console.print("[bold red]error:[/] " + escape(str(exc)), highlight=False, markup=True)
     problems = getattr(exc, "problems", None)
     if problems:
         for p in problems[:200]:
@@ -134,8 +135,7 @@ def _config_from_options(source: str, source_path: Optional[Path], seasons: Opti
     values.setdefault("workers", env.workers)
     if env.scheduler:
         values.setdefault("scheduler", env.scheduler)
-    values["source"] = source
-    for key, val in (("source_path", source_path), ("seasons", _split_csv(seasons)), ("scenes_per_season", scenes_per_season), ("workers", workers), ("scene_size_px", scene_size), ("defect_rate", defect_rate)):
+    for key, val in (("source", source), ("source_path", source_path), ("seasons", _split_csv(seasons)), ("scenes_per_season", scenes_per_season), ("workers", workers), ("scene_size_px", scene_size), ("defect_rate", defect_rate)):
         if val is not None:
             values[key] = val
     if overrides is not None:
@@ -182,7 +182,7 @@ def _print_summary(summary, where: str) -> None:
 @app.command("build")
 def build_cmd(
     out_url: str = typer.Option(..., "--out", help="output folder, file:// URL, or s3://bucket/prefix (with --version)"),
-    source: str = typer.Option("synthetic", help="synthetic (offline default) | local"),
+    source: Optional[str] = typer.Option(None, help="synthetic (the offline default) | local"),
     source_path: Optional[Path] = typer.Option(None, help="folder of scene pairs for --source local"),
     seasons: Optional[str] = typer.Option(None, help="comma-separated seasons (default: all four)"),
     scenes_per_season: Optional[int] = typer.Option(None, help="process at most N ROIs per season"),
@@ -224,7 +224,10 @@ def _raise_if_failed(summary) -> None:
     if failed:
         lines = "; ".join(f"{s['scene_id']}: {s['message']}" for s in failed[:5])
         more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
-        raise SourceError(f"{len(failed)} scene(s) failed and were not published: {lines}{more}")
+        raise SourceError(
+            f"{len(failed)} scene(s) failed and were not published: {lines}{more}",
+            fix="correct what the messages name and run the same command again: finished scenes are skipped, and the catalog's collections and root are written once every scene succeeds",
+        )
 
 
 def _write_report(store, summary) -> None:
@@ -281,7 +284,11 @@ def validate(
         from .errors import ValidationFailed
         from .validate import validate_catalog
 
-        base, key = (url.rsplit("/", 1) if url.endswith(".json") else (url.rstrip("/"), "catalog.json"))
+        if url.endswith(".json"):
+            base, _, key = url.rpartition("/")
+            base = base or "."
+        else:
+            base, key = url.rstrip("/"), "catalog.json"
         store = _open(base, endpoint_url=endpoint_url)
         problems = validate_catalog(store, key, check_assets=not no_assets, check_cogs=not no_cogs, workers=workers)
         if problems:
@@ -319,7 +326,7 @@ def publish_cmd(
 ) -> None:
     """Publish a build as an immutable release: objects first, root and manifest last, then the landing catalog."""
     try:
-        _do_publish(_open(build_dir), _open(dest_url, endpoint_url=endpoint_url), version, notes, workers, tuple(exclude), verify_cogs or None, not no_verify_walk)
+        _do_publish(_open(build_dir), _open(dest_url, endpoint_url=endpoint_url), version, notes, workers, tuple(exclude), verify_cogs, not no_verify_walk)
     except Sen12StacError as exc:
         _fail(exc)
 

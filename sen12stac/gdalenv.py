@@ -39,16 +39,16 @@ INGESTED_BYTES_AT_OPEN = 262144
 
 def endpoint_parts(endpoint_url: str) -> tuple[str, bool]:
     """``"http://127.0.0.1:9000"`` -> ``("127.0.0.1:9000", False)``: GDAL's AWS_S3_ENDPOINT and https flag."""
+    if "@" in endpoint_url:  # first, so that no message below can echo user information
+        raise ConfigError(
+            "S3 endpoint URL carries user information (user:password@host)",
+            fix="pass credentials with --profile or the standard AWS variables, never inside the endpoint URL",
+        )
     parts = urlsplit(endpoint_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
             f"S3 endpoint URL {endpoint_url!r} is not an http(s) URL",
             fix="pass the endpoint as http://HOST:PORT or https://HOST[:PORT], e.g. --endpoint-url http://127.0.0.1:9000",
-        )
-    if "@" in parts.netloc:
-        raise ConfigError(
-            "S3 endpoint URL carries user information (user:password@host)",
-            fix="pass credentials with --profile or the standard AWS variables, never inside the endpoint URL",
         )
     host = parts.netloc + parts.path.rstrip("/")
     return host, parts.scheme == "https"
@@ -68,6 +68,9 @@ def gdal_options(
         "GDAL_INGESTED_BYTES_AT_OPEN": str(int(ingested_bytes_at_open)),
         "GDAL_HTTP_MAX_RETRY": str(int(http_max_retry)),
         "GDAL_HTTP_RETRY_DELAY": f"{float(http_retry_delay):g}",
+        # GDAL waits forever by default: a server that accepts and never answers would hang a read
+        "GDAL_HTTP_CONNECTTIMEOUT": "10",
+        "GDAL_HTTP_TIMEOUT": "30",
     }
     if region:
         opts["AWS_REGION"] = region

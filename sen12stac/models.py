@@ -362,10 +362,3 @@ class SceneResult:
             seconds=float(d.get("seconds", 0.0)),
             message=d.get("message"),
         )
-
-
-def iter_windows_of(grid: Grid, block: int) -> Iterator[Window]:
-    """Row-major blocks covering a grid (for streaming statistics)."""
-    for r in range(0, grid.height, block):
-        for c in range(0, grid.width, block):
-            yield Window(c, r, min(block, grid.width - c), min(block, grid.height - r))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -21,7 +22,7 @@ from rasterio.windows import Window
 from . import SOFTWARE
 from .cog import COG_MEDIA_TYPE, encode_cog
 from .config import BuildConfig
-from .errors import SceneUnavailable, Sen12StacError, SourceError
+from .errors import ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
 from .models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, SceneResult, Source
 from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
 from .qc import Override, SceneAccumulator, apply_override, judge_patch, judge_scene, load_overrides, reason_code
@@ -67,9 +68,12 @@ def process_scene(roi: ROI, season_name: str, source: Source, store: ObjectStore
                 _process_open_scene(scene, request, store, config, overrides, result)
         finally:
             scene.close()
+    except ObjectConflictError:
+        raise  # different content under a published key: stop the build (exit 5), never a scene failure
     except Sen12StacError as exc:
         result.status, result.message = "failed", str(exc)
         result.patches = []
+        result.bytes_written = 0  # its objects were removed
     finally:
         result.seconds = round(time.perf_counter() - t0, 3)
     return result
@@ -269,7 +273,8 @@ def _run_scenes(tasks: list[tuple[ROI, str]], source: Source, store: ObjectStore
 
     with _dask_client(config) as client:
         shared = client.scatter([source, store, config, overrides], broadcast=True)
-        futures = [client.submit(process_scene, roi, season, *shared, pure=False, key=f"scene-{roi.scene_id}") for roi, season in tasks]
+        run = uuid.uuid4().hex[:8]  # keys unique per build: two builds on one shared scheduler never share results
+        futures = [client.submit(process_scene, roi, season, *shared, pure=False, key=f"scene-{run}-{roi.scene_id}") for roi, season in tasks]
         for fut in as_completed(futures):
             res = fut.result()
             fut.release()
@@ -323,41 +328,53 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
     scenes: list[dict] = []
     samples: dict[str, list[PatchRecord]] = {k: [] for k in counts}
     outcomes: dict[str, dict[int, str]] = {k: {} for k in counts}
-    for res in _run_scenes(tasks, source, store, config, overrides):
-        sc = counts[res.roi.set_name]
-        outcomes[res.roi.set_name][res.roi.index] = res.status
-        if res.status != "unavailable":
-            sc.rois_with_data += 1
-        if res.status == "failed":
-            sc.scenes_failed += 1
-        if res.qc is not None:
-            if res.qc.accepted:
-                sc.scenes_accepted += 1
-                sc.patch_positions += res.patch_positions
-            else:
-                for r in res.qc.reasons:
-                    sc.scene_rejections[reason_code(r)] += 1
-        sc.patch_rejections.update(res.patch_rejections)
-        sc.patches_published += len(res.patches)
-        sc.bytes_written += res.bytes_written
-        _keep_samples(samples[res.roi.set_name], res)
-        scenes.append({
-            "scene_id": res.roi.scene_id, "status": res.status, "kind": res.roi.kind, "lon": res.roi.lon, "lat": res.roi.lat,
-            "reasons": list(res.qc.reasons) if res.qc else [], "override": res.qc.override if res.qc else None,
-            "patches": len(res.patches), "patch_rejections": res.patch_rejections, "message": res.message,
-        })
+    with contextlib.ExitStack() as stack:
         if writer is not None:
-            writer.add_scene(res)
-        res.patches = []  # the records are in the catalog now; drop them
-        emit("scene", {"result": res, "scene": scenes[-1]})
-    emit("stage", {"name": "figures"})
-    collection_assets = season_figures(store, candidates, outcomes, samples) if write_catalog else {}
-    root_key = None
-    if writer is not None:
-        emit("stage", {"name": "catalog"})
-        root_key = writer.finish({k: v.as_counts() for k, v in counts.items()}, collection_assets)
+            stack.enter_context(writer)  # the item spool and put threads go away on any exit
+        for res in _run_scenes(tasks, source, store, config, overrides):
+            _count(counts[res.roi.set_name], res)
+            outcomes[res.roi.set_name][res.roi.index] = res.status
+            _keep_samples(samples[res.roi.set_name], res)
+            scenes.append({
+                "scene_id": res.roi.scene_id, "status": res.status, "kind": res.roi.kind, "lon": res.roi.lon, "lat": res.roi.lat,
+                "reasons": list(res.qc.reasons) if res.qc else [], "override": res.qc.override if res.qc else None,
+                "patches": len(res.patches), "patch_rejections": res.patch_rejections, "message": res.message,
+            })
+            if writer is not None:
+                writer.add_scene(res)
+            res.patches = []  # the records are in the catalog now; drop them
+            emit("scene", {"result": res, "scene": scenes[-1]})
+        root_key = None
+        failed = any(s["status"] == "failed" for s in scenes)
+        # With a failed scene the collections, figures and root are not written: they would
+        # count the failure, and a re-run after the fix must be able to write them (every key
+        # is write-once). Scene catalogs and items written so far are identical on the re-run.
+        if writer is not None and not failed:
+            emit("stage", {"name": "figures"})
+            collection_assets = season_figures(store, candidates, outcomes, samples)
+            emit("stage", {"name": "catalog"})
+            root_key = writer.finish({k: v.as_counts() for k, v in counts.items()}, collection_assets)
     scenes.sort(key=lambda s: s["scene_id"])
     return BuildSummary(counts, scenes, root_key, round(time.perf_counter() - t0, 3), candidates)
+
+
+def _count(sc: SeasonCounts, res: SceneResult) -> None:
+    """Add one scene's outcome to its season's counts (a failed scene adds only to scenes_failed)."""
+    if res.status != "unavailable":
+        sc.rois_with_data += 1
+    if res.status == "failed":
+        sc.scenes_failed += 1
+        return
+    if res.qc is not None:
+        if res.qc.accepted:
+            sc.scenes_accepted += 1
+            sc.patch_positions += res.patch_positions
+        else:
+            for r in res.qc.reasons:
+                sc.scene_rejections[reason_code(r)] += 1
+    sc.patch_rejections.update(res.patch_rejections)
+    sc.patches_published += len(res.patches)
+    sc.bytes_written += res.bytes_written
 
 
 def _keep_samples(keep: list[PatchRecord], res: SceneResult) -> None:

@@ -35,6 +35,7 @@ try:  # required by stac-geoparquet, so normally present
 except ImportError:  # pragma: no cover
     _orjson = None
 
+from .cog import COG_MEDIA_TYPE
 from .config import BuildConfig
 from .errors import ConfigError, ValidationFailed
 from .models import Acquisition, AssetRecord, BandStats, Grid, PatchRecord
@@ -55,7 +56,6 @@ EXT: dict[str, str] = {
     "sci": "https://stac-extensions.github.io/scientific/v1.0.0/schema.json",
 }
 
-COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 JSON_MEDIA_TYPE = "application/json"
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"

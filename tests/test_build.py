@@ -98,8 +98,8 @@ def test_rebuilding_into_the_same_folder_is_a_no_op_but_other_content_is_refused
     before = _tree(out)
     build(make_config(**CFG), LocalStore(out))
     assert _tree(out) == before
-    with pytest.raises(ObjectConflictError, match="already exists with different content"):
-        build(make_config(**{**CFG, "preprocess": {"clip_sigma": 2.0}}), LocalStore(out))
+    with pytest.raises(ObjectConflictError, match=r"\.tif already exists with different content"):
+        build(make_config(**{**CFG, "preprocess": {"clip_sigma": 2.0}}), LocalStore(out))  # the first COG stops it
 
 
 class _BreaksMidScene(SyntheticSource):
@@ -124,12 +124,17 @@ class _BreaksMidScene(SyntheticSource):
         return scene
 
 
-def test_a_scene_failing_mid_way_leaves_nothing_behind(tmp_path):
+def test_a_scene_failing_mid_way_leaves_nothing_behind_and_a_rerun_completes(tmp_path):
     cfg = make_config(**{**CFG, "seasons": ("spring",), "scenes_per_season": 1})
     summary = build(cfg, LocalStore(tmp_path), source=_BreaksMidScene(ok_reads=4))  # 2 stats strips + 2 patch strips
     scene = summary.scenes[0]
     assert scene["status"] == "failed" and "simulated read failure" in scene["message"]
     assert not list(tmp_path.rglob("*.tif")) and not list(tmp_path.rglob("*.jpg"))
+    c = summary.seasons["ROIs1158_spring"]
+    assert (c.scenes_failed, c.scenes_accepted, c.patch_positions, c.bytes_written) == (1, 0, 0, 0)
+    assert summary.root_key is None and not (tmp_path / "catalog.json").exists()  # no catalog counting a failure
+    again = build(cfg, LocalStore(tmp_path))  # the source works now: the same command completes
+    assert again.scenes[0]["status"] == "published" and (tmp_path / "catalog.json").exists()
 
 
 class _AllNodata(SyntheticSource):

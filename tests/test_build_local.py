@@ -98,3 +98,17 @@ def test_a_bad_sidecar_stops_before_anything_is_written(scenes, tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "scene.json" in r.stderr and "Fix:" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_sidecar_without_any_date_is_refused_up_front(scenes, tmp_path):
+    broken = tmp_path / "scenes"
+    shutil.copytree(scenes, broken)
+    side = broken / "sen12mscr_rois1970_fall_139_p839" / "scene.json"
+    data = json.loads(side.read_text())
+    for key in ("datetime", "start_datetime", "end_datetime"):
+        data["s1"].pop(key, None)
+    side.write_text(json.dumps(data))
+    r = _cli("build", "--source", "local", "--source-path", str(broken), "--out", str(tmp_path / "out"), "--workers", "0", cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "s1.datetime" in r.stderr and str(side) in r.stderr.replace("\n", "")
+    assert not (tmp_path / "out").exists()

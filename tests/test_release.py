@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -197,7 +198,8 @@ _CHILD = textwrap.dedent(
 def _publish_and_kill(a: Path, url: str, endpoint: str, *, hold: int, pause: float, kill_at: int) -> None:
     code = _CHILD.format(repo=str(REPO), url=url, endpoint=endpoint, hold=hold, pause=pause, src=str(a))
     env = dict(os.environ, T_KEY=TEST_ACCESS_KEY, T_SECRET=TEST_SECRET_KEY)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    err = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty child can never block on a full pipe
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     try:
         deadline = time.monotonic() + 60
         done = 0
@@ -207,7 +209,9 @@ def _publish_and_kill(a: Path, url: str, endpoint: str, *, hold: int, pause: flo
                 break
             assert "FINISHED" not in line
             done = int(line.split()[0])
-        assert done >= kill_at, f"child did not progress: {proc.stderr.read() if proc.poll() is not None else ''}"
+        if done < kill_at:
+            err.seek(0)
+            raise AssertionError(f"child did not progress: {err.read()[-3000:]}")
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         if proc.poll() is None:

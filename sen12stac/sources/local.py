@@ -38,12 +38,12 @@ from rasterio.windows import Window
 
 from ..errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, SourceError
 from ..models import ROI, Acquisition, Grid, SceneRequest, Sensor
+from ..preprocess import S1_BANDS, S2_BANDS
 from ..seasons import SEASONS, season_by_name
 from ..utm import to_lonlat, utm_epsg
 
 SIDECAR = "scene.json"
-S1_BANDS = ("VV",)
-S2_BANDS = ("B04", "B03", "B02")
+
 
 _TOP_KEYS = {"season", "index", "kind", "lon", "lat", "s1", "s2", "notes", "source"}
 _COMMON_KEYS = {
@@ -229,6 +229,10 @@ def _sensor_spec(sensor: Sensor, sec: Any, folder: Path, sidecar: Path) -> Senso
     end_str = _day_end(end) if end else (_day_end(when) if isinstance(when, date) and not isinstance(when, datetime) else None)
     if start_str and end_str and start_str > end_str:
         raise _bad(sidecar, f"{sensor}.start_datetime", f"({start_str}) is after end_datetime ({end_str})", "swap them")
+    if dt_str is None and not (start_str and end_str):
+        # STAC needs a time or a range for every item: refuse here, before any pixel is processed
+        raise _bad(sidecar, f"{sensor}.datetime", "is missing and so is a start_datetime/end_datetime range",
+                   'give "datetime" (e.g. "2017-06-13T10:10:31Z" or a date "2017-06-13"), or "start_datetime" and "end_datetime" (at least the season window)')
 
     platform = sec.get("platform")
     platform = None if platform in _UNKNOWN else str(platform).strip().lower()

@@ -44,11 +44,15 @@ class LocalStore(ObjectStore):
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         except OSError as exc:
             raise StoreError(f"cannot write under {path.parent}: {exc.strerror}", fix="check the output folder exists and is writable") from exc
-        os.chmod(tmp, 0o644)  # published files are world-readable like any served object
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, 0o644)  # published files are world-readable like any served object
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:  # disk full, quota, I/O error: no temp file left behind
+            Path(tmp).unlink(missing_ok=True)
+            raise StoreError(f"cannot write {path}: {exc.strerror}", fix="free space or fix the output folder, then run the same command again (finished objects are skipped)") from exc
         return Path(tmp)
 
     def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> bool:

@@ -117,7 +117,9 @@ def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], floa
 def guess_content_type(key: str) -> str:
     low = key.lower()
     if low.endswith((".tif", ".tiff")):
-        return "image/tiff; application=geotiff; profile=cloud-optimized"
+        from ..cog import COG_MEDIA_TYPE
+
+        return COG_MEDIA_TYPE
     if low.endswith(".json"):
         return "application/json"
     if low.endswith(".parquet"):

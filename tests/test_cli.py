@@ -1,0 +1,48 @@
+"""CLI behaviour a user meets: settings precedence, paths in messages, exit codes."""
+from __future__ import annotations
+
+import json
+import shutil
+
+from typer.testing import CliRunner
+
+from sen12stac.cli import app
+from sen12stac.errors import ConfigError
+from sen12stac.gdalenv import endpoint_parts
+
+RUN = CliRunner()
+
+
+def test_config_file_source_is_not_overridden_by_the_default(tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"source": "local", "source_path": str(tmp_path / "no-such-scenes")}))
+    r = RUN.invoke(app, ["build", "--out", str(tmp_path / "o"), "--config", str(cfg), "--workers", "0"])
+    assert r.exit_code == 2, r.output
+    assert "no-such-scenes" in r.output  # the local source was used, and it names the missing folder
+    assert not (tmp_path / "o").exists()
+
+
+def test_paths_with_brackets_are_printed_verbatim(tmp_path):
+    odd = tmp_path / "[old]" / "qc.json"
+    r = RUN.invoke(app, ["build", "--out", str(tmp_path / "o"), "--overrides", str(odd), "--workers", "0", "--scene-size", "256", "--seasons", "spring", "--scenes-per-season", "1"])
+    assert r.exit_code == 2, r.output
+    assert "[old]" in r.output.replace("\n", "")
+
+
+def test_validate_a_catalog_in_the_current_folder(tmp_path, monkeypatch):
+    src = __import__("conftest").REPO / "catalog" / "examples"
+    shutil.copytree(src, tmp_path / "ex")
+    monkeypatch.chdir(tmp_path / "ex")
+    r = RUN.invoke(app, ["validate", "catalog.json", "--no-assets"])
+    assert r.exit_code == 0, r.output
+    assert "valid" in r.output
+
+
+def test_endpoint_with_user_information_is_refused_without_echoing_it():
+    for url in ("minio:S3CR3TKEY@minio.local:9000", "http://user:S3CR3TKEY@minio.local:9000"):
+        try:
+            endpoint_parts(url)
+        except ConfigError as exc:
+            assert "S3CR3TKEY" not in str(exc) and "Fix:" in str(exc)
+        else:
+            raise AssertionError(f"{url} was accepted")
