@@ -42,8 +42,8 @@ from sen12stac.models import (  # noqa: E402
     SceneResult,
 )
 from sen12stac.seasons import season_by_name  # noqa: E402
+from sen12stac.cog import COG_MEDIA_TYPE as COG  # noqa: E402
 
-COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 EXAMPLE_FILES = (
     "catalog.json",
     "ROIs1158_spring/collection.json",
