@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .errors import ConfigError, DuplicateReleaseError, ObjectConflictError, ReleaseError, StoreError, ValidationFailed
 from .seasons import SEASONS
+from .stac import resolve_href
 from .store.base import NotFound, ObjectInfo, ObjectStore, sha256_hex
 
 log = logging.getLogger("sen12stac.release")
@@ -294,13 +295,10 @@ def _resolve(from_key: str, href: str) -> tuple[str, str | None]:
         return ("local-absolute", None) if href.lower().startswith("file:") else ("url", None)
     if href.startswith("/") or re.match(r"^[a-zA-Z]:[\\/]", href):
         return "local-absolute", None
-    path = href.split("#", 1)[0].split("?", 1)[0]
-    if not path:
-        return "url", None
-    joined = posixpath.normpath(posixpath.join(posixpath.dirname(from_key), path))
-    if joined == ".." or joined.startswith("../"):
-        return "outside", None
-    return "key", joined
+    if not href.split("#", 1)[0].split("?", 1)[0]:
+        return "url", None  # a pure fragment or query: nothing to publish
+    target = resolve_href(from_key, href)
+    return ("key", target) if target is not None else ("outside", None)
 
 
 def _rel(from_key: str, to_key: str) -> str:

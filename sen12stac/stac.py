@@ -117,10 +117,12 @@ def relative_href(from_key: str, to_key: str) -> str:
 
 
 def resolve_href(from_key: str, href: str) -> str | None:
-    """The store key an href of the object at ``from_key`` points to; None for absolute
-    URLs, and for hrefs leaving the store root."""
-    if "://" in href or href.startswith("/"):
+    """The store key an href of the object at ``from_key`` points to (a ``#fragment`` or
+    ``?query`` ignored); None for absolute URLs and paths, and for hrefs leaving the store root.
+    The one resolver: validation, catalog writing and releases all use it."""
+    if "://" in href or href.startswith("/") or re.match(r"^[a-zA-Z]:[\\/]", href):
         return None
+    href = href.split("#", 1)[0].split("?", 1)[0]
     parts = _key_parts(from_key)[:-1]
     for p in href.split("/"):
         if p in ("", "."):
