@@ -351,7 +351,9 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
         # is write-once). Scene catalogs and items written so far are identical on the re-run.
         if writer is not None and not failed:
             emit("stage", {"name": "figures"})
-            collection_assets = season_figures(store, candidates, outcomes, samples)
+            # figures only for seasons that get a collection (one with no published pair has none)
+            published = {k: v for k, v in candidates.items() if counts[k].patches_published}
+            collection_assets = season_figures(store, published, outcomes, samples)
             emit("stage", {"name": "catalog"})
             root_key = writer.finish({k: v.as_counts() for k, v in counts.items()}, collection_assets)
     scenes.sort(key=lambda s: s["scene_id"])
