@@ -6,6 +6,7 @@ releases, streaming) is :class:`PatchRecord` / :class:`SceneResult`.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal, Protocol
 
@@ -14,6 +15,15 @@ from affine import Affine
 from rasterio.windows import Window
 
 Sensor = Literal["s1", "s2"]
+
+
+def format_datetime(d: datetime) -> str:
+    """RFC 3339 UTC with ``Z``; fractional seconds only when present (the one formatter)."""
+    d = d.astimezone(timezone.utc)
+    s = d.strftime("%Y-%m-%dT%H:%M:%S")
+    if d.microsecond:
+        s += f".{d.microsecond:06d}".rstrip("0")
+    return s + "Z"
 
 
 @dataclass(frozen=True)

@@ -385,5 +385,5 @@ def _keep_samples(keep: list[PatchRecord], res: SceneResult) -> None:
     if not res.patches:
         return
     ordered = sorted(res.patches, key=lambda p: p.patch_index)
-    for p in {ordered[len(ordered) // 3].pair_id: ordered[len(ordered) // 3], ordered[(2 * len(ordered)) // 3].pair_id: ordered[(2 * len(ordered)) // 3]}.values():
-        keep.append(p)
+    for i in sorted({len(ordered) // 3, (2 * len(ordered)) // 3}):  # one pick when a scene has a single patch
+        keep.append(ordered[i])

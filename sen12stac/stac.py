@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover
 from .cog import COG_MEDIA_TYPE
 from .config import BuildConfig
 from .errors import ConfigError, ValidationFailed
-from .models import Acquisition, AssetRecord, BandStats, Grid, PatchRecord
+from .models import Acquisition, AssetRecord, BandStats, Grid, PatchRecord, format_datetime
 from .seasons import season_by_set_name
 
 STAC_VERSION = "1.1.0"
@@ -260,15 +260,6 @@ def parse_datetime(value: str, what: str) -> datetime:
     if d.tzinfo is None:
         d = d.replace(tzinfo=timezone.utc)
     return d.astimezone(timezone.utc)
-
-
-def format_datetime(d: datetime) -> str:
-    """RFC 3339 UTC with ``Z``; fractional seconds only when present."""
-    d = d.astimezone(timezone.utc)
-    s = d.strftime("%Y-%m-%dT%H:%M:%S")
-    if d.microsecond:
-        s += f".{d.microsecond:06d}".rstrip("0")
-    return s + "Z"
 
 
 def _num(x: float, digits: int = 6) -> float:

@@ -307,13 +307,9 @@ def _check_cog(store: ObjectStore, owner: str, name: str, target: str) -> list[s
 
 def _gdal_env_kwargs(store: ObjectStore) -> dict[str, Any]:
     """``rasterio.Env`` kwargs for reading ``store.gdal_path`` objects (the store's own for S3)."""
-    try:
-        from .gdalenv import env_kwargs_for
-    except ImportError:  # pragma: no cover - gdalenv ships with the package
-        fn = getattr(store, "gdal_env", None)
-        kwargs = dict(fn()) if callable(fn) else {}
-    else:
-        kwargs = env_kwargs_for(store)
+    from .gdalenv import env_kwargs_for
+
+    kwargs = env_kwargs_for(store)
     kwargs.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
     kwargs.setdefault("GDAL_PAM_ENABLED", "NO")
     # a validator must see the bytes as they are now, not GDAL's per-process cache of an

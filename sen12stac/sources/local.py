@@ -37,7 +37,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from ..errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, SourceError
-from ..models import ROI, Acquisition, Grid, SceneRequest, Sensor
+from ..models import ROI, Acquisition, Grid, SceneRequest, Sensor, format_datetime
 from ..preprocess import S1_BANDS, S2_BANDS
 from ..seasons import SEASONS, season_by_name
 from ..utm import to_lonlat, utm_epsg
@@ -128,16 +128,12 @@ def _parse_when(value: Any, sidecar: Path, key: str) -> datetime | date | None:
     return dt.astimezone(timezone.utc)
 
 
-def _iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt.microsecond == 0 else dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _day_start(d: date | datetime) -> str:
-    return _iso(d) if isinstance(d, datetime) else f"{d.isoformat()}T00:00:00Z"
+    return format_datetime(d) if isinstance(d, datetime) else f"{d.isoformat()}T00:00:00Z"
 
 
 def _day_end(d: date | datetime) -> str:
-    return _iso(d) if isinstance(d, datetime) else f"{d.isoformat()}T23:59:59Z"
+    return format_datetime(d) if isinstance(d, datetime) else f"{d.isoformat()}T23:59:59Z"
 
 
 def _norm_band(name: str) -> str:
@@ -224,7 +220,7 @@ def _sensor_spec(sensor: Sensor, sec: Any, folder: Path, sidecar: Path) -> Senso
     when = _parse_when(sec.get("datetime"), sidecar, f"{sensor}.datetime")
     start = _parse_when(sec.get("start_datetime"), sidecar, f"{sensor}.start_datetime")
     end = _parse_when(sec.get("end_datetime"), sidecar, f"{sensor}.end_datetime")
-    dt_str = _iso(when) if isinstance(when, datetime) else None
+    dt_str = format_datetime(when) if isinstance(when, datetime) else None
     start_str = _day_start(start) if start else (_day_start(when) if isinstance(when, date) and not isinstance(when, datetime) else None)
     end_str = _day_end(end) if end else (_day_end(when) if isinstance(when, date) and not isinstance(when, datetime) else None)
     if start_str and end_str and start_str > end_str:
