@@ -74,6 +74,12 @@ def process_scene(roi: ROI, season_name: str, source: Source, store: ObjectStore
         result.status, result.message = "failed", str(exc)
         result.patches = []
         result.bytes_written = 0  # its objects were removed
+        manual = overrides.get(roi.scene_id)
+        if manual is not None and manual.decision == "reject":
+            # a manual reject covers a scene that cannot even be read: the build can complete
+            result.status = "rejected"
+            result.qc = SceneQC(roi.scene_id, False, ("manual reject",), result.qc.metrics if result.qc else {}, "reject", manual.note)
+            result.patch_rejections = {}
     finally:
         result.seconds = round(time.perf_counter() - t0, 3)
     return result
@@ -87,23 +93,25 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
         s1, s2 = scene.read_s1(w), scene.read_s2(w)
         _check_shapes(s1, s2, w, roi)
         acc.add(s1, s2)
-    for sensor, accs in (("S1", acc.s1), ("S2", acc.s2)):
-        empty = [a.band for a in accs if a.count == 0]
-        if empty:
-            raise SourceError(
-                f"scene {roi.scene_id} has no valid {sensor} pixels (band {', '.join(empty)} is all no-data)",
-                fix="check the raster's no-data value and that it covers the scene; the scene was not published",
-            )
     metrics = acc.metrics()
-    qc = apply_override(judge_scene(roi.scene_id, metrics, config.scene_qc), overrides)
-    result.qc = qc
+    # An all-no-data sensor is a scene-QC rejection ("nodata all pixels"), recorded like the others
+    empty = [a.band for a in (*acc.s1, *acc.s2) if a.count == 0]
+    qc = judge_scene(roi.scene_id, metrics, config.scene_qc)
     rows, cols = patch_grid(grid.height, grid.width, config.patch_size, config.stride)
     result.patch_positions = len(rows) * len(cols)
     if not rows or not cols:
-        qc = SceneQC(qc.scene_id, False, (*qc.reasons, f"too-small {grid.width}x{grid.height} px < one {config.patch_size} px patch"), qc.metrics, qc.override, qc.override_note)
-        result.qc = qc
+        qc = SceneQC(qc.scene_id, False, (*qc.reasons, f"too-small {grid.width}x{grid.height} px < one {config.patch_size} px patch"), qc.metrics)
+    qc = apply_override(qc, overrides)  # manual decisions apply to every scene-QC outcome
+    result.qc = qc
     if not qc.accepted:
         result.status = "rejected"
+        return
+    if empty or not rows or not cols:
+        # accepted by a manual override, but nothing can be published: no pixel to scale
+        # (every position fails patch QC as no-data) or no patch position at all
+        result.status = "rejected"
+        if empty:
+            result.patch_rejections = {"nodata": result.patch_positions}
         return
     s1_stats = tuple(a.stats(config.preprocess) for a in acc.s1)
     s2_stats = tuple(a.stats(config.preprocess) for a in acc.s2)

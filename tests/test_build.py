@@ -144,13 +144,39 @@ class _AllNodata(SyntheticSource):
         return scene
 
 
-def test_all_nodata_scene_fails_naming_the_scene_and_fix(tmp_path):
-    cfg = make_config(**{**CFG, "seasons": ("spring",), "scenes_per_season": 1})
+def test_all_nodata_scene_is_a_scene_qc_rejection_and_the_build_completes(tmp_path):
+    cfg = make_config(**{**CFG, "seasons": ("spring",), "scenes_per_season": 2})
     summary = build(cfg, LocalStore(tmp_path), source=_AllNodata())
-    scene = summary.scenes[0]
-    assert scene["status"] == "failed"
-    assert "ROIs1158_spring_0 has no valid S1 pixels" in scene["message"] and "Fix:" in scene["message"]
+    for scene in summary.scenes:
+        assert scene["status"] == "rejected" and scene["reasons"][0] == "nodata all pixels", scene
+        assert scene["message"] is None
+    c = summary.seasons["ROIs1158_spring"]
+    assert (c.scenes_failed, c.scenes_accepted, dict(c.scene_rejections)) == (0, 0, {"nodata": 2})
     assert not list(tmp_path.rglob("*.tif"))
+    assert summary.root_key == "catalog.json" and (tmp_path / "catalog.json").exists()  # not a failed build
+
+
+def _overrides(tmp_path, decisions: dict) -> Path:
+    p = tmp_path / "qc.json"
+    p.write_text(json.dumps(decisions))
+    return p
+
+
+def test_overrides_apply_to_every_scene_outcome(tmp_path):
+    base = {**CFG, "seasons": ("spring",), "scenes_per_season": 1}
+    # a manual accept cannot conjure pixels: recorded, and every position fails patch QC as no-data
+    ov = _overrides(tmp_path, {"ROIs1158_spring_0": {"decision": "accept", "note": "try"}})
+    s = build(make_config(**base, scene_qc={"overrides": ov}), LocalStore(tmp_path / "a"), source=_AllNodata())
+    scene = s.scenes[0]
+    assert scene["status"] == "rejected" and scene["override"] == "accept" and scene["reasons"] == ["nodata all pixels"]
+    assert scene["patch_rejections"] == {"nodata": 25} and s.root_key is not None
+    # a manual reject gets a scene that fails to read out of the way, so the build completes
+    ov = _overrides(tmp_path, {"ROIs1158_spring_0": {"decision": "reject", "note": "broken source"}})
+    s = build(make_config(**base, scene_qc={"overrides": ov}), LocalStore(tmp_path / "b"), source=_BreaksMidScene(ok_reads=1))
+    scene = s.scenes[0]
+    assert scene["status"] == "rejected" and scene["override"] == "reject" and scene["reasons"] == ["manual reject"]
+    assert "simulated read failure" in scene["message"]
+    assert s.seasons["ROIs1158_spring"].scenes_failed == 0 and s.root_key is not None
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
