@@ -40,12 +40,14 @@ class SceneQCConfig(_Frozen):
     cloud_whiteness: float = Field(0.2, gt=0, description="max (max-min)/mean across B4,B3,B2 for a bright pixel to count as white")
     max_colour_cast: float = Field(0.45, gt=0, description="reject when |ln(channel mean / geometric mean of the channel means)| exceeds this")
     min_channel_std: float = Field(0.004, ge=0, description="reject when a channel is flat (std in reflectance below this)")
+    max_haze_index: float = Field(5.0, gt=0, description="reject a hazy scene: ln(mean B2 / mean B4) / (std B4 / mean B4) above this (qc.haze_index)")
     overrides: Path | None = Field(None, description="JSON or CSV file of manual accept/reject decisions by scene id")
 
 
 class PatchQCConfig(_Frozen):
     max_nodata_fraction: float = Field(0.0, ge=0, le=1, description="reject a patch with more no-data pixels (paper: none)")
     max_cloud_fraction: float = Field(0.10, ge=0, le=1, description="reject a patch with more cloud-like S2 pixels")
+    max_haze_index: float | None = Field(None, gt=0, description="reject a patch whose haze index exceeds this (default: recorded only; open water scores high too)")
     reject_seamlines: bool = Field(False, description="reject patches crossing a mosaic seamline (always recorded)")
 
 

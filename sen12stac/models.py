@@ -220,6 +220,7 @@ class PatchQC:
     nodata_fraction: float
     cloud_fraction: float
     seamline: bool
+    haze_index: float = float("nan")  # qc.haze_index of the patch (recorded; rejects only when configured)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

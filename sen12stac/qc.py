@@ -33,6 +33,23 @@ def cloud_mask(s2: np.ndarray, config: SceneQCConfig) -> np.ndarray:
     return valid & (mean > config.cloud_brightness * 10000.0) & (spread < config.cloud_whiteness * np.maximum(mean, 1.0))
 
 
+def haze_index(b4_mean: float, b4_std: float, b2_mean: float) -> float:
+    """Blue against red, per unit of contrast: ``ln(mean B2 / mean B4) / (std B4 / mean B4)``.
+
+    Haze, thin overcast and the skylight under it lift blue over red and wash out contrast,
+    so a hazy scene sits far out on both. The haze-optimized transform itself (HOT, blue
+    against red along a clear-sky line; Fmask's B2 - 0.5 B4 - 0.08) does not see the real
+    hazy SEN12MS-CR winter clip: the haze darkened it rather than brightened it, and its
+    median HOT (-0.004) equals its cloud-free twin's (-0.006). This index gives 7.0 against
+    1.8. Clear dark forest is blue against red on L1C too, but keeps its contrast; a uniform
+    water body has both, so it scores high (docs/pipeline.md: what this misses and confuses).
+    NaN when undefined (no valid pixel, a flat red band).
+    """
+    if not (b4_mean > 0 and b2_mean > 0 and b4_std > 0) or not all(map(math.isfinite, (b4_mean, b4_std, b2_mean))):
+        return float("nan")
+    return math.log(b2_mean / b4_mean) / (b4_std / b4_mean)
+
+
 @dataclass
 class SceneAccumulator:
     """Everything scene QC and preprocessing need, gathered in one streaming pass."""
@@ -69,6 +86,10 @@ class SceneAccumulator:
         if all(math.isfinite(x) and x > 0 for x in means):
             gm = math.exp(sum(math.log(x) for x in means) / len(means))
             m["colour_cast"] = max(abs(math.log(x / gm)) for x in means)
+        b4, b2 = self.s2[S2_BANDS.index("B04")], self.s2[S2_BANDS.index("B02")]
+        haze = haze_index(b4.mean, b4.std, b2.mean) if b4.count else float("nan")
+        if math.isfinite(haze):  # recorded in items, which hold no NaN
+            m["haze_index"] = haze
         for a in self.s2:
             m[f"{a.band}_mean"] = a.mean if a.count else float("nan")
             m[f"{a.band}_std"] = a.std if a.count else float("nan")
@@ -85,6 +106,9 @@ def judge_scene(scene_id: str, metrics: dict[str, float], config: SceneQCConfig)
         reasons.append(f"nodata {nod:.3f} > {config.max_nodata_fraction:.3f}")
     if metrics["cloud_fraction"] > config.max_cloud_fraction:
         reasons.append(f"clouds {metrics['cloud_fraction']:.3f} > {config.max_cloud_fraction:.3f}")
+    haze = metrics.get("haze_index", float("nan"))  # absent in metrics recorded before the haze test
+    if math.isfinite(haze) and haze > config.max_haze_index:
+        reasons.append(f"haze {haze:.2f} > {config.max_haze_index:.2f}")
     cast = metrics.get("colour_cast")
     if cast is not None and cast > config.max_colour_cast:
         reasons.append(f"colour-cast {cast:.3f} > {config.max_colour_cast:.3f}")
@@ -152,14 +176,20 @@ def judge_patch(s1: np.ndarray, s2: np.ndarray, seam: np.ndarray | None, scene_c
     valid2 = max(int(v2.sum()), 1)
     cloud = float(cloud_mask(s2, scene_cfg).sum()) / valid2 if v2.any() else 0.0
     seamline = bool(seam is not None and seam.any())
+    haze = float("nan")
+    if v2.any():
+        red, blue = s2[0][v2].astype(np.float64), s2[2][v2].astype(np.float64)
+        haze = haze_index(float(red.mean()), float(red.std()), float(blue.mean()))
     reasons = []
     if nodata > cfg.max_nodata_fraction:
         reasons.append(f"nodata {nodata:.4f} > {cfg.max_nodata_fraction:.4f}")
     if cloud > cfg.max_cloud_fraction:
         reasons.append(f"clouds {cloud:.3f} > {cfg.max_cloud_fraction:.3f}")
+    if cfg.max_haze_index is not None and math.isfinite(haze) and haze > cfg.max_haze_index:
+        reasons.append(f"haze {haze:.2f} > {cfg.max_haze_index:.2f}")
     if seamline and cfg.reject_seamlines:
         reasons.append("seamline")
-    return PatchQC(not reasons, tuple(reasons), round(nodata, 6), round(cloud, 6), seamline)
+    return PatchQC(not reasons, tuple(reasons), round(nodata, 6), round(cloud, 6), seamline, round(haze, 6))
 
 
 def reason_code(reason: str) -> str:

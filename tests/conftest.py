@@ -31,8 +31,26 @@ def small_config():
     return make_config(seasons=("spring",), scenes_per_season=1, workers=0, scene_size_px=640)
 
 
+CARRIED_SAMPLES = REPO / "tests" / "data" / "real"
+SHARED_SAMPLES = SHARED / "real-samples"
+
+
 def real_samples() -> Path:
-    """The real Sentinel-1/-2 clips CI has beside the clone; a missing copy fails, never skips."""
-    path = SHARED / "real-samples"
-    assert path.is_dir(), f"real samples not found at {path}: the tests need ../shared/real-samples beside the repository"
-    return path
+    """The real Sentinel-1/-2 clips carried in the repository (Sen1Floods11 CC BY 4.0, BigEarthNet
+    CDLA-Permissive-1.0; tests/data/real/README.md). Present in every clone: missing is a failure."""
+    assert (CARRIED_SAMPLES / "manifest.json").is_file(), f"carried real samples missing at {CARRIED_SAMPLES}: restore tests/data/real from git"
+    return CARRIED_SAMPLES
+
+
+SEN12MSCR_SKIP = (
+    "SEN12MS-CR clips are not carried in the repository (their licence is unconfirmed, tests/data/real/README.md): "
+    "this test runs where ../shared/real-samples exists beside the clone, as in CI"
+)
+
+
+def sen12mscr_samples() -> Path:
+    """The real-samples folder holding the SEN12MS-CR clips (../shared/real-samples), or a skip
+    saying why: the only real clips a fresh clone does not have."""
+    if not (SHARED_SAMPLES / "sen12ms-cr").is_dir():
+        pytest.skip(SEN12MSCR_SKIP)
+    return SHARED_SAMPLES
