@@ -18,7 +18,9 @@ from rich.table import Table
 
 from .errors import ConfigError, Sen12StacError, exit_code_for
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Publish SAR-optical patch pairs (the SEN1-2 recipe) as COGs with a STAC catalog.")
+# Locals are never shown in a traceback (they may hold credentials), whatever typer's default is.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Publish SAR-optical patch pairs (the SEN1-2 recipe) as COGs with a STAC catalog.")
 console = Console(stderr=True)
 out = Console()
 

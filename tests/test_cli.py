@@ -46,3 +46,34 @@ def test_endpoint_with_user_information_is_refused_without_echoing_it():
             assert "S3CR3TKEY" not in str(exc) and "Fix:" in str(exc)
         else:
             raise AssertionError(f"{url} was accepted")
+
+
+def _run_cli(code: str, *args: str, env: dict | None = None, cwd=None):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, cwd=cwd,
+                          env={**os.environ, "COLUMNS": "80", **(env or {})})
+
+
+def test_an_unexpected_error_never_prints_local_variables_whatever_typers_default(tmp_path):
+    """Older typer versions show locals in tracebacks by default; a local may hold a secret."""
+    code = '''
+import sys, typer
+orig = typer.Typer.__init__
+def init(self, *a, **kw):  # a typer whose default is to show locals (typer < 0.12 did)
+    kw.setdefault("pretty_exceptions_show_locals", True)
+    orig(self, *a, **kw)
+typer.Typer.__init__ = init
+import sen12stac.cli as cli
+def boom(*a, **kw):
+    aws_secret = "sen12stac-LOCAL-SECRET-" + "0123456789"
+    raise RuntimeError("unexpected")
+cli._config_from_options = boom
+sys.argv = ["sen12stac", *sys.argv[1:]]
+cli.main()
+'''
+    r = _run_cli(code, "build", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert r.returncode != 0 and "RuntimeError" in r.stderr, r.stderr
+    assert "sen12stac-LOCAL-SECRET-0123456789" not in r.stdout + r.stderr

@@ -125,8 +125,9 @@ def test_gdal_options_derivation():
 def test_pickle_repr_and_config_errors(s3_store):
     store = s3_store("pk")
     store.put_if_absent("k", b"v")
-    clone = pickle.loads(pickle.dumps(store))
-    assert clone.get("k") == b"v" and clone.url == store.url
+    blob = pickle.dumps(store)
+    clone = pickle.loads(blob)
+    assert clone.url == store.url and clone.endpoint_url == store.endpoint_url
     _no_secrets(repr(store), str(store), repr(clone), repr(Secret(TEST_SECRET_KEY)), f"{Secret(TEST_SECRET_KEY)}")
     assert store.child("sub").url == store.url + "/sub"
     assert isinstance(open_store(f"s3://{store.bucket}/x", endpoint_url=store.endpoint_url), S3Store)
@@ -230,3 +231,23 @@ def test_backoff_is_exponential_with_full_jitter():
     assert backoff_delay(4, 0.1, 10, rand=lambda: 1.0) == pytest.approx(0.8)
     assert backoff_delay(30, 0.1, 10, rand=lambda: 1.0) == 10  # capped
     assert backoff_delay(5, 0.1, 10, rand=lambda: 0.0) == 0  # full jitter reaches zero
+
+
+def test_a_pickled_store_carries_no_secret_and_the_copy_uses_its_own_environment(s3_store, monkeypatch, tmp_path):
+    """What goes to a Dask scheduler or worker (possibly over plain TCP) holds no key; the
+    worker's copy finds credentials where it runs, as boto3 does."""
+    store = s3_store("pk", session_token="sen12stac-test-TOKEN-0123")
+    store.put_if_absent("k", b"v")
+    blob = pickle.dumps(store)
+    for secret in (TEST_SECRET_KEY, TEST_ACCESS_KEY, "sen12stac-test-TOKEN-0123"):
+        assert secret.encode() not in blob
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(StoreError, match="no usable AWS credentials"):
+        pickle.loads(blob).get("k")  # a worker with no credentials of its own: a clear error
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET_KEY)
+    assert pickle.loads(blob).get("k") == b"v"  # a worker with its own environment

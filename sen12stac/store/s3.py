@@ -20,7 +20,9 @@ Semantics (see :class:`~sen12stac.store.base.ObjectStore`):
   compare checksums (the release publisher does).
 * Errors name the bucket/key and the fix; credentials never appear in messages, logs or
   ``repr`` (they are held in :class:`Secret` wrappers and scrubbed from server messages).
-* Picklable (``__reduce__``); the boto3 client is created lazily, once per process.
+* Picklable (``__reduce__``) without its credentials: an unpickled copy (a Dask worker) takes
+  them from its own environment, profile or role; the boto3 client is created lazily, once per
+  process.
 """
 from __future__ import annotations
 
@@ -240,8 +242,14 @@ class S3Store(ObjectStore):
         """The same bucket and configuration with ``sub`` appended to the prefix."""
         return S3Store(self.bucket, self.prefix + sub.strip("/"), **self._options())
 
-    def __reduce__(self):  # picklable for Dask workers / subprocesses (credentials included)
-        return (_restore, (self.bucket, self.prefix, self._options()))
+    def __reduce__(self):
+        """Picklable for Dask workers and subprocesses, **without credentials**: a pickle may
+        travel over plain TCP to a scheduler and workers, so keys never go with it. The copy
+        keeps bucket, prefix, endpoint, region, profile name and tuning, and its boto3 client
+        takes credentials from where it runs (environment, ``~/.aws`` profile, container or
+        instance role), as boto3 does."""
+        options = {k: v for k, v in self._options().items() if k not in _CREDENTIAL_OPTIONS}
+        return (_restore, (self.bucket, self.prefix, options))
 
     def __repr__(self) -> str:
         extra = f", endpoint_url={self.endpoint_url!r}" if self.endpoint_url else ""
@@ -575,6 +583,9 @@ class S3Store(ObjectStore):
         return rasterio_env_kwargs(
             endpoint_url=self.endpoint_url, region=self.region, boto3_session=self._session(), **gdal_overrides
         )
+
+
+_CREDENTIAL_OPTIONS = frozenset({"access_key_id", "secret_access_key", "session_token"})
 
 
 def _restore(bucket: str, prefix: str, options: dict[str, Any]) -> S3Store:
