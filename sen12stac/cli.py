@@ -36,6 +36,7 @@ class EnvSettings(BaseSettings):
     s3_region: Optional[str] = None
     aws_profile: Optional[str] = None
     work_dir: Path = Path(".sen12stac-cache")
+    progress_interval: float = 15.0  # seconds between progress lines when stderr is not a terminal
 
 
 class AwsEnv(BaseSettings):
@@ -74,11 +75,12 @@ def _open(url: str, **s3: Any):
 
 def _fail(exc: BaseException) -> None:
     code = exit_code_for(exc)
-    console.print("[bold red]error:[/] " + escape(str(exc)), highlight=False, markup=True)
+    # one line, never hard-wrapped (a log keeps paths whole; a terminal wraps it softly)
+    console.print("[bold red]error:[/] " + escape(" ".join(str(exc).split("\n"))), highlight=False, markup=True, soft_wrap=True)
     problems = getattr(exc, "problems", None)
     if problems:
         for p in problems[:200]:
-            console.print(f"  - {p}", highlight=False, markup=False)
+            console.print(f"  - {p}", highlight=False, markup=False, soft_wrap=True)
         if len(problems) > 200:
             console.print(f"  ... and {len(problems) - 200} more", highlight=False)
     raise typer.Exit(code)
@@ -149,6 +151,14 @@ def _config_from_options(source: str, source_path: Optional[Path], seasons: Opti
 def _run_build(config, store) -> Any:
     from .pipeline import build
 
+    if not console.is_terminal:  # a log (CI, nohup, a redirect): plain lines at a steady interval
+        from .progress import ProgressLines
+
+        def write(line: str) -> None:
+            print(line, file=sys.stderr, flush=True)
+
+        with ProgressLines(write, EnvSettings().progress_interval) as lines:
+            return build(config, store, progress=lines.on)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False) as bar:
         task = bar.add_task("scenes", total=None, last="")
 
@@ -165,20 +175,24 @@ def _run_build(config, store) -> Any:
 
 
 def _print_summary(summary, where: str) -> None:
-    t = Table(title="SEN1-2 build summary (the paper's counts)", show_lines=False)
-    for col in ("set", "ROIs sampled", "kept (no overlap)", "processed", "with data", "after scene QC", "patch positions", "after patch QC", "MB"):
-        t.add_column(col, justify="right" if col != "set" else "left")
+    t = Table(title="SEN1-2 build summary (the paper's counts)", show_lines=False, padding=(0, 0))
+    width = max([len(n) for n in summary.seasons] + [3])
+    t.add_column("set", justify="left", no_wrap=True, min_width=width)  # set names whole, even at 80 columns
+    for col in ("ROIs sampled", "kept", "run", "with data", "scene QC ok", "patch positions", "patch QC ok", "MB"):
+        t.add_column(col, justify="right")
     for name, c in summary.seasons.items():
         t.add_row(name, str(c.rois_sampled), str(c.rois_kept), str(c.rois_processed), str(c.rois_with_data), str(c.scenes_accepted), str(c.patch_positions), str(c.patches_published), f"{c.bytes_written / 1e6:.1f}")
     out.print(t)
     for name, c in summary.seasons.items():
         if c.scene_rejections or c.patch_rejections or c.scenes_failed:
-            out.print(f"{name}: scenes rejected by {dict(c.scene_rejections) or '-'}; patches rejected by {dict(c.patch_rejections) or '-'}; failed scenes {c.scenes_failed}")
+            out.print(f"{name}: scenes rejected by {dict(c.scene_rejections) or '-'}; patches rejected by {dict(c.patch_rejections) or '-'}; failed scenes {c.scenes_failed}", soft_wrap=True, markup=False, highlight=False)
+    out.print("ROIs kept: no overlap with an earlier one; run: up to --scenes-per-season; with data: S1 and S2 found; "
+              "patch positions: in scenes past scene QC; patch QC ok: published pairs", soft_wrap=True, highlight=False)
     for s in summary.scenes:
         if s["status"] == "failed":
-            out.print(f"[red]failed[/] {s['scene_id']}: {s['message']}")
+            out.print(f"failed {s['scene_id']}: {s['message']}", soft_wrap=True, markup=False, highlight=False)
     rate = summary.patches_published / summary.seconds if summary.seconds else 0.0
-    out.print(f"{summary.patches_published} patch pairs, {summary.bytes_written / 1e6:.1f} MB in {summary.seconds:.1f} s ({rate:.1f} pairs/s) -> {where}")
+    out.print(f"{summary.patches_published} patch pairs, {summary.bytes_written / 1e6:.1f} MB in {summary.seconds:.1f} s ({rate:.1f} pairs/s) -> {where}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command("build")
@@ -224,7 +238,8 @@ def _raise_if_failed(summary) -> None:
 
     failed = [s for s in summary.scenes if s["status"] == "failed"]
     if failed:
-        lines = "; ".join(f"{s['scene_id']}: {s['message']}" for s in failed[:5])
+        # each scene's own fix is in its "failed" line above and in build-summary.json: "Fix:" once here
+        lines = "; ".join(f"{s['scene_id']}: {s['message'].split('. Fix: ')[0]}" for s in failed[:5])
         more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
         raise SourceError(
             f"{len(failed)} scene(s) failed and were not published: {lines}{more}",

@@ -11,8 +11,15 @@ class Sen12StacError(Exception):
     """Base class. ``str(err)`` is a complete, actionable sentence."""
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.message = message
         self.fix = fix
         super().__init__(f"{message}. Fix: {fix}" if fix else message)
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, without the fix: for messages that gather other errors, so that the
+    gathered message says "Fix:" once (its own)."""
+    return exc.message if isinstance(exc, Sen12StacError) else str(exc)
 
 
 class ConfigError(Sen12StacError, ValueError):

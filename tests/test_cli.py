@@ -77,3 +77,35 @@ cli.main()
     r = _run_cli(code, "build", "--out", str(tmp_path / "o"), cwd=tmp_path)
     assert r.returncode != 0 and "RuntimeError" in r.stderr, r.stderr
     assert "sen12stac-LOCAL-SECRET-0123456789" not in r.stdout + r.stderr
+
+
+def _cli_proc(*args: str, cwd, env: dict | None = None):
+    """The real command with stderr/stdout piped (not a terminal, as in CI or a redirect), 80 columns."""
+    return _run_cli("import sys; from sen12stac.cli import main; sys.argv = ['sen12stac', *sys.argv[1:]]; main()", *args, cwd=cwd, env=env)
+
+
+def test_a_build_logged_to_a_file_prints_progress_lines_as_it_goes_and_a_whole_summary(tmp_path):
+    r = _cli_proc("build", "--out", str(tmp_path / "o"), "--seasons", "spring,winter", "--scenes-per-season", "2",
+                  "--scene-size", "768", "--workers", "0", cwd=tmp_path, env={"SEN12STAC_PROGRESS_INTERVAL": "0.5"})
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("progress: ")]
+    # steady lines while it runs (not one at the end): elapsed time grows, scenes are counted as they finish
+    assert len(lines) >= 4, r.stderr
+    assert any("scenes 0/4" in ln or "scenes 1/4" in ln for ln in lines) and "scenes 4/4" in lines[-1]
+    assert all(" pairs, " in ln and "pairs/s" in ln and ("ETA" in ln or "scenes done" in ln or "writing" in ln) for ln in lines), lines
+    assert any("ETA " in ln and "ETA unknown" not in ln for ln in lines), lines
+    # the summary table at 80 columns shows each set name whole, on its row
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("│")]
+    assert any(ln.startswith("│ROIs1158_spring│") for ln in rows) and any(ln.startswith("│ROIs2017_winter│") for ln in rows), r.stdout
+    assert all(len(ln) <= 80 for ln in r.stdout.splitlines() if ln.startswith(("│", "┃", "┏", "└"))), r.stdout
+
+
+def test_an_error_is_one_line_with_its_path_unbroken_and_fix_once(tmp_path):
+    deep = tmp_path / ("a-rather-long-folder-name-" * 3) / "and-another-level" / "qc-overrides.json"
+    r = _cli_proc("build", "--out", str(tmp_path / "o"), "--overrides", str(deep), "--workers", "0", "--scene-size", "256",
+                  "--seasons", "spring", "--scenes-per-season", "1", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    err = [ln for ln in errors if ln.startswith("error: ")]
+    assert len(err) == 1 and str(deep) in err[0] and err[0].count("Fix:") == 1, r.stderr
+    assert len(err[0]) > 80  # longer than the terminal width, still one line

@@ -36,7 +36,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from ..errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, SourceError
+from ..errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, SourceError, describe
 from ..models import ROI, Acquisition, Grid, SceneRequest, Sensor, format_datetime
 from ..preprocess import S1_BANDS, S2_BANDS
 from ..seasons import SEASONS, season_by_name
@@ -749,7 +749,7 @@ class LocalSource:
             try:
                 ds = _open_raster(path, sensor_spec.sensor, spec.sidecar)
             except (SourceError, SceneUnavailable) as e:
-                errors.append(str(e))
+                errors.append(describe(e))
                 continue
             with ds:
                 b = ds.bounds

@@ -1,0 +1,92 @@
+"""Progress for logs: one plain line at a steady interval while a build runs.
+
+A terminal gets a live bar (cli.py); a log (CI, ``nohup``, a redirect) gets nothing from a bar
+until the end, so :class:`ProgressLines` prints lines such as
+
+    progress: scenes 3/12, 1,084 pairs, 24.1 pairs/s, 41 s elapsed, ETA 2 min 03 s
+
+every ``interval`` seconds from a timer thread (also while a long scene runs), and once more
+when the build ends. Pure bookkeeping plus one ``write`` callable: no terminal handling here.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+
+def format_duration(seconds: float) -> str:
+    """``75.2`` -> ``"1 min 15 s"``; ``3725`` -> ``"1 h 02 min"``."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def progress_line(done: int, total: int | None, pairs: int, elapsed: float, failed: int = 0, stage: str | None = None) -> str:
+    """One self-contained line: scenes done/total, pairs, pairs/s, elapsed, ETA (from the
+    scene rate; unknown before the first scene finishes)."""
+    rate = pairs / elapsed if elapsed > 0 else 0.0
+    parts = [f"scenes {done}/{total if total is not None else '?'}", f"{pairs:,} pairs", f"{rate:.1f} pairs/s", f"{format_duration(elapsed)} elapsed"]
+    if failed:
+        parts.append(f"{failed} failed")
+    if total is not None and done >= total:
+        parts.append(f"writing the {stage}" if stage else "scenes done")
+    elif total and done:
+        parts.append("ETA " + format_duration(elapsed / done * (total - done)))
+    else:
+        parts.append("ETA unknown")
+    return "progress: " + ", ".join(parts)
+
+
+class ProgressLines:
+    """Counts build events and writes :func:`progress_line` every ``interval`` seconds.
+
+    Use as a context manager; feed it the pipeline's progress events with :meth:`on`."""
+
+    def __init__(self, write: Callable[[str], None], interval: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.write = write
+        self.interval = float(interval)
+        self.clock = clock
+        self.total: int | None = None
+        self.done = 0
+        self.pairs = 0
+        self.failed = 0
+        self.stage: str | None = None
+        self._t0 = clock()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def on(self, event: str, data: dict) -> None:
+        with self._lock:
+            if event == "plan":
+                self.total = int(data["total"])
+            elif event == "scene":
+                self.done += 1
+                self.pairs += int(data["scene"].get("patches", 0))
+                self.failed += data["scene"].get("status") == "failed"
+            elif event == "stage":
+                self.stage = str(data["name"])
+
+    def line(self) -> str:
+        with self._lock:
+            return progress_line(self.done, self.total, self.pairs, self.clock() - self._t0, self.failed, self.stage)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.write(self.line())
+
+    def __enter__(self) -> "ProgressLines":
+        self._t0 = self.clock()
+        self._thread = threading.Thread(target=self._run, name="sen12stac-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.write(self.line())
