@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Convert ../shared/real-samples into the ``local`` source folder layout.
+"""Convert real-sample clips into the ``local`` source folder layout.
 
-    python scripts/real_samples_to_local.py --src ../shared/real-samples --out local-scenes [--link]
+    python scripts/real_samples_to_local.py [--src tests/data/real] --out local-scenes [--link]
+
+``--src`` defaults to the clips carried in the repository (tests/data/real: Sen1Floods11 and
+BigEarthNet); ``--src ../shared/real-samples`` (the full collection, where it exists) adds the
+two SEN12MS-CR pairs.
 
 Writes one folder per scene (``<out>/<scene>/scene.json`` plus the rasters it names):
 
@@ -180,14 +184,14 @@ def convert(src: Path, out: Path, *, link: bool = False) -> list[Path]:
     """Write the local-source folders for every real sample pair; return the sidecar paths."""
     src, out = Path(src), Path(out)
     if not (src / "manifest.json").is_file():
-        raise FileNotFoundError(f"{src} is not the real-samples folder (no manifest.json); pass --src ../shared/real-samples")
+        raise FileNotFoundError(f"{src} is not the real-samples folder (no manifest.json); pass --src tests/data/real or ../shared/real-samples")
     out.mkdir(parents=True, exist_ok=True)
     return [_sen1floods11(src, out, link), *_sen12mscr(src, out, link), *_bigearthnet(src, out, link)]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--src", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "real-samples")
+    ap.add_argument("--src", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data" / "real")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--link", action="store_true", help="symlink the rasters instead of copying them")
     args = ap.parse_args(argv)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,6 +20,7 @@ from rich.table import Table
 from .errors import ConfigError, Sen12StacError, exit_code_for
 
 # Locals are never shown in a traceback (they may hold credentials), whatever typer's default is.
+_python_showwarning = warnings.showwarning
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Publish SAR-optical patch pairs (the SEN1-2 recipe) as COGs with a STAC catalog.")
 console = Console(stderr=True)
@@ -71,6 +73,29 @@ def _open(url: str, **s3: Any):
     from .store import open_store
 
     return open_store(url, **(_s3_options(**s3) if url.startswith("s3://") else {}))
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our warnings as one plain line (``warning: ...``); others as Python prints them."""
+    from .errors import Sen12StacWarning
+
+    if issubclass(category, Sen12StacWarning):
+        console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        out.print(f"sen12stac {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="print the version and exit")) -> None:
+    """Publish SAR-optical patch pairs (the SEN1-2 recipe) as COGs with a STAC catalog."""
 
 
 def _fail(exc: BaseException) -> None:
@@ -213,6 +238,11 @@ def build_cmd(
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
     try:
         config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file)
+        if version and not out_url.startswith("s3://"):
+            raise ConfigError(
+                f"--version {version} with the folder --out {out_url}: a folder build is not a release and the version would be ignored",
+                fix=f"drop --version, or build into the folder and then run: sen12stac publish {out_url} DEST --version {version}",
+            )
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")
@@ -390,6 +420,7 @@ def releases(root_url: str = typer.Argument(..., help="s3://bucket/prefix"), end
 
 
 def main() -> None:
+    warnings.showwarning = _show_warning
     try:
         app()
     except KeyboardInterrupt:

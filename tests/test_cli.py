@@ -109,3 +109,18 @@ def test_an_error_is_one_line_with_its_path_unbroken_and_fix_once(tmp_path):
     err = [ln for ln in errors if ln.startswith("error: ")]
     assert len(err) == 1 and str(deep) in err[0] and err[0].count("Fix:") == 1, r.stderr
     assert len(err[0]) > 80  # longer than the terminal width, still one line
+
+
+def test_version_flag_prints_the_package_version():
+    from sen12stac import __version__
+
+    r = RUN.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.strip() == f"sen12stac {__version__}", r.output
+
+
+def test_build_version_with_a_folder_out_is_refused_before_any_work(tmp_path):
+    r = RUN.invoke(app, ["build", "--out", str(tmp_path / "o"), "--version", "1.0.0", "--workers", "0", "--scene-size", "256",
+                         "--seasons", "spring", "--scenes-per-season", "1"])
+    assert r.exit_code == 2, r.output
+    assert "--version 1.0.0" in r.output and "sen12stac publish" in r.output and "Fix:" in r.output
+    assert not (tmp_path / "o").exists()

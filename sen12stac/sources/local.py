@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -36,7 +37,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from ..errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, SourceError, describe
+from ..errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, Sen12StacWarning, SourceError, describe
 from ..models import ROI, Acquisition, Grid, SceneRequest, Sensor, format_datetime
 from ..preprocess import S1_BANDS, S2_BANDS
 from ..seasons import SEASONS, season_by_name
@@ -274,6 +275,27 @@ def _first_date(spec: SensorSpec | None) -> str | None:
     return spec.acquisition.datetime or spec.acquisition.start_datetime
 
 
+def _warn_outside_season(sidecar: Path, specs: tuple[SensorSpec | None, ...], season_name: str, *, declared: bool) -> None:
+    """A scene acquired outside its season's window is published under that season as given,
+    with one warning naming the sidecar (the paper's windows: ``seasons.SEASONS``)."""
+    season = SEASONS[season_name]
+    lo, hi = season.start.isoformat(), season.end.isoformat()
+    outside = []
+    for spec in specs:
+        if spec is None:
+            continue
+        acq = spec.acquisition
+        first = str(acq.datetime or acq.start_datetime)[:10]
+        last = str(acq.datetime or acq.end_datetime)[:10]
+        if not (lo <= first and last <= hi):
+            outside.append(f"{spec.sensor.upper()} acquired {first if first == last else f'{first}..{last}'}")
+    if outside:
+        how = "declared" if declared else "taken from the month"
+        warnings.warn(Sen12StacWarning(
+            f"{sidecar}: {' and '.join(outside)}, outside the {season.name} window {lo}..{hi} (season {how}); "
+            f"the scene is published in {season.set_name} as given"), stacklevel=3)
+
+
 def read_sidecar(sidecar: Path) -> SceneSpec:
     """Parse and validate one ``scene.json``; raise :class:`ConfigError` naming the file and key."""
     folder = sidecar.parent
@@ -304,6 +326,7 @@ def read_sidecar(sidecar: Path) -> SceneSpec:
     elif not isinstance(season, str) or season.strip().lower() not in SEASONS:
         raise _bad(sidecar, "season", f"is {season!r}, an unknown season", f"set it to one of {', '.join(SEASONS)}")
     season = season.strip().lower()
+    _warn_outside_season(sidecar, (s1, s2), season, declared=doc.get("season") is not None)
 
     index = doc.get("index")
     if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
