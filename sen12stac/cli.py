@@ -243,16 +243,24 @@ def build_cmd(
                 f"--version {version} with the folder --out {out_url}: a folder build is not a release and the version would be ignored",
                 fix=f"drop --version, or build into the folder and then run: sen12stac publish {out_url} DEST --version {version}",
             )
+        from .preflight import check_output_folder, check_release_destination, check_release_version
+
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")
+            version = check_release_version(version)  # before any work: version, bucket, credentials, write, not yet published
             dest = _open(out_url, endpoint_url=endpoint_url)
-            staging = EnvSettings().work_dir / "staging" / version
-            summary = _run_build(config, _open(str(staging)))
-            _print_summary(summary, str(staging))
+            check_release_destination(dest, version)
+            staging_dir = EnvSettings().work_dir / "staging" / version
+            check_output_folder(str(staging_dir))
+            staging = _open(str(staging_dir))
+            summary = _run_build(config, staging)
+            _print_summary(summary, str(staging_dir))
+            _write_report(staging, summary)  # the release carries build-summary.json, like a folder build
             _raise_if_failed(summary)  # never publish a release with failed scenes
-            _do_publish(_open(str(staging)), dest, version, None, 8)
+            _do_publish(_open(str(staging_dir)), dest, version, None, 8)
             return
+        check_output_folder(out_url)  # an existing file or an unwritable folder stops here, before any scene
         store = _open(out_url)
         summary = _run_build(config, store)
         _print_summary(summary, out_url)
@@ -289,7 +297,10 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
         from .figures import world_map_png
         from .thumbnails import contact_sheet
 
+        from .preflight import check_output_folder
+
         config = _config_from_options("synthetic", None, None, scenes_per_season, workers, scene_size, None, None, None)
+        check_output_folder(str(out_dir))
         store = _open(str(out_dir))
         summary = _run_build(config, store)
         _print_summary(summary, str(out_dir))

@@ -9,6 +9,7 @@ arrive, so the client never holds the dataset either.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections import Counter
@@ -28,10 +29,12 @@ from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
 from .qc import Override, SceneAccumulator, apply_override, judge_patch, judge_scene, load_overrides, reason_code
 from .rois import Candidate, sample_candidates
 from .seasons import SEASONS, Season
-from .store import LocalStore, ObjectStore, multihash_sha256
+from .store import ObjectStore, multihash_sha256
 from .thumbnails import JPEG_MEDIA_TYPE, pair_thumbnail
 from .tiling import iter_positions, pair_id, patch_grid, patch_key, thumbnail_key
 from .utm import default_grid
+
+log = logging.getLogger("sen12stac.pipeline")
 
 STATS_STRIP = 512  # rows per strip in the statistics pass
 GDAL_CACHEMAX_MB = 64
@@ -140,10 +143,10 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
             result.patches.append(record)
             result.bytes_written += sum(a.size for a in record.assets.values())
     except BaseException:
-        # nothing partial for this scene: remove what this run wrote for it (never pre-existing objects)
-        if isinstance(store, LocalStore):
-            for key in written:
-                store.discard(key)
+        try:
+            discard_written(store, written)  # nothing partial for this scene, in a folder or a bucket
+        except Exception as cleanup:  # noqa: BLE001 - the scene's own error is the one to report
+            log.warning("%s: could not remove every object of the failed scene: %s", roi.scene_id, cleanup)
         raise
     result.patch_rejections = dict(sorted(rejections.items()))
     result.status = "published" if result.patches else "rejected"
@@ -158,6 +161,21 @@ def _check_shapes(s1: np.ndarray, s2: np.ndarray, w: Window, roi: ROI) -> None:
             f"source returned S1 {s1.shape} / S2 {s2.shape} for a {want[1]}x{want[0]} window of {roi.scene_id}",
             fix="the source must return (1,h,w) S1 and (3,h,w) S2 arrays on the requested grid",
         )
+
+
+def discard_written(store: ObjectStore, keys: list[str]) -> None:
+    """Roll back a failed scene: delete the objects this run wrote for it (the keys its puts
+    reported "written", so never an object that existed before), through the store interface,
+    in a folder or a bucket alike. A failure to delete one key does not stop the others; the
+    first such failure is raised after all were tried (the scene's own error goes first)."""
+    first: BaseException | None = None
+    for key in keys:
+        try:
+            store.discard(key)
+        except Exception as exc:  # noqa: BLE001 - keep removing the rest
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 def _put(store: ObjectStore, key: str, data: bytes, media_type: str, written: list[str]) -> AssetRecord:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -124,3 +125,51 @@ def test_build_version_with_a_folder_out_is_refused_before_any_work(tmp_path):
     assert r.exit_code == 2, r.output
     assert "--version 1.0.0" in r.output and "sen12stac publish" in r.output and "Fix:" in r.output
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- fail before work
+
+_SMALL = ["--workers", "0", "--scene-size", "256", "--seasons", "spring", "--scenes-per-season", "1"]
+
+
+def test_out_an_existing_file_is_refused_before_any_scene(tmp_path):
+    target = tmp_path / "not-a-folder.txt"
+    target.write_text("keep me\n")
+    r = _cli_proc("build", "--out", str(target), *_SMALL, cwd=tmp_path, env={"SEN12STAC_PROGRESS_INTERVAL": "0.2"})
+    assert r.returncode == 2, r.stdout + r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(err) == 1 and str(target) in err[0] and "Fix:" in err[0], r.stderr
+    assert "Traceback" not in r.stderr and "progress:" not in r.stderr  # refused before the first scene
+    assert target.read_text() == "keep me\n"
+    under = _cli_proc("build", "--out", str(target / "sub"), *_SMALL, cwd=tmp_path)
+    assert under.returncode == 2 and "Traceback" not in under.stderr, under.stderr
+
+
+def _unwritable_folder(tmp_path):
+    """A folder this process cannot write to, also as root (chmod alone does not stop root)."""
+    import os
+    import subprocess
+
+    d = tmp_path / "locked"
+    d.mkdir()
+    d.chmod(0o555)
+    if os.access(d, os.W_OK):  # root: make it immutable instead
+        subprocess.run(["chattr", "+i", str(d)], capture_output=True)
+    try:
+        (d / "probe").touch()
+    except OSError:
+        return d, lambda: subprocess.run(["chattr", "-i", str(d)], capture_output=True) and d.chmod(0o755)
+    (d / "probe").unlink()
+    return Path("/sys/sen12stac-unwritable"), lambda: None  # sysfs refuses mkdir even to root
+
+
+def test_out_an_unwritable_folder_is_refused_before_any_scene(tmp_path):
+    locked, unlock = _unwritable_folder(tmp_path)
+    try:
+        r = _cli_proc("build", "--out", str(locked), *_SMALL, cwd=tmp_path, env={"SEN12STAC_PROGRESS_INTERVAL": "0.2"})
+    finally:
+        unlock()
+    assert r.returncode == 4, r.stdout + r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(err) == 1 and str(locked) in err[0] and "cannot be written" in err[0] and "Fix:" in err[0], r.stderr
+    assert "Traceback" not in r.stderr and "progress:" not in r.stderr

@@ -572,6 +572,25 @@ class S3Store(ObjectStore):
         except Exception as exc:  # noqa: BLE001
             raise self._error("replace", key, exc) from None
 
+    def discard(self, key: str) -> None:
+        """Delete an object this run wrote but did not commit (a failed scene's keys; see
+        ``pipeline.discard_written``). Never used on published objects. Absent is fine."""
+        from botocore.exceptions import ClientError
+
+        full = self._key(key)
+        client = self._client()
+        try:
+            self._retrying("delete", key, lambda: client.delete_object(Bucket=self.bucket, Key=full))
+        except ClientError as exc:
+            code, status, _ = _client_error_parts(exc)
+            if status == 404 and code != "NoSuchBucket":
+                return
+            raise self._error("delete", key, exc) from None
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("delete", key, exc) from None
+
     def gdal_path(self, key: str) -> str:
         return f"/vsis3/{self.bucket}/{self._key(key)}"
 
