@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from sen12stac.catalog_writer import CatalogWriter
+from sen12stac.stac.writer import CatalogWriter
 from sen12stac.config import make_config
 from sen12stac.errors import ObjectConflictError, ValidationFailed
-from sen12stac.stac import resolve_href
+from sen12stac.stac.hrefs import resolve_href
 from sen12stac.store import LocalStore
-from sen12stac.validate import validate_catalog
+from sen12stac.stac.validate import validate_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))

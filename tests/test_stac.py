@@ -13,15 +13,10 @@ from shapely.geometry import Point, shape
 from sen12stac.config import make_config
 from sen12stac.errors import ConfigError, ValidationFailed
 from sen12stac.models import Grid
-from sen12stac.stac import (
-    build_item,
-    footprint,
-    load_catalog_texts,
-    rebase_item,
-    relative_href,
-    resolve_href,
-    scene_context,
-)
+from sen12stac.stac.footprint import footprint
+from sen12stac.stac.hrefs import relative_href, resolve_href
+from sen12stac.stac.item import build_item, rebase_item, scene_context
+from sen12stac.stac.texts import load_catalog_texts
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
