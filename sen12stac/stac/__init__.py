@@ -15,7 +15,7 @@ is the module, ``footprint.footprint`` the function)::
     texts       CatalogTexts, load_catalog_texts: the dataset's words, from catalog/
     encoding    to_json_bytes, parse_datetime, json_number
     footprint   footprint, grid_bounds, proj_fields
-    assets      asset dicts and raster:bands from records and band statistics
+    assets      asset dicts and their STAC 1.1 bands from records and band statistics
     item        SceneContext, scene_context, build_item, rebase_item
     summary     CollectionSummary
     catalog     build_root, build_scene_catalog

@@ -1,5 +1,5 @@
 """Asset dicts: templates from the catalog texts, hrefs and file fields from asset records,
-``raster:bands`` filled from band statistics."""
+STAC 1.1 ``bands`` filled from band statistics (``raster:scale``/``raster:offset``, ``statistics``)."""
 from __future__ import annotations
 
 import json
@@ -41,9 +41,8 @@ def item_asset_template(texts: CatalogTexts, name: str) -> dict[str, Any]:
     drop_asset = set(texts.collection_only.get("asset", ()))
     drop_band = set(texts.collection_only.get("band", ()))
     out = asset_base(texts.item_assets[name], drop=drop_asset)
-    for bands_key in ("eo:bands", "raster:bands", "bands"):
-        if isinstance(out.get(bands_key), list):
-            out[bands_key] = [{k: v for k, v in b.items() if k not in drop_band} for b in out[bands_key]]
+    if isinstance(out.get("bands"), list):
+        out["bands"] = [{k: v for k, v in b.items() if k not in drop_band} for b in out["bands"]]
     return out
 
 
@@ -73,13 +72,13 @@ def _band_fields(stats: BandStats, valid_total: int | None) -> dict[str, Any]:
     if valid_total:
         statistics["valid_percent"] = json_number(100.0 * stats.valid_pixels / valid_total, 4)
     return {
-        "scale": json_number(stats.scale, 9),
-        "offset": json_number(stats.offset, 9),
+        "raster:scale": json_number(stats.scale, 9),
+        "raster:offset": json_number(stats.offset, 9),
         "statistics": statistics,
     }
 
 
-def raster_bands(template: list[dict[str, Any]], stats: tuple[BandStats, ...], what: str) -> list[dict[str, Any]]:
+def bands_with_stats(template: list[dict[str, Any]], stats: tuple[BandStats, ...], what: str) -> list[dict[str, Any]]:
     if len(stats) != len(template):
         raise ValidationFailed(
             f"{what}: {len(stats)} band statistics for {len(template)} bands",

@@ -5,14 +5,15 @@ from typing import Any
 
 STAC_VERSION = "1.1.0"
 
-#: Extension schema URIs, all carried in ``sen12stac/schemas`` (pystac 1.15's defaults where pystac has a class).
+#: Extension schema URIs, all carried in ``sen12stac/schemas``. eo and raster are v2.0: STAC 1.1 ``bands`` (one array
+#: per asset, ``eo:``/``raster:`` fields inside it) replace ``eo:bands``/``raster:bands``; the others are pystac 1.15's defaults.
 EXT: dict[str, str] = {
-    "eo": "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+    "eo": "https://stac-extensions.github.io/eo/v2.0.0/schema.json",
     "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "ml-aoi": "https://stac-extensions.github.io/ml-aoi/v0.2.0/schema.json",
     "processing": "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
     "proj": "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
-    "raster": "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+    "raster": "https://stac-extensions.github.io/raster/v2.0.0/schema.json",
     "sar": "https://stac-extensions.github.io/sar/v1.0.0/schema.json",
     "sat": "https://stac-extensions.github.io/sat/v1.0.0/schema.json",
     "sci": "https://stac-extensions.github.io/scientific/v1.0.0/schema.json",

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from ..config import BuildConfig
 from ..errors import ConfigError, ValidationFailed
 from ..models import Acquisition, PatchRecord, format_datetime
-from .assets import item_asset_template, raster_bands
+from .assets import item_asset_template, bands_with_stats
 from .encoding import json_number, parse_datetime
 from .extensions import EXT, SAR_FIELDS, STAC_VERSION
 from .footprint import footprint, grid_bounds, proj_fields
@@ -159,10 +159,10 @@ def scene_context(
 
     s1_asset = item_asset_template(texts, "s1")
     s1_asset.update(s1f)
-    s1_asset["raster:bands"] = raster_bands(s1_asset["raster:bands"], record.s1_stats, f"{record.scene_id} s1")
+    s1_asset["bands"] = bands_with_stats(s1_asset["bands"], record.s1_stats, f"{record.scene_id} s1")
     s2_asset = item_asset_template(texts, "s2")
     s2_asset.update(s2f)
-    s2_asset["raster:bands"] = raster_bands(s2_asset["raster:bands"], record.s2_stats, f"{record.scene_id} s2")
+    s2_asset["bands"] = bands_with_stats(s2_asset["bands"], record.s2_stats, f"{record.scene_id} s2")
     thumb = item_asset_template(texts, "thumbnail")
 
     if record.source in texts.derived_from.get("skip_sources", ()):
