@@ -53,7 +53,7 @@ def check_output_folder(url: str) -> None:
 
 def check_release_version(version: str) -> str:
     """The release version string, normalized (``v1.0.0`` -> ``1.0.0``); ConfigError otherwise."""
-    from .release import normalize_version
+    from .release.version import normalize_version
 
     return normalize_version(version)
 
@@ -64,9 +64,9 @@ def check_release_destination(dest, version: str) -> None:
     ``version`` is not already published (a complete release refuses; an unfinished one is
     resumed by the same command)."""
     from .errors import DuplicateReleaseError
-    from .release import list_releases
+    from .release.listing import list_releases
 
-    dest.check()  # bucket, credentials, endpoint, list permission: one LIST
+    dest.check()  # bucket, credentials, endpoint, list permission: one LIST on S3
     # write permission: a conditional PUT is authorized before its condition is tested, so "written"
     # and "already there" (412) both prove it; a denied PUT raises StoreError naming the fix
     dest.put_if_absent(WRITE_PROBE_KEY, WRITE_PROBE_BODY, "text/plain; charset=utf-8")
