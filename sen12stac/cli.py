@@ -363,6 +363,14 @@ def _do_publish(src, dest, version: str, notes: Optional[Path], workers: int, ex
         notes_text = notes.read_text() if notes else None
     except OSError as exc:
         raise ConfigError(f"cannot read the release notes {notes}: {exc.strerror}", fix="check the --notes path") from None
+    if not console.is_terminal:  # a log: plain lines at a steady interval
+        from .progress import PublishLines
+
+        with PublishLines(version, lambda line: print(line, file=sys.stderr, flush=True), EnvSettings().progress_interval) as lines:
+            report = publish(src, dest, version, notes=notes_text, workers=workers, exclude=exclude, verify_cogs=verify_cogs,
+                             verify_stac_walk=verify_walk, progress=lines.on)
+        out.print(str(report), soft_wrap=True, markup=False, highlight=False)
+        return
     with Progress(TextColumn("[bold]publish {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task(version, total=None)
         report = publish(src, dest, version, notes=notes_text, workers=workers, exclude=exclude, verify_cogs=verify_cogs, verify_stac_walk=verify_walk,

@@ -8,7 +8,6 @@ probe one small fixed object beside the releases (``WRITE_PROBE_KEY``).
 """
 from __future__ import annotations
 
-import errno
 import os
 import tempfile
 from pathlib import Path
@@ -25,27 +24,24 @@ def local_path(url: str) -> Path:
 
 
 def check_output_folder(url: str) -> None:
-    """``--out`` must be a folder (existing or creatable) this process can write into.
+    """``--out`` must be a folder (existing, or creatable) this process can write into.
 
     An existing file (or a file where a parent folder should be) is a :class:`ConfigError`;
-    a folder that cannot be created or written a :class:`StoreError`. Writes one temporary
-    file and removes it (permission bits do not tell: root ignores them, read-only and
-    immutable filesystems do not show in them)."""
+    a folder that cannot be written a :class:`StoreError`. Creates nothing: it writes one
+    temporary file into the folder, or into its nearest existing parent when the folder does
+    not exist yet, and removes it at once (permission bits do not tell: root ignores them,
+    read-only and immutable filesystems do not show in them)."""
     path = local_path(url)
-    for p in (path, *path.parents):
-        if p.exists():
-            if not p.is_dir():
-                what = "is an existing file" if p == path else f"lies under {p}, which is a file"
-                raise ConfigError(f"--out {path} {what}, not a folder", fix="give a folder path (it is created when missing) that is not a file")
-            break
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        what = "is an existing file" if existing == path else f"lies under {existing}, which is a file"
+        raise ConfigError(f"--out {path} {what}, not a folder", fix="give a folder path (it is created when missing) that is not a file")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-write-check-", dir=path)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-write-check-", dir=existing if existing is not None else Path.cwd())
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        if exc.errno == errno.ENOTDIR:
-            raise ConfigError(f"--out {path} lies under a file, not a folder", fix="give a folder path that is not a file") from None
-        raise StoreError(f"--out {path} cannot be written ({reason})",
+        where = "" if existing == path else f" (its folder {existing} cannot be written)"
+        raise StoreError(f"--out {path} cannot be written{where}: {reason}",
                          fix="choose a folder you may write to, or fix its permissions (the build writes nothing until this passes)") from None
     os.close(fd)
     os.unlink(tmp)

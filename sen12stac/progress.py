@@ -41,24 +41,50 @@ def progress_line(done: int, total: int | None, pairs: int, elapsed: float, fail
     return "progress: " + ", ".join(parts)
 
 
-class ProgressLines:
-    """Counts build events and writes :func:`progress_line` every ``interval`` seconds.
-
-    Use as a context manager; feed it the pipeline's progress events with :meth:`on`."""
+class _Periodic:
+    """Writes ``self.line()`` every ``interval`` seconds from a timer thread, and once at exit."""
 
     def __init__(self, write: Callable[[str], None], interval: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.write = write
         self.interval = float(interval)
         self.clock = clock
+        self._t0 = clock()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def line(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.write(self.line())
+
+    def __enter__(self):
+        self._t0 = self.clock()
+        self._thread = threading.Thread(target=self._run, name="sen12stac-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.write(self.line())
+
+
+class ProgressLines(_Periodic):
+    """Counts build events and writes :func:`progress_line` every ``interval`` seconds.
+
+    Use as a context manager; feed it the pipeline's progress events with :meth:`on`."""
+
+    def __init__(self, write: Callable[[str], None], interval: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(write, interval, clock)
         self.total: int | None = None
         self.done = 0
         self.pairs = 0
         self.failed = 0
         self.stage: str | None = None
-        self._t0 = clock()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def on(self, event: str, data: dict) -> None:
         with self._lock:
@@ -75,18 +101,27 @@ class ProgressLines:
         with self._lock:
             return progress_line(self.done, self.total, self.pairs, self.clock() - self._t0, self.failed, self.stage)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.write(self.line())
 
-    def __enter__(self) -> "ProgressLines":
-        self._t0 = self.clock()
-        self._thread = threading.Thread(target=self._run, name="sen12stac-progress", daemon=True)
-        self._thread.start()
-        return self
+class PublishLines(_Periodic):
+    """The same for a publish: ``publish 1.0.0: objects 1,200/3,248, 119.0 objects/s, ETA 17 s``."""
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.write(self.line())
+    def __init__(self, version: str, write: Callable[[str], None], interval: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(write, interval, clock)
+        self.version = version
+        self.done = 0
+        self.total: int | None = None
+
+    def on(self, done: int, total: int) -> None:
+        with self._lock:
+            self.done, self.total = int(done), int(total)
+
+    def line(self) -> str:
+        with self._lock:
+            elapsed = self.clock() - self._t0
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            parts = [f"objects {self.done:,}/{'?' if self.total is None else f'{self.total:,}'}", f"{rate:.1f} objects/s", f"{format_duration(elapsed)} elapsed"]
+            if self.total and self.done >= self.total:
+                parts.append("uploads done")
+            elif self.total and self.done:
+                parts.append("ETA " + format_duration(elapsed / self.done * (self.total - self.done)))
+            return f"publish {self.version}: " + ", ".join(parts)

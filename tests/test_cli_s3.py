@@ -29,6 +29,9 @@ def test_build_to_s3_verify_and_list(tmp_path, moto, bucket):
     build = ["build", "--source", "synthetic", "--out", url, "--version", "1.0.0", "--seasons", "spring", "--scenes-per-season", "1", "--workers", "0", "--scene-size", "512"]
     r = _cli(build, tmp_path, moto)
     assert r.returncode == 0, r.stdout + r.stderr
+    # a log (stderr not a terminal) gets plain progress lines for the build and the publish
+    assert any(ln.startswith("progress: scenes 1/1") for ln in r.stderr.splitlines()), r.stderr
+    assert any(ln.startswith("publish 1.0.0: objects ") for ln in r.stderr.splitlines()), r.stderr
     v = _cli(["verify", f"{url}/v1.0.0"], tmp_path, moto)
     assert v.returncode == 0, v.stdout + v.stderr
     rel = _cli(["releases", url], tmp_path, moto)
