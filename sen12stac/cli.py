@@ -295,9 +295,8 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
     """A small synthetic release into ./demo with the ROI world map and a contact sheet."""
     try:
         from .figures import world_map_png
-        from .thumbnails import contact_sheet
-
         from .preflight import check_output_folder
+        from .thumbnails import contact_sheet
 
         config = _config_from_options("synthetic", None, None, scenes_per_season, workers, scene_size, None, None, None)
         check_output_folder(str(out_dir))
