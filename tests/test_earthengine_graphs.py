@@ -116,6 +116,6 @@ def test_inline_layers_are_uploaded_as_planar_multipolygons():
     doc = expand(g.serialize(g.random_points(land, urban, SEASONS["fall"])))
     polys = _invocations(doc, "GeometryConstructors.MultiPolygon")
     assert len(polys) == 2 and all(p["arguments"]["geodesic"]["constantValue"] is False for p in polys)
-    sizes = sorted(len(json.dumps(p["arguments"]["coordinates"]).split("[[[")) - 1 for p in polys)  # polygons per layer
+    sizes = sorted(len(p["arguments"]["coordinates"]["arrayValue"]["values"]) for p in polys)  # polygons per layer
     assert sizes == [1, 2]
     assert json.dumps(doc).count('"seed": {"constantValue": 1970}') == 2
