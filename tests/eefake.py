@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.enums import Resampling
 from rasterio.io import MemoryFile
-from rasterio.vrt import WarpedVRT
+from pyproj import Transformer
 
 from conftest import real_samples
 
@@ -97,9 +96,7 @@ class FakeEarthEngine:
             dtype, nodata = "int32", -1
         else:
             path, bands = self.pair[kind]
-            with rasterio.open(path) as src, WarpedVRT(src, crs=crs, transform=transform, width=width, height=height, resampling=Resampling.nearest,
-                                                      src_nodata=src.nodata, nodata=src.nodata) as vrt:
-                data = vrt.read(bands)
+            data = self._nearest(path, bands, crs, transform, width, height)
             if kind == "s1":
                 data = np.where(np.isfinite(data), data, -9999.0).astype(np.float32)
                 dtype, nodata = "float32", -9999.0
@@ -110,6 +107,25 @@ class FakeEarthEngine:
             with mem.open(driver="GTiff", width=width, height=height, count=data.shape[0], dtype=dtype, crs=crs, transform=transform, nodata=nodata) as ds:
                 ds.write(data)
             return mem.read()
+
+    @staticmethod
+    def _nearest(path: Path, bands: list[int], crs: str, transform: Affine, width: int, height: int) -> np.ndarray:
+        """Nearest-neighbour resampling, exact per pixel centre (so any chunking of a grid
+        gives the same pixels, as on Earth Engine); outside the source: its no-data."""
+        with rasterio.open(path) as src:
+            arr = src.read(bands)
+            nodata = src.nodata if src.nodata is not None else 0
+            cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+            t = transform
+            xs, ys = t.a * cols + t.b * rows + t.c, t.d * cols + t.e * rows + t.f
+            lon, lat = Transformer.from_crs(crs, src.crs.to_wkt(), always_xy=True).transform(xs, ys)
+            inv = ~src.transform
+            sc, sr = inv.a * lon + inv.b * lat + inv.c, inv.d * lon + inv.e * lat + inv.f
+            sc, sr = np.floor(sc).astype(int), np.floor(sr).astype(int)
+            inside = (sc >= 0) & (sr >= 0) & (sc < src.width) & (sr < src.height)
+            out = np.full((len(bands), height, width), nodata, dtype=arr.dtype)
+            out[:, inside] = arr[:, sr[inside], sc[inside]]
+            return out
 
     _seam_x = -1e18  # set by tests to put a seamline into the scene (metres, in the scene CRS)
 
@@ -177,16 +193,25 @@ class FakeEarthEngine:
         return 200, {"name": name, "metadata": {**meta, "state": "SUCCEEDED", "progress": 1.0}, "done": True}
 
     def _write_export(self, body: dict) -> None:
-        expr = body["expression"]
+        expr = expand(body["expression"])
         dest = body["fileExportOptions"]["driveDestination"]
         crs = next(c for c in constants(expr) if isinstance(c, str) and c.startswith("EPSG:"))
         a, b, c, d, e, f = next(v for v in constants(expr) if isinstance(v, list) and len(v) == 6)
         dims = next(v for v in constants(expr) if isinstance(v, list) and len(v) == 4 and v[:2] == [0, 0])
-        bands = next(v for v in constants(expr) if isinstance(v, list) and v and v[0] in ("VV", "B4"))
-        kind = "top" if "Image.rename" in function_names(expr) else self.kind_of_bands(bands)
+        kind = "top" if "Image.rename" in function_names(expr) else self.kind_of_bands(selected_bands(expr)[0])
         assert self.drive_dir is not None
         data = self.render(kind, crs, Affine(a, b, c, d, e, f), int(dims[2]), int(dims[3]))
         (self.drive_dir / f"{dest['filenamePrefix']}.tif").write_bytes(data)
+
+
+def selected_bands(expanded: Any) -> list[list[str]]:
+    """The band lists of every Image.select in an expanded graph."""
+    out = []
+    for inv in find(expanded, "functionInvocationValue"):
+        if inv.get("functionName") == "Image.select":
+            sel = inv["arguments"]["bandSelectors"]
+            out.append(sel["constantValue"] if "constantValue" in sel else [v["constantValue"] for v in sel["arrayValue"]["values"]])
+    return out
 
 
 def expand(graph: dict) -> Any:

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from eefake import constants, expand, find, function_names
+from eefake import constants, expand, find, function_names, selected_bands
 
 sys.path.insert(0, str(REPO / "scripts"))
 import ee_goldens  # noqa: E402
@@ -30,15 +30,6 @@ def graphs():
 
 def _invocations(node, name):
     return [v for v in find(node, "functionInvocationValue") if v.get("functionName") == name]
-
-
-def _selected(graph):
-    """The band lists of every Image.select (a constant list, or an array of constants)."""
-    out = []
-    for inv in _invocations(graph, "Image.select"):
-        sel = inv["arguments"]["bandSelectors"]
-        out.append(sel["constantValue"] if "constantValue" in sel else [v["constantValue"] for v in sel["arrayValue"]["values"]])
-    return out
 
 
 def test_goldens_match(graphs):
@@ -68,7 +59,7 @@ def test_paper_parameters_in_graphs(graphs, season):
     (lc,) = _invocations(s1, "Filter.listContains")
     assert (lc["arguments"]["leftField"]["constantValue"], lc["arguments"]["rightValue"]["constantValue"]) == ("transmitterReceiverPolarisation", "VV")
     # bands, mosaic then clip
-    assert _selected(s2) == [["B4", "B3", "B2"]] and _selected(s1) == [["VV"]]
+    assert selected_bands(s2) == [["B4", "B3", "B2"]] and selected_bands(s1) == [["VV"]]
     for g in (s1, s2):
         assert {"ImageCollection.mosaic", "Image.clip", "Filter.intersects"} <= function_names(g)
     # ROI rectangle in the grid's UTM CRS, 10 m, 4,480 px

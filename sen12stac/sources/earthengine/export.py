@@ -98,7 +98,7 @@ def assemble(parts: list[Path], grid: Grid, dest: Path, *, dtype: str, count: in
 def _window_on(src: Any, grid: Grid, part: Path) -> Window:
     g, t = grid.affine, src.transform
     same_crs = src.crs is not None and rasterio.crs.CRS.from_user_input(grid.crs) == src.crs
-    col, row = ~g * (t.c, t.f)
+    col, row = ~g @ (t.c, t.f)
     if not same_crs or not (math.isclose(t.a, g.a) and math.isclose(t.e, g.e) and t.b == 0 and t.d == 0) \
             or abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
         raise SourceError(f"Earth Engine returned {part} off the requested grid ({src.crs}, {tuple(t)[:6]} vs {grid.crs}, {grid.transform})",
