@@ -138,7 +138,7 @@ class FakeEarthEngine:
         self.log.append((method, path, body))
         if self.deny and path.endswith("/algorithms"):
             return 403, {"error": {"code": 403, "status": "PERMISSION_DENIED", "message": self.deny}}
-        if path.endswith("/token"):  # OAuth token exchange of a service-account credential
+        if path == "token" or path.endswith("/token"):  # OAuth token exchange of a service-account credential
             return 200, {"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"}
         if path.endswith("value:compute"):
             return self._compute(body)

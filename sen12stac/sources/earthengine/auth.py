@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import ee
+import google.auth.exceptions
 
 from ...errors import ConfigError, SourceError
 
@@ -70,9 +71,13 @@ def connect(project: str | None, key_file: Path | None = None, *, http_transport
     if not project:
         raise ConfigError("no Google Cloud project given for Earth Engine", fix="pass --ee-project PROJECT (a Cloud project registered for Earth Engine)")
     try:
+        ee.Reset()  # a fresh algorithm list: the request that proves the project has Earth Engine access
         ee.Initialize(creds, project=project, http_transport=http_transport)
     except ee.EEException as exc:
         raise access_error(exc, project) from None
+    except google.auth.exceptions.GoogleAuthError as exc:  # a revoked key, a deleted account, a skewed clock
+        raise ConfigError(f"Google refused the Earth Engine credentials: {_one_line(exc)}",
+                          fix="check the key or run `gcloud auth application-default login` again; the machine's clock must be right") from None
     except OSError as exc:  # transport failures (DNS, refused, TLS) before any EE error exists
         raise access_error(exc, project) from None
     return project
