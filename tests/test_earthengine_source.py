@@ -54,6 +54,17 @@ def test_an_earth_engine_scene_goes_through_qc_into_a_valid_release(tmp_path):
     assert (counts.rois_with_data, counts.scenes_accepted) == (1, 1), summary.scenes
     assert counts.patches_published >= 4
     assert validate_catalog(store, "catalog.json") == []
+    # ... and published as an immutable release that verifies, by the commands a user runs
+    from typer.testing import CliRunner
+
+    from sen12stac.cli import app
+
+    run = CliRunner()
+    for args in (["validate", str(tmp_path / "out" / "catalog.json")],
+                 ["publish", str(tmp_path / "out"), str(tmp_path / "releases"), "--version", "1.0.0"],
+                 ["verify", str(tmp_path / "releases" / "v1.0.0")]):
+        r = run.invoke(app, args)
+        assert r.exit_code == 0, (args, r.output)
 
     # one metadata request, then chunked computePixels on the scene's grid, under the limits given
     (meta,) = _requests(fake, "value:compute")
