@@ -398,6 +398,25 @@ def releases(root_url: str = typer.Argument(..., help="s3://bucket/prefix"), end
         _fail(exc)
 
 
+@app.command("ee-tasks")
+def ee_tasks(cache_dir: Optional[Path] = typer.Option(None, help="the Earth Engine cache folder (default: $SEN12STAC_WORK_DIR/earthengine)")) -> None:
+    """Batch exports of the earthengine source as last seen: scene image, state, progress, task id."""
+    try:
+        from .sources.earthengine.export import TaskLedger
+
+        folder = (cache_dir or EnvSettings().work_dir / "earthengine") / "tasks"
+        if not folder.is_dir():
+            raise ConfigError(f"no Earth Engine tasks under {folder}", fix="run `sen12stac build --source earthengine --ee-export gcs|drive ...` first, or pass --cache-dir")
+        t = Table(title=f"Earth Engine batch exports ({folder})")
+        for col in ("export", "state", "progress", "operation"):
+            t.add_column(col)
+        for rec in TaskLedger(folder).all():
+            t.add_row(rec.get("name", "?"), rec.get("state", "?"), f"{100.0 * float(rec.get('progress') or 0.0):.0f}%", rec.get("operation", "?"))
+        out.print(t)
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
 def main() -> None:
     try:
         app()

@@ -193,6 +193,12 @@ def test_batch_export_polls_and_resumes_by_task_state(tmp_path):
     assert [0, 0, 384, 384] in constants(ex) and "ImageCollection.mosaic" in function_names(ex)
     states = {json.loads(p.read_text())["state"] for p in (tmp_path / "cache" / "tasks").glob("*.json")}
     assert states == {"SUCCEEDED"}
+    from typer.testing import CliRunner
+
+    from sen12stac.cli import app
+
+    listing = CliRunner().invoke(app, ["ee-tasks", "--cache-dir", str(tmp_path / "cache")])
+    assert listing.exit_code == 0 and listing.output.count("SUCCEEDED") == 3 and "OP0001" in listing.output
     with rasterio.open(drive / "ROIs1970_fall_0_s2.tif") as ref:
         np.testing.assert_array_equal(scene.read_s2(Window(0, 0, 384, 384)), np.where((ref.read() == 0).any(axis=0), 0, ref.read()))
 
@@ -229,3 +235,16 @@ def test_rois_from_earth_engine_random_points_then_the_overlap_rule(tmp_path):
     assert sorted((r["arguments"]["seed"]["constantValue"], r["arguments"]["points"]["constantValue"]) for r in rp) == [(1158, 50), (1158, 100)]
     assert {"projects/p/assets/land", "projects/p/assets/urban"} <= {c for c in constants(expand(req["expression"])) if isinstance(c, str)}
     assert _source(config, fake).rois("spring") == rois and len(_requests(fake, "value:compute")) == 1  # cached per season
+
+
+def test_a_refused_request_fails_the_scene_with_the_fix_and_keeps_the_build_resumable(tmp_path):
+    from sen12stac.pipeline import build
+    from sen12stac.store import open_store
+
+    fake = FakeEarthEngine()
+    fake._pixels = lambda body: (400, {"error": {"code": 400, "message": "User memory limit exceeded.", "status": "INVALID_ARGUMENT"}})
+    config = _config(tmp_path)
+    summary = build(config, open_store(str(tmp_path / "out")), source=_source(config, fake))
+    (scene,) = summary.scenes
+    assert scene["status"] == "failed" and summary.root_key is None
+    assert "computePixels failed" in scene["message"] and "User memory limit exceeded" in scene["message"] and "Fix: run the same command again" in scene["message"]

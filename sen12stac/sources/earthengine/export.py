@@ -125,7 +125,7 @@ def download_pixels(image: ee.Image, grid: Grid, dest: Path, *, bands: list[str]
                        "grid": pixel_grid(grid, int(w.col_off), int(w.row_off), int(w.width), int(w.height))}
             try:
                 data = ee.data.computePixels(request)
-            except ee.EEException as exc:
+            except (ee.EEException, OSError) as exc:
                 raise SourceError(f"Earth Engine computePixels failed for {dest.name} chunk {i + 1}/{len(chunks)}: {' '.join(str(exc).split())}",
                                   fix="run the same command again: chunks already fetched are kept") from None
             _atomic_write(part, data)
@@ -248,7 +248,7 @@ class BatchExporter:
     def _operation(self, name: str) -> dict[str, Any] | None:
         try:
             return ee.data.getOperation(name)
-        except ee.EEException as exc:
+        except (ee.EEException, OSError) as exc:
             if "not found" in str(exc).lower() or "404" in str(exc):
                 return None
             raise SourceError(f"cannot read the state of Earth Engine task {name}: {' '.join(str(exc).split())}",
@@ -258,7 +258,7 @@ class BatchExporter:
         task = self.target.task(image, grid, name)
         try:
             task.start()
-        except ee.EEException as exc:
+        except (ee.EEException, OSError) as exc:
             raise SourceError(f"Earth Engine refused export {name}: {' '.join(str(exc).split())}",
                               fix="check the bucket or Drive folder and the project's quota, then run again") from None
         self.ledger.put(name, {"name": name, "operation": task.name, "state": "PENDING", "started": time.time()})
@@ -280,6 +280,7 @@ class BatchExporter:
                 raise SourceError(f"Earth Engine does not know task {op_name} any more", fix=f"delete {self.ledger._path(name)} and run again to start a new export")
             state, meta = _state(operation), operation.get("metadata", {})
             self.ledger.put(name, {**(self.ledger.get(name) or {}), "name": name, "operation": op_name, "state": state, "progress": meta.get("progress", 0.0)})
+            log.info("Earth Engine export %s (%s): %s %.0f%%", name, op_name, state, 100.0 * float(meta.get("progress", 0.0) or 0.0))
             if self.progress:
                 self.progress("task", {"name": name, "operation": op_name, "state": state, "progress": meta.get("progress", 0.0)})
             if operation.get("done") or state in DONE_STATES:

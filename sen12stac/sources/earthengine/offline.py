@@ -13,7 +13,10 @@ earthengine-api exactly. Used by the tests and by ``scripts/ee_goldens.py``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
@@ -65,9 +68,32 @@ class RecordedTransport:
         return _reply(*answer)
 
 
+class _NoFetch(urllib.request.BaseHandler):
+    """Refuses every urllib request before any DNS lookup or connection."""
+
+    handler_order = 0  # ahead of the standard HTTP(S) handlers
+
+    def http_open(self, req: urllib.request.Request) -> None:
+        raise urllib.error.URLError(f"offline: {req.full_url} not fetched")
+
+    https_open = http_open
+
+
+@contextlib.contextmanager
+def _urllib_offline():
+    """``ee.Initialize`` also fetches the data catalog's list of deprecated assets with urllib
+    (and carries on without it when that fails): refuse it instead of trying the network."""
+    urllib.request.install_opener(urllib.request.build_opener(_NoFetch()))
+    try:
+        yield
+    finally:
+        urllib.request.install_opener(None)  # back to the default opener, built on next use
+
+
 def initialize_offline(project: str = "sen12stac-offline", handler: Handler | None = None, credentials: Any = None) -> RecordedTransport:
     """Initialize earthengine-api offline; return the transport (its ``requests`` log)."""
     transport = RecordedTransport(handler)
     ee.Reset()
-    ee.Initialize(credentials=credentials, project=project, http_transport=transport)
+    with _urllib_offline():
+        ee.Initialize(credentials=credentials, project=project, http_transport=transport)
     return transport

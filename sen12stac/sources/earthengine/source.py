@@ -184,7 +184,7 @@ class EarthEngineSource:
             urban = graphs.layer_from_asset(self.config.urban_asset) if self.config.urban_asset else graphs.layer_geometry(urban_layer().polygons)
             try:
                 got = graphs.random_points(land, urban, season, self.n_land, self.n_urban).getInfo()
-            except ee.EEException as exc:
+            except (ee.EEException, OSError) as exc:
                 raise access_error(exc, self.config.project or "") from None
             points = [[float(x), float(y), "land"] for x, y in got["land"]] + [[float(x), float(y), "urban"] for x, y in got["urban"]]
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +214,7 @@ class EarthEngineSource:
             self._ensure()
             try:
                 meta = graphs.scene_metadata(region, season, self.recipe).getInfo()
-            except ee.EEException as exc:
+            except (ee.EEException, OSError) as exc:
                 raise access_error(exc, self.config.project or "") from None
             meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
         missing = [s for s, c in (("S1", meta["s1_count"]), ("S2", meta["s2_count"])) if not c]
