@@ -408,10 +408,11 @@ def ee_tasks(cache_dir: Optional[Path] = typer.Option(None, help="the Earth Engi
         if not folder.is_dir():
             raise ConfigError(f"no Earth Engine tasks under {folder}", fix="run `sen12stac build --source earthengine --ee-export gcs|drive ...` first, or pass --cache-dir")
         t = Table(title=f"Earth Engine batch exports ({folder})")
-        for col in ("export", "state", "progress", "operation"):
-            t.add_column(col)
+        for col in ("export", "state", "progress", "task id"):
+            t.add_column(col, overflow="fold")
         for rec in TaskLedger(folder).all():
-            t.add_row(rec.get("name", "?"), rec.get("state", "?"), f"{100.0 * float(rec.get('progress') or 0.0):.0f}%", rec.get("operation", "?"))
+            task_id = str(rec.get("operation", "?")).rsplit("/", 1)[-1]  # `earthengine task info ID`
+            t.add_row(rec.get("name", "?"), rec.get("state", "?"), f"{100.0 * float(rec.get('progress') or 0.0):.0f}%", task_id)
         out.print(t)
     except Sen12StacError as exc:
         _fail(exc)
