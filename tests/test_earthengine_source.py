@@ -248,3 +248,24 @@ def test_a_refused_request_fails_the_scene_with_the_fix_and_keeps_the_build_resu
     (scene,) = summary.scenes
     assert scene["status"] == "failed" and summary.root_key is None
     assert "computePixels failed" in scene["message"] and "User memory limit exceeded" in scene["message"] and "Fix: run the same command again" in scene["message"]
+
+
+def test_the_source_travels_to_dask_workers_and_signs_in_there(tmp_path):
+    """Dask pickles the source to each worker process, where earthengine-api is not initialized."""
+    import pickle
+
+    import ee
+
+    from sen12stac.pipeline import scene_request
+    from sen12stac.seasons import SEASONS
+
+    fake = FakeEarthEngine()
+    config = _config(tmp_path)
+    source = _source(config, fake)
+    (roi,) = source.rois("fall")
+    request = scene_request(roi, SEASONS["fall"], source, config)
+    clone = pickle.loads(pickle.dumps(source))
+    ee.Reset()  # a fresh worker process
+    scene = pickle.loads(pickle.dumps(clone.open_scene(request)))
+    assert ee.data.is_initialized()
+    assert scene.read_s1(Window(0, 0, 384, 8)).shape == (1, 8, 384) and scene.s2.platform == "sentinel-2b"

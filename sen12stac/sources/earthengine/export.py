@@ -63,7 +63,7 @@ def plan_chunks(grid: Grid, bytes_per_pixel: int, bands: int, limits: Limits = L
     return [Window(c, r, min(w, grid.width - c), min(h, grid.height - r)) for r in range(0, grid.height, h) for c in range(0, grid.width, w)]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -128,7 +128,7 @@ def download_pixels(image: ee.Image, grid: Grid, dest: Path, *, bands: list[str]
             except (ee.EEException, OSError) as exc:
                 raise SourceError(f"Earth Engine computePixels failed for {dest.name} chunk {i + 1}/{len(chunks)}: {' '.join(str(exc).split())}",
                                   fix="run the same command again: chunks already fetched are kept") from None
-            _atomic_write(part, data)
+            atomic_write(part, data)
         parts.append(part)
         if progress:
             progress("chunk", {"file": dest.name, "done": i + 1, "total": len(chunks)})
@@ -227,7 +227,7 @@ class TaskLedger:
             return None
 
     def put(self, name: str, record: dict[str, Any]) -> None:
-        _atomic_write(self._path(name), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+        atomic_write(self._path(name), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
 
     def all(self) -> Iterator[dict[str, Any]]:
         for p in sorted(self.folder.glob("*.json")):

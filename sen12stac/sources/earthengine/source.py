@@ -26,7 +26,7 @@ from ...rois import deoverlap, land_layer, urban_layer
 from ...seasons import SEASONS, season_by_name
 from . import graphs
 from .auth import access_error, connect
-from .export import BatchExporter, CloudStorageTarget, DriveTarget, Limits, TaskLedger, download_pixels
+from .export import BatchExporter, CloudStorageTarget, DriveTarget, Limits, TaskLedger, atomic_write, download_pixels
 
 # (file stem, bands, dtype, nodata) of the three images fetched per scene
 IMAGES = {
@@ -188,7 +188,7 @@ class EarthEngineSource:
                 raise access_error(exc, self.config.project or "") from None
             points = [[float(x), float(y), "land"] for x, y in got["land"]] + [[float(x), float(y), "urban"] for x, y in got["urban"]]
             cached.parent.mkdir(parents=True, exist_ok=True)
-            cached.write_text(json.dumps(points) + "\n")
+            atomic_write(cached, (json.dumps(points) + "\n").encode())
         return [ROI(season.set_name, c.index, round(c.lon, 6), round(c.lat, 6), c.kind)  # type: ignore[arg-type]
                 for c in deoverlap([tuple(p) for p in points], self.scene_size_m) if c.kept and c.index is not None]
 
@@ -207,16 +207,19 @@ class EarthEngineSource:
         folder = self._scene_dir(request)
         folder.mkdir(parents=True, exist_ok=True)
         meta_path = folder / "granules.json"
-        region = graphs.roi_region(grid)
+
+        def region() -> ee.Geometry:  # graphs are built only when a request is needed (a cached scene needs no sign-in)
+            self._ensure()
+            return graphs.roi_region(grid)
+
         if meta_path.is_file():
             meta = json.loads(meta_path.read_text())
         else:
-            self._ensure()
             try:
-                meta = graphs.scene_metadata(region, season, self.recipe).getInfo()
+                meta = graphs.scene_metadata(region(), season, self.recipe).getInfo()
             except (ee.EEException, OSError) as exc:
                 raise access_error(exc, self.config.project or "") from None
-            meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+            atomic_write(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
         missing = [s for s, c in (("S1", meta["s1_count"]), ("S2", meta["s2_count"])) if not c]
         if missing:
             coll = {"S1": self.recipe.s1_collection, "S2": self.recipe.s2_collection}
@@ -226,23 +229,23 @@ class EarthEngineSource:
                 fix="none needed: the recipe drops ROIs without both sensors",
             )
         s1, s2 = s1_acquisition(meta["s1"]), s2_acquisition(meta["s2"])
-        images = {
-            "s1": lambda: graphs.s1_image(graphs.s1_collection(region, season, self.recipe), region),
-            "s2": lambda: graphs.s2_image(graphs.s2_collection(region, season, self.recipe), region),
-            "s2_top": lambda: graphs.s2_top_image(graphs.s2_collection(region, season, self.recipe), region, season),
-        }
+
+        def image(key: str) -> ee.Image:
+            r = region()
+            if key == "s1":
+                return graphs.s1_image(graphs.s1_collection(r, season, self.recipe), r)
+            s2_coll = graphs.s2_collection(r, season, self.recipe)
+            return graphs.s2_image(s2_coll, r) if key == "s2" else graphs.s2_top_image(s2_coll, r, season)
+
         paths: dict[str, Path] = {}
         for key, (bands, dtype, nodata) in IMAGES.items():
             dest = folder / f"{key}.tif"
             if not dest.is_file():
-                self._ensure()
-                image = images[key]()
                 if self.config.export == "pixels":
-                    download_pixels(image, grid, dest, bands=bands, dtype=dtype, nodata=nodata,
+                    download_pixels(image(key), grid, dest, bands=bands, dtype=dtype, nodata=nodata,
                                     limits=Limits(self.config.max_request_bytes, self.config.max_request_side))
                 else:
-                    name = f"{roi.scene_id}_{key}"
-                    self._batch().export(image, grid, name, dest, dtype=dtype, count=len(bands), nodata=nodata)
+                    self._batch().export(image(key), grid, f"{roi.scene_id}_{key}", dest, dtype=dtype, count=len(bands), nodata=nodata)
             paths[key] = dest
         return EarthEngineScene(grid, s1, s2, paths)
 
