@@ -40,6 +40,7 @@ MAX_REQUEST_BYTES = 48 * 1024 * 1024  # computePixels: uncompressed pixels per r
 MAX_REQUEST_SIDE = 32768  # computePixels: pixels per side
 MAX_REQUEST_BANDS = 1024
 DONE_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+ASSEMBLE_ROWS = 512
 
 Progress = Callable[[str, dict], None]
 
@@ -86,7 +87,10 @@ def assemble(parts: list[Path], grid: Grid, dest: Path, *, dtype: str, count: in
                     win = _window_on(src, grid, part)
                     if src.count != count:
                         raise SourceError(f"Earth Engine returned {src.count} band(s) in {part}, expected {count}", fix="delete the file and run again")
-                    out.write(src.read().astype(dtype, copy=False), window=win)
+                    for r in range(0, src.height, ASSEMBLE_ROWS):  # by strips: bounded memory for whole-scene batch files
+                        rows = min(ASSEMBLE_ROWS, src.height - r)
+                        data = src.read(window=Window(0, r, src.width, rows)).astype(dtype, copy=False)
+                        out.write(data, window=Window(win.col_off, win.row_off + r, win.width, rows))
         os.replace(tmp, dest)
     except rasterio.errors.RasterioError as exc:
         raise SourceError(f"cannot assemble Earth Engine pixels into {dest}: {exc}", fix=f"delete {dest.parent} and run again to fetch the scene anew") from exc
