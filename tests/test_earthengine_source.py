@@ -44,7 +44,7 @@ def _requests(fake, suffix):
 def test_an_earth_engine_scene_goes_through_qc_into_a_valid_release(tmp_path):
     from sen12stac.pipeline import build
     from sen12stac.store import open_store
-    from sen12stac.validate import validate_catalog
+    from sen12stac.stac.validate import validate_catalog
 
     fake = FakeEarthEngine()
     config = _config(tmp_path)

@@ -189,7 +189,7 @@ def describe(season: Season, grid: Grid, recipe: Recipe = Recipe(), *, land_asse
     config["expression"] = json.loads(ee.serializer.toJSON(config["expression"], for_cloud_api=True))
     return {
         "season": season.name,
-        "grid": grid.to_dict(),
+        "grid": {"crs": grid.crs, "transform": list(grid.transform), "width": grid.width, "height": grid.height},
         "scene_metadata": serialize(scene_metadata(region, season, recipe)),
         "s1_image": serialize(s1_image(s1, region)),
         "s2_image": serialize(s2_image(s2, region)),
