@@ -180,7 +180,9 @@ def test_batch_export_polls_and_resumes_by_task_state(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         source.open_scene(request)
     assert len(_requests(fake, "image:export")) == 1 and sleeps == [60]
-    ledger = json.loads((tmp_path / "cache" / "tasks" / "ROIs1970_fall_0_s1.json").read_text())
+    from sen12stac.sources.earthengine.source import export_name
+
+    ledger = json.loads((tmp_path / "cache" / "tasks" / f"{export_name(roi, 's1', request.grid)}.json").read_text())
     assert ledger["operation"] == "projects/fake/operations/OP0001" and ledger["state"] == "RUNNING"
 
     # a new run finds the task by its id, polls it to the end instead of starting another
@@ -199,7 +201,7 @@ def test_batch_export_polls_and_resumes_by_task_state(tmp_path):
 
     listing = CliRunner().invoke(app, ["ee-tasks", "--cache-dir", str(tmp_path / "cache")])
     assert listing.exit_code == 0 and listing.output.count("SUCCEEDED") == 3 and "OP0001" in listing.output
-    with rasterio.open(drive / "ROIs1970_fall_0_s2.tif") as ref:
+    with rasterio.open(drive / f"{export_name(roi, 's2', request.grid)}.tif") as ref:
         np.testing.assert_array_equal(scene.read_s2(Window(0, 0, 384, 384)), np.where((ref.read() == 0).any(axis=0), 0, ref.read()))
 
 

@@ -180,7 +180,8 @@ class CloudStorageTarget:
         prefix = f"{self.prefix.strip('/')}/{name}"
         out = []
         for blob in client.list_blobs(self.bucket, prefix=prefix):
-            if blob.name.endswith(".tif"):
+            base = blob.name[len(prefix):]
+            if base == ".tif" or (base.startswith("-") and base.endswith(".tif")):  # name.tif or its tiles name-000...-000.tif
                 path = dest_dir / Path(blob.name).name
                 blob.download_to_filename(str(path))
                 out.append(path)

@@ -9,6 +9,7 @@ kept under ``cache_dir`` so a re-run resumes where it stopped.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -197,9 +198,7 @@ class EarthEngineSource:
         return default
 
     def _scene_dir(self, request: SceneRequest) -> Path:
-        g = request.grid
-        tag = f"{g.crs.replace(':', '')}_{int(g.transform[2])}_{int(g.transform[5])}_{g.width}x{g.height}"
-        return self.cache / "scenes" / request.roi.set_name / f"{request.roi.scene_id}_{tag}"
+        return self.cache / "scenes" / request.roi.set_name / f"{request.roi.scene_id}_{grid_tag(request.grid)}"
 
     def open_scene(self, request: SceneRequest) -> EarthEngineScene:
         season = SEASONS[request.season_name]
@@ -245,7 +244,7 @@ class EarthEngineSource:
                     download_pixels(image(key), grid, dest, bands=bands, dtype=dtype, nodata=nodata,
                                     limits=Limits(self.config.max_request_bytes, self.config.max_request_side))
                 else:
-                    self._batch().export(image(key), grid, f"{roi.scene_id}_{key}", dest, dtype=dtype, count=len(bands), nodata=nodata)
+                    self._batch().export(image(key), grid, export_name(roi, key, grid), dest, dtype=dtype, count=len(bands), nodata=nodata)
             paths[key] = dest
         return EarthEngineScene(grid, s1, s2, paths)
 
@@ -254,6 +253,18 @@ class EarthEngineSource:
         target = CloudStorageTarget(c.bucket or "", c.prefix, c.key_file) if c.export == "gcs" else DriveTarget(c.drive_folder or "", Path(c.drive_dir or "."))
         kwargs = {"sleep": self._sleep} if self._sleep else {}
         return BatchExporter(target, TaskLedger(self.cache / "tasks"), poll_seconds=c.poll_seconds, **kwargs)
+
+
+def grid_tag(grid: Grid) -> str:
+    """Short and stable per grid: cached files and batch tasks of another scene size or
+    position are never mistaken for this one's."""
+    text = json.dumps([grid.crs, list(grid.transform), grid.width, grid.height])
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def export_name(roi: ROI, key: str, grid: Grid) -> str:
+    """Batch export file and task name, e.g. ``ROIs1158_spring_7_s2_1a2b3c4d``."""
+    return f"{roi.scene_id}_{key}_{grid_tag(grid)}"
 
 
 def _connect_default(project: str | None, key_file: Path | None) -> None:
