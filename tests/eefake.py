@@ -76,12 +76,12 @@ def function_names(node: Any) -> set[str]:
 class FakeEarthEngine:
     def __init__(self, *, pair: dict[str, tuple[Path, list[int]]] | None = None, s1: list | None = None, s2: list | None = None,
                  points: dict | None = None, drive_dir: Path | None = None, polls_to_finish: int = 2, fail_first: bool = False,
-                 deny: str | None = None) -> None:
+                 deny: str | None = None, gcs_root: Path | None = None) -> None:
         self.pair = pair or spain_pair()
         self.s1 = S1_GRANULES if s1 is None else s1
         self.s2 = S2_GRANULES if s2 is None else s2
         self.points = points
-        self.drive_dir = drive_dir
+        self.drive_dir, self.gcs_root = drive_dir, gcs_root
         self.polls_to_finish, self.fail_first, self.deny = polls_to_finish, fail_first, deny
         self.operations: dict[str, dict] = {}
         self.log: list[tuple[str, str, Any]] = []
@@ -194,14 +194,21 @@ class FakeEarthEngine:
 
     def _write_export(self, body: dict) -> None:
         expr = expand(body["expression"])
-        dest = body["fileExportOptions"]["driveDestination"]
+        options = body["fileExportOptions"]
+        dest = options.get("driveDestination") or options["cloudStorageDestination"]
         crs = next(c for c in constants(expr) if isinstance(c, str) and c.startswith("EPSG:"))
         a, b, c, d, e, f = next(v for v in constants(expr) if isinstance(v, list) and len(v) == 6)
         dims = next(v for v in constants(expr) if isinstance(v, list) and len(v) == 4 and v[:2] == [0, 0])
         kind = "top" if "Image.rename" in function_names(expr) else self.kind_of_bands(selected_bands(expr)[0])
-        assert self.drive_dir is not None
         data = self.render(kind, crs, Affine(a, b, c, d, e, f), int(dims[2]), int(dims[3]))
-        (self.drive_dir / f"{dest['filenamePrefix']}.tif").write_bytes(data)
+        if "bucket" in dest:  # Cloud Storage: the object lands in the fake bucket folder
+            assert self.gcs_root is not None
+            target = self.gcs_root / dest["bucket"] / f"{dest['filenamePrefix']}.tif"
+        else:
+            assert self.drive_dir is not None
+            target = self.drive_dir / f"{dest['filenamePrefix']}.tif"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
 def selected_bands(expanded: Any) -> list[list[str]]:

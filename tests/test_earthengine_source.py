@@ -271,3 +271,29 @@ def test_the_source_travels_to_dask_workers_and_signs_in_there(tmp_path):
     scene = pickle.loads(pickle.dumps(clone.open_scene(request)))
     assert ee.data.is_initialized()
     assert scene.read_s1(Window(0, 0, 384, 8)).shape == (1, 8, 384) and scene.s2.platform == "sentinel-2b"
+
+
+def test_batch_export_to_cloud_storage_downloads_with_the_real_client(tmp_path):
+    """toCloudStorage, then google-cloud-storage lists and downloads the export from a bucket
+    server on 127.0.0.1; a neighbouring export whose name starts the same is left alone."""
+    from gcsfake import FakeGcs
+
+    from sen12stac.pipeline import scene_request
+    from sen12stac.seasons import SEASONS
+    from sen12stac.sources.earthengine.source import export_name
+
+    fake = FakeEarthEngine(gcs_root=tmp_path / "gcs", polls_to_finish=2)
+    config = _config(tmp_path, export="gcs", bucket="my-bucket", prefix="runs/a")
+    with FakeGcs(tmp_path / "gcs") as gcs:
+        source = _source(config, fake, sleep=lambda s: None, storage_client=gcs.client)
+        (roi,) = source.rois("fall")
+        request = scene_request(roi, SEASONS["fall"], source, config)
+        decoy = tmp_path / "gcs" / "my-bucket" / "runs" / "a" / f"{export_name(roi, 's2', request.grid)}_old.tif"
+        decoy.parent.mkdir(parents=True)
+        decoy.write_bytes(b"not this one")
+        scene = source.open_scene(request)
+    (export,) = [b for b in _requests(fake, "image:export") if "B4" in json.dumps(b["expression"]) and "Image.rename" not in json.dumps(b["expression"])]
+    assert export["fileExportOptions"]["cloudStorageDestination"] == {"bucket": "my-bucket", "filenamePrefix": f"runs/a/{export_name(roi, 's2', request.grid)}"}
+    assert any(r.startswith("/download/storage/v1/b/my-bucket/o/") for r in gcs.requests)
+    s2 = scene.read_s2(Window(0, 0, 384, 384))
+    assert s2.shape == (3, 384, 384) and (s2 > 0).mean() > 0.99

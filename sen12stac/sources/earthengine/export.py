@@ -21,7 +21,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
@@ -164,6 +164,7 @@ class CloudStorageTarget:
     bucket: str
     prefix: str = "sen12stac"
     key_file: Path | None = None
+    client: Callable[[], Any] | None = field(default=None, compare=False)  # a google.cloud.storage.Client factory (default: the key file's or ADC)
 
     def task(self, image: ee.Image, grid: Grid, name: str) -> ee.batch.Task:
         args = _export_args(image, grid, f"{self.prefix.strip('/')}/{name}")
@@ -171,20 +172,28 @@ class CloudStorageTarget:
         return ee.batch.Export.image.toCloudStorage(bucket=self.bucket, **args)
 
     def fetch(self, name: str, operation: dict[str, Any], dest_dir: Path) -> list[Path]:
+        from google.api_core import exceptions as gexc
         from google.cloud import storage  # installed with earthengine-api
 
-        from .auth import load_credentials
+        if self.client is not None:
+            client = self.client()
+        else:
+            from .auth import load_credentials
 
-        creds, project = load_credentials(self.key_file)
-        client = storage.Client(project=project, credentials=creds)
+            creds, project = load_credentials(self.key_file)
+            client = storage.Client(project=project, credentials=creds)
         prefix = f"{self.prefix.strip('/')}/{name}"
         out = []
-        for blob in client.list_blobs(self.bucket, prefix=prefix):
-            base = blob.name[len(prefix):]
-            if base == ".tif" or (base.startswith("-") and base.endswith(".tif")):  # name.tif or its tiles name-000...-000.tif
-                path = dest_dir / Path(blob.name).name
-                blob.download_to_filename(str(path))
-                out.append(path)
+        try:
+            for blob in client.list_blobs(self.bucket, prefix=prefix):
+                base = blob.name[len(prefix):]
+                if base == ".tif" or (base.startswith("-") and base.endswith(".tif")):  # name.tif or its tiles name-000...-000.tif
+                    path = dest_dir / Path(blob.name).name
+                    blob.download_to_filename(str(path))
+                    out.append(path)
+        except gexc.GoogleAPIError as exc:
+            raise SourceError(f"cannot download export {name} from gs://{self.bucket}/{prefix}: {' '.join(str(exc).split())}",
+                              fix="check that your credentials can read the bucket (roles/storage.objectViewer), then run the same command again") from None
         return out
 
 

@@ -138,18 +138,21 @@ class EarthEngineSource:
     Earth Engine access) when created, so a bad account stops the build before any work.
 
     ``connect`` (a picklable callable) initializes earthengine-api in each process; by default
-    :func:`.auth.connect` with the configured project and key file.
+    :func:`.auth.connect` with the configured project and key file. ``storage_client`` makes the
+    google.cloud.storage client for batch exports to Cloud Storage (default: same credentials).
     """
 
     name = "earthengine"
 
     def __init__(self, config: EarthEngineConfig, *, n_land: int = 100, n_urban: int = 50, scene_size_m: float = 44_800.0,
-                 connect: Callable[[], Any] | None = None, sleep: Callable[[float], None] | None = None) -> None:
+                 connect: Callable[[], Any] | None = None, sleep: Callable[[float], None] | None = None,
+                 storage_client: Callable[[], Any] | None = None) -> None:
         self.config = config
         self.n_land, self.n_urban, self.scene_size_m = n_land, n_urban, scene_size_m
         self.recipe = graphs.Recipe(config.s2_collection, config.s1_collection, config.max_cloud)
         self._connect = connect or functools.partial(_connect_default, config.project, config.key_file)
         self._sleep = sleep
+        self._storage_client = storage_client
         self.cache = Path(config.cache_dir)
         if config.rois not in ("sampler", "earthengine") and not Path(config.rois).is_file():
             raise ConfigError(f"ROI file {config.rois} does not exist",
@@ -250,7 +253,7 @@ class EarthEngineSource:
 
     def _batch(self) -> BatchExporter:
         c = self.config
-        target = CloudStorageTarget(c.bucket or "", c.prefix, c.key_file) if c.export == "gcs" else DriveTarget(c.drive_folder or "", Path(c.drive_dir or "."))
+        target = CloudStorageTarget(c.bucket or "", c.prefix, c.key_file, self._storage_client) if c.export == "gcs" else DriveTarget(c.drive_folder or "", Path(c.drive_dir or "."))
         kwargs = {"sleep": self._sleep} if self._sleep else {}
         return BatchExporter(target, TaskLedger(self.cache / "tasks"), poll_seconds=c.poll_seconds, **kwargs)
 
