@@ -59,8 +59,8 @@ def access_error(exc: BaseException, project: str) -> ConfigError | SourceError:
     msg = _one_line(exc)
     if any(m in msg.lower() for m in _ACCESS_MARKERS):
         return ConfigError(f"Earth Engine refused project {project!r}: {msg}", fix=REGISTER_FIX)
-    return SourceError(f"Earth Engine could not be reached for project {project!r}: {msg}",
-                       fix="check the network and https://status.cloud.google.com, then run the same command again (finished scenes are kept)")
+    return SourceError(f"Earth Engine request failed for project {project!r}: {msg}",
+                       fix="if it names a network or service problem, check https://status.cloud.google.com and run the same command again (finished scenes are kept)")
 
 
 def connect(project: str | None, key_file: Path | None = None, *, http_transport: Any = None) -> str:

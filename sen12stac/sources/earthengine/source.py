@@ -179,7 +179,8 @@ class EarthEngineSource:
             return None
         if self.config.rois != "earthengine":
             return _rois_from_geojson(Path(self.config.rois), season.set_name)
-        cached = self.cache / "rois" / f"{season.set_name}.json"
+        layers = json.dumps([self.config.land_asset, self.config.urban_asset, self.n_land, self.n_urban])
+        cached = self.cache / "rois" / f"{season.set_name}_{hashlib.sha256(layers.encode()).hexdigest()[:8]}.json"
         if cached.is_file():
             points = json.loads(cached.read_text())
         else:
@@ -190,7 +191,7 @@ class EarthEngineSource:
                 got = graphs.random_points(land, urban, season, self.n_land, self.n_urban).getInfo()
             except (ee.EEException, OSError) as exc:
                 raise access_error(exc, self.config.project or "") from None
-            points = [[float(x), float(y), "land"] for x, y in got["land"]] + [[float(x), float(y), "urban"] for x, y in got["urban"]]
+            points = [[float(x), float(y), kind] for kind in ("land", "urban") for x, y in _lonlat_pairs(got[kind])]
             cached.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(cached, (json.dumps(points) + "\n").encode())
         return [ROI(season.set_name, c.index, round(c.lon, 6), round(c.lat, 6), c.kind)  # type: ignore[arg-type]
@@ -272,6 +273,15 @@ def export_name(roi: ROI, key: str, grid: Grid) -> str:
 
 def _connect_default(project: str | None, key_file: Path | None) -> None:
     connect(project, key_file)
+
+
+def _lonlat_pairs(coords: Any) -> list[tuple[float, float]]:
+    """Coordinates of a MultiPoint ([[x, y], ...]), or of a Point ([x, y]) when one point was drawn."""
+    if not coords:
+        return []
+    if isinstance(coords[0], (int, float)):
+        return [(float(coords[0]), float(coords[1]))]
+    return [(float(c[0]), float(c[1])) for c in coords]
 
 
 def _rois_from_geojson(path: Path, set_name: str) -> list[ROI]:
