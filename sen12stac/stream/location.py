@@ -23,6 +23,15 @@ from ..errors import ConfigError, StoreError
 from ..store.s3 import Secret, _parse_url
 
 
+# obstore runs its requests on one tokio runtime per process, started by the first request;
+# a process forked after that (a DataLoader worker) inherits a runtime without threads and
+# its requests hang. So: obstore only in a process that started its own runtime (or none
+# was started before the fork); otherwise, and for the few metadata reads of a selection
+# (so the usual "select, then DataLoader(num_workers>0)" never starts it in the parent),
+# the plain client: boto3 for S3, urllib for HTTP -- also one GET per object.
+_RUNTIME_PID: int | None = None
+
+
 class Missing(StoreError, FileNotFoundError):
     """The object does not exist (404 / no such file)."""
 
@@ -87,7 +96,7 @@ class Location:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.kind, self.root, self.s3 = state["kind"], state["root"], state["s3"]
-        self._store, self._pid, self._lock = None, None, threading.Lock()
+        self._store, self._pid, self._lock, self._boto3_client = None, None, threading.Lock(), None
 
     @property
     def url(self) -> str:
@@ -152,8 +161,11 @@ class Location:
             raise ConfigError(f"cannot set up reads from s3://{self.root}: {exc}", fix="check the endpoint URL and region") from None
 
     # -- reads -------------------------------------------------------------------------------
-    def get(self, key: str) -> bytes:
-        """The whole object at ``key`` in one GET. :class:`Missing` when absent, :class:`StoreError` otherwise."""
+    def get(self, key: str, *, plain: bool = False) -> bytes:
+        """The whole object at ``key`` in one GET. :class:`Missing` when absent, :class:`StoreError` otherwise.
+
+        ``plain``: use the plain client (boto3 / urllib) instead of obstore (metadata reads)."""
+        global _RUNTIME_PID
         key = key.lstrip("/")
         if self.kind == "file":
             path = Path(self.root) / key
@@ -163,11 +175,16 @@ class Location:
                 raise Missing(f"{path} does not exist", fix="check the release location and the selection") from None
             except OSError as exc:
                 raise StoreError(f"cannot read {path}: {exc.strerror}", fix="check the file's permissions") from None
+        if plain or (_RUNTIME_PID is not None and _RUNTIME_PID != os.getpid()):
+            return self._plain_get(key)
         import obstore
         from obstore.exceptions import NotFoundError
 
         try:
-            return bytes(obstore.get(self._client(), key).bytes())
+            store = self._client()
+            if _RUNTIME_PID is None:
+                _RUNTIME_PID = os.getpid()
+            return bytes(obstore.get(store, key).bytes())
         except NotFoundError:
             raise Missing(f"{self.join(key)} does not exist", fix="check the release location and the selection") from None
         except FileNotFoundError:
@@ -176,6 +193,60 @@ class Location:
             msg = _scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, self.s3)
             hint = "check the endpoint, credentials or --anonymous for a public bucket" if self.kind == "s3" else "check the URL"
             raise StoreError(f"cannot read {self.join(key)}: {msg}", fix=hint) from None
+
+
+    def _plain_get(self, key: str) -> bytes:
+        if self.kind == "http":
+            import urllib.error
+            import urllib.request
+
+            url = self.join(key)
+            try:
+                with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - http(s) only (checked in parse)
+                    return resp.read()
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    raise Missing(f"{url} does not exist", fix="check the release location and the selection") from None
+                raise StoreError(f"cannot read {url}: HTTP {exc.code}", fix="check the URL") from None
+            except (urllib.error.URLError, OSError) as exc:
+                raise StoreError(f"cannot read {url}: {getattr(exc, 'reason', exc)}", fix="check the URL and the network") from None
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, _, prefix = self.root.partition("/")
+        full = f"{prefix}/{key}" if prefix else key
+        try:
+            return self._boto3().get_object(Bucket=bucket, Key=full)["Body"].read()
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            if err.get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise Missing(f"{self.join(key)} does not exist", fix="check the release location and the selection") from None
+            raise StoreError(f"cannot read {self.join(key)}: {err.get('Code')} (HTTP {exc.response.get('ResponseMetadata', {}).get('HTTPStatusCode')})",
+                             fix="check the endpoint, credentials or --anonymous for a public bucket") from None
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot read {self.join(key)}: {_scrub(str(exc), self.s3)}", fix="check the endpoint URL and the network") from None
+
+    def _boto3(self) -> Any:
+        pid = os.getpid()
+        cached = getattr(self, "_boto3_client", None)
+        if cached is not None and cached[0] == pid:
+            return cached[1]
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        o = self.s3
+        if o.access_key_id is not None:
+            session = boto3.Session(aws_access_key_id=o.access_key_id.reveal(), aws_secret_access_key=o.secret_access_key.reveal() if o.secret_access_key else None,
+                                    aws_session_token=o.session_token.reveal() if o.session_token else None)
+        else:
+            session = boto3.Session(profile_name=o.profile) if o.profile else boto3.Session()
+        unsigned = o.anonymous or (o.access_key_id is None and session.get_credentials() is None)
+        config = Config(region_name=o.region or session.region_name or "us-east-1", s3={"addressing_style": "path"} if o.endpoint_url else {},
+                        signature_version=UNSIGNED if unsigned else None, max_pool_connections=32, retries={"mode": "standard"},
+                        connect_timeout=10, read_timeout=60)
+        client = session.client("s3", endpoint_url=o.endpoint_url, config=config)
+        self._boto3_client = (pid, client)
+        return client
 
 
 def _scrub(text: str, o: S3Options) -> str:

@@ -136,7 +136,7 @@ class Selection:
 # -- releases (static catalogs) ------------------------------------------------------------
 def _get_json(loc: Location, key: str, what: str) -> dict:
     try:
-        data = loc.get(key)
+        data = loc.get(key, plain=True)
     except Missing:
         raise ConfigError(f"{loc.join(key)} does not exist: {loc.url} is not a sen12stac release ({what} missing)",
                           fix="point at a release folder holding catalog.json (e.g. s3://bucket/prefix/v1.0.0 or ./demo)") from None
@@ -171,7 +171,7 @@ def select_release(location: Location, query: Query, *, catalog_key: str = "cata
                               fix="use a release built by sen12stac (each collection carries items.parquet)")
         pkey = resolve(ckey, items[0]["href"])
         try:
-            table = pq.read_table(pa.BufferReader(location.get(pkey)))
+            table = pq.read_table(pa.BufferReader(location.get(pkey, plain=True)))
         except Missing:
             raise StoreError(f"{location.join(pkey)} (the items of {coll.get('id')}) does not exist", fix="re-publish or repair the release (sen12stac verify)") from None
         except pa.ArrowInvalid as exc:
