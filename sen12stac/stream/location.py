@@ -12,7 +12,6 @@ the explicit keys, else a profile, else boto3's standard chain; with none found,
 from __future__ import annotations
 
 import os
-import posixpath
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,11 +256,14 @@ def _scrub(text: str, o: S3Options) -> str:
 
 
 def resolve(base_key: str, href: str) -> str:
-    """A relative href inside an object at ``base_key`` -> a key from the location's root."""
+    """A relative href inside an object at ``base_key`` -> a key from the location's root
+    (the project's one resolver, :func:`sen12stac.stac.hrefs.resolve_href`); absolute hrefs stay as they are."""
+    from ..stac.hrefs import resolve_href
+
     if "://" in href or href.startswith("/"):
         return href
-    key = posixpath.normpath(posixpath.join(posixpath.dirname(base_key), href))
-    if key == ".." or key.startswith("../"):
+    key = resolve_href(base_key, href)
+    if key is None:
         raise ConfigError(f"href {href!r} in {base_key} points outside the release", fix="republish the release with hrefs inside it")
     return key
 
