@@ -252,27 +252,6 @@ def test_a_refused_request_fails_the_scene_with_the_fix_and_keeps_the_build_resu
     assert "computePixels failed" in scene["message"] and "User memory limit exceeded" in scene["message"] and "Fix: run the same command again" in scene["message"]
 
 
-def test_the_source_travels_to_dask_workers_and_signs_in_there(tmp_path):
-    """Dask pickles the source to each worker process, where earthengine-api is not initialized."""
-    import pickle
-
-    import ee
-
-    from sen12stac.pipeline import scene_request
-    from sen12stac.seasons import SEASONS
-
-    fake = FakeEarthEngine()
-    config = _config(tmp_path)
-    source = _source(config, fake)
-    (roi,) = source.rois("fall")
-    request = scene_request(roi, SEASONS["fall"], source, config)
-    clone = pickle.loads(pickle.dumps(source))
-    ee.Reset()  # a fresh worker process
-    scene = pickle.loads(pickle.dumps(clone.open_scene(request)))
-    assert ee.data.is_initialized()
-    assert scene.read_s1(Window(0, 0, 384, 8)).shape == (1, 8, 384) and scene.s2.platform == "sentinel-2b"
-
-
 def test_batch_export_to_cloud_storage_downloads_with_the_real_client(tmp_path):
     """toCloudStorage, then google-cloud-storage lists and downloads the export from a bucket
     server on 127.0.0.1; a neighbouring export whose name starts the same is left alone."""
@@ -297,3 +276,19 @@ def test_batch_export_to_cloud_storage_downloads_with_the_real_client(tmp_path):
     assert any(r.startswith("/download/storage/v1/b/my-bucket/o/") for r in gcs.requests)
     s2 = scene.read_s2(Window(0, 0, 384, 384))
     assert s2.shape == (3, 384, 384) and (s2 > 0).mean() > 0.99
+
+
+def test_scenes_run_on_real_dask_workers(tmp_path):
+    """A LocalCluster worker process receives the pickled source, signs in on its own and fetches the scene."""
+    from sen12stac.config import make_config
+    from sen12stac.pipeline import build
+    from sen12stac.store import open_store
+
+    fake = FakeEarthEngine()
+    base = _config(tmp_path)
+    config = make_config(**{**base.model_dump(), "workers": 1})
+    summary = build(config, open_store(str(tmp_path / "out")), source=_source(config, fake), write_catalog=False)
+    (scene,) = summary.scenes
+    assert scene["status"] == "published" and scene["patches"] >= 4, scene
+    assert not _requests(fake, "image:computePixels")  # this process's fake saw none: the worker's copy did the work
+    assert len(list((tmp_path / "cache" / "scenes").rglob("*.tif"))) == 3
