@@ -127,11 +127,30 @@ def rois(
         _fail(exc)
 
 
-def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path]):
+def _stac_options(preset: Optional[str], rois_file: Optional[Path], s1_api: Optional[str], s1_collection: Optional[str], s2_api: Optional[str], s2_collection: Optional[str]) -> dict[str, Any]:
+    """The stac source's command-line settings as a (partial) ``BuildConfig.stac``."""
+    out: dict[str, Any] = {}
+    if preset is not None:
+        out["preset"] = preset
+    if rois_file is not None:
+        out["rois_file"] = rois_file
+    for sensor, api, coll in (("s1", s1_api, s1_collection), ("s2", s2_api, s2_collection)):
+        sec = {k: v for k, v in (("api_url", api), ("collection", coll)) if v is not None}
+        if sec:
+            out[sensor] = sec
+    return out
+
+
+def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], stac: Optional[dict[str, Any]] = None):
     from .config import make_config
 
     env = EnvSettings()
     values: dict[str, Any] = _load_config_file(config_file)
+    if stac:  # command-line stac settings on top of the config file's, sensor by sensor
+        merged = dict(values.get("stac") or {})
+        for key, val in stac.items():
+            merged[key] = {**(merged.get(key) or {}), **val} if isinstance(val, dict) else val
+        values["stac"] = merged
     values.setdefault("workers", env.workers)
     if env.scheduler:
         values.setdefault("scheduler", env.scheduler)
@@ -175,6 +194,10 @@ def _print_summary(summary, where: str) -> None:
     for s in summary.scenes:
         if s["status"] == "failed":
             out.print(f"[red]failed[/] {s['scene_id']}: {s['message']}")
+    req = summary.requests
+    if req:
+        gdal = "not measurable here" if req.get("range_reads") is None else f"{req['range_reads']} range reads, {(req.get('bytes_read') or 0) / 1e6:.1f} MB read"
+        out.print(f"network: {req['searches']} STAC API requests ({req['search_bytes'] / 1e3:.0f} kB), {gdal} (per scene: build-summary.json)")
     rate = summary.patches_published / summary.seconds if summary.seconds else 0.0
     out.print(f"{summary.patches_published} patch pairs, {summary.bytes_written / 1e6:.1f} MB in {summary.seconds:.1f} s ({rate:.1f} pairs/s) -> {where}")
 
@@ -182,7 +205,7 @@ def _print_summary(summary, where: str) -> None:
 @app.command("build")
 def build_cmd(
     out_url: str = typer.Option(..., "--out", help="output folder, file:// URL, or s3://bucket/prefix (with --version)"),
-    source: Optional[str] = typer.Option(None, help="synthetic (the offline default) | local"),
+    source: Optional[str] = typer.Option(None, help="synthetic (the offline default) | local | stac (public STAC APIs)"),
     source_path: Optional[Path] = typer.Option(None, help="folder of scene pairs for --source local"),
     seasons: Optional[str] = typer.Option(None, help="comma-separated seasons (default: all four)"),
     scenes_per_season: Optional[int] = typer.Option(None, help="process at most N ROIs per season"),
@@ -193,10 +216,18 @@ def build_cmd(
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON/TOML file with BuildConfig fields"),
     version: Optional[str] = typer.Option(None, help="with an s3:// --out: build locally, then publish as this release version"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL (MinIO, Ceph, R2, a local server)"),
+    # --source stac: public STAC APIs (docs/sources.md, "stac"); everything else through --config
+    stac_preset: Optional[str] = typer.Option(None, help="--source stac: earth-search | planetary-computer"),
+    stac_rois: Optional[Path] = typer.Option(None, help="--source stac: GeoJSON of ROI points (`sen12stac rois` output) instead of sampling"),
+    s1_api: Optional[str] = typer.Option(None, help="--source stac: S1 STAC API URL (overrides the preset)"),
+    s1_collection: Optional[str] = typer.Option(None, help="--source stac: S1 collection id"),
+    s2_api: Optional[str] = typer.Option(None, help="--source stac: S2 STAC API URL (overrides the preset)"),
+    s2_collection: Optional[str] = typer.Option(None, help="--source stac: S2 collection id"),
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
     try:
-        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file)
+        stac = _stac_options(stac_preset, stac_rois, s1_api, s1_collection, s2_api, s2_collection)
+        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, stac)
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")

@@ -341,9 +341,11 @@ class SceneResult:
     bytes_written: int = 0
     seconds: float = 0.0
     message: str | None = None  # why unavailable / failed
+    requests: dict[str, int | None] | None = None  # network cost (remote sources): searches, range reads, bytes
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "requests": dict(self.requests) if self.requests is not None else None,
             "roi": self.roi.to_dict(),
             "season": self.season,
             "status": self.status,
@@ -371,4 +373,5 @@ class SceneResult:
             bytes_written=int(d.get("bytes_written", 0)),
             seconds=float(d.get("seconds", 0.0)),
             message=d.get("message"),
+            requests=dict(d["requests"]) if d.get("requests") is not None else None,
         )

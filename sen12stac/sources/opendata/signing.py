@@ -1,0 +1,48 @@
+"""Href signers: a provider whose assets need a token gets one just before the read.
+
+``planetary-computer`` uses the ``planetary-computer`` package (``pip install
+'sen12stac[opendata]'``): ``sign_url`` fetches a short-lived SAS token per storage container
+from the Planetary Computer's token endpoint (``PC_SDK_SAS_URL`` overrides it; a
+``PC_SDK_SUBSCRIPTION_KEY`` raises rate limits) and caches it until a minute before expiry.
+Hrefs outside Azure Blob Storage come back unchanged.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ...errors import ConfigError, SourceError
+
+Signer = Callable[[str], str]
+
+
+def _unsigned(href: str) -> str:
+    return href
+
+
+def make_signer(name: str) -> Signer:
+    """The signer called ``name``; a missing package is a ConfigError before any work."""
+    if name == "none":
+        return _unsigned
+    if name == "planetary-computer":
+        try:
+            import planetary_computer  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "the planetary-computer signer needs the planetary-computer package",
+                fix="pip install 'sen12stac[opendata]' (or pip install planetary-computer)",
+            ) from None
+        return _sign_planetary_computer
+    raise ConfigError(f"unknown href signer {name!r}", fix="use none or planetary-computer")
+
+
+def _sign_planetary_computer(href: str) -> str:
+    import planetary_computer
+
+    try:
+        return planetary_computer.sign_url(href)
+    except Exception as exc:  # requests errors, HTTP 4xx/5xx, a token response without a token
+        host = href.split("/")[2] if "://" in href else href
+        raise SourceError(
+            f"signing an asset on {host} with a Planetary Computer SAS token failed ({type(exc).__name__}: {exc})",
+            fix="check the network and https://planetarycomputer.microsoft.com/api/sas/v1/token; set PC_SDK_SUBSCRIPTION_KEY if you are rate limited, then run the same command again",
+        ) from exc
