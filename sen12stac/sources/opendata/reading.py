@@ -56,13 +56,17 @@ def redact(href: str) -> str:
 
 
 def gdal_path(href: str) -> str:
-    """``s3://b/k`` -> ``/vsis3/b/k``; http(s) URLs as they are (GDAL reads them by /vsicurl/)."""
+    """``s3://b/k`` -> ``/vsis3/b/k``; http(s) URLs as they are (GDAL reads them by /vsicurl/); local paths."""
     if href.startswith("s3://"):
         return "/vsis3/" + href[len("s3://"):]
     if href.startswith(("http://", "https://", "/vsi")):
         return href
-    raise SourceError(f"asset href {redact(href)!r} is neither s3:// nor http(s)://",
-                      fix="use a STAC API whose assets are on the web or in S3")
+    if href.startswith("file://"):
+        return href[len("file://"):]
+    if href.startswith("/"):
+        return href  # a catalog of local files (a self-hosted API over a disk)
+    raise SourceError(f"asset href {redact(href)!r} is neither s3://, http(s):// nor an absolute file path",
+                      fix="use a STAC API whose assets are on the web, in S3, or on this machine by absolute path")
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,8 @@ class SensorMosaic:
 
     def _window_bounds(self, window: Window) -> tuple[float, float, float, float]:
         a = self.grid.affine
-        x0, y0 = a * (window.col_off, window.row_off)
-        x1, y1 = a * (window.col_off + window.width, window.row_off + window.height)
+        x0, y0 = a @ (window.col_off, window.row_off)
+        x1, y1 = a @ (window.col_off + window.width, window.row_off + window.height)
         return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
     def _vrt(self, i: int, b: int) -> WarpedVRT:

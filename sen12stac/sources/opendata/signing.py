@@ -35,11 +35,23 @@ def make_signer(name: str) -> Signer:
     raise ConfigError(f"unknown href signer {name!r}", fix="use none or planetary-computer")
 
 
+#: token requests: a few quick retries (the package's default, 10 with backoff, waits minutes)
+TOKEN_RETRIES = 3
+TOKEN_BACKOFF_S = 0.5
+
+
 def _sign_planetary_computer(href: str) -> str:
+    from urllib.parse import urlparse
+
     import planetary_computer
 
+    parsed = urlparse(href)
+    if not parsed.netloc.endswith(".blob.core.windows.net") or "sig=" in parsed.query:
+        return planetary_computer.sign_url(href)  # not Azure, or already signed: returned as it is
     try:
-        return planetary_computer.sign_url(href)
+        account, container = planetary_computer.utils.parse_blob_url(parsed)
+        token = planetary_computer.sas.get_token(account, container, retry_total=TOKEN_RETRIES, retry_backoff_factor=TOKEN_BACKOFF_S)
+        return token.sign(href).href
     except Exception as exc:  # requests errors, HTTP 4xx/5xx, a token response without a token
         host = href.split("/")[2] if "://" in href else href
         raise SourceError(
