@@ -165,6 +165,9 @@ def _config_from_options(source: str, source_path: Optional[Path], seasons: Opti
 
 def _run_build(config, store) -> Any:
     from .pipeline import build
+    from .sources import make_source
+
+    source = make_source(config)  # checks the source (e.g. a STAC API answering) before any progress or work
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False) as bar:
         task = bar.add_task("scenes", total=None, last="")
@@ -178,7 +181,7 @@ def _run_build(config, store) -> Any:
             elif event == "stage":
                 bar.update(task, last=f"writing {data['name']}")
 
-        return build(config, store, progress=on)
+        return build(config, store, progress=on, source=source)
 
 
 def _print_summary(summary, where: str) -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import shutil
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -30,8 +32,11 @@ def _pg_bin() -> Path:
 
 
 class LocalStacApi:
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
+    def __init__(self, folder: Path | None = None) -> None:
+        # Not under pytest's tmp folder: as root the cluster belongs to the postgres account, which
+        # must traverse every parent, and pytest (ours and other users' runs) keeps its root 0700.
+        self._own = folder is None
+        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="sen12stac-stacapi-"))
         self.pg_port: int | None = None
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
@@ -49,7 +54,9 @@ class LocalStacApi:
     def _run(self, args: list[str]) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update(LC_ALL="C", LANG="C", HOME=str(self.folder))
-        subprocess.run(args, user=self._user, env=env, check=True, capture_output=True, text=True, cwd=str(self.folder), timeout=120)
+        r = subprocess.run(args, user=self._user, env=env, capture_output=True, text=True, cwd=str(self.folder), timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed ({r.returncode}): {(r.stderr or r.stdout)[-1500:]}")
 
     def start(self) -> "LocalStacApi":
         bins = _pg_bin()
@@ -60,10 +67,6 @@ class LocalStacApi:
             pw = pwd.getpwnam(self._user)
             for p in (self.folder, sock):
                 os.chown(p, pw.pw_uid, pw.pw_gid)
-            for parent in self.folder.parents:  # pytest's tmp folders are private to root
-                if parent == Path("/") or parent.stat().st_mode & 0o001:
-                    break
-                os.chmod(parent, parent.stat().st_mode | 0o711)
         self._run([str(bins / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"])
         self.pg_port = free_port()
         self._run([str(bins / "pg_ctl"), "-D", str(data), "-l", str(self.folder / "pg.log"), "-w", "-t", "60", "-o",
@@ -122,9 +125,11 @@ class LocalStacApi:
         if self.pg_port is not None and (self.folder / "pgdata").exists():
             try:
                 self._run([str(_pg_bin() / "pg_ctl"), "-D", str(self.folder / "pgdata"), "-m", "immediate", "-w", "stop"])
-            except subprocess.CalledProcessError:
+            except RuntimeError:
                 pass
             self.pg_port = None
+        if self._own:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> "LocalStacApi":
         return self.start()

@@ -12,6 +12,7 @@ pass (patches) reads no remote byte again.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -114,14 +115,11 @@ class SensorMosaic:
             try:
                 ds = rasterio.open(gdal_path(href))
             except (RasterioError, CPLE_BaseError, OSError) as exc:
-                raise RasterFormatError(
-                    f"{self.sensor.upper()} item {item.item_id}: asset {item.asset_keys[b]!r} at {redact(href)} cannot be opened ({_msg(exc)})",
-                    fix=_READ_FIX,
-                ) from exc
+                raise _unreadable(self.sensor, item, b, "cannot be opened", exc) from exc
             if ds.crs is None:
                 ds.close()
                 raise RasterFormatError(f"{self.sensor.upper()} item {item.item_id}: asset {item.asset_keys[b]!r} at {redact(href)} has no CRS "
-                                        "(radar geometry, e.g. a GRD with ground control points only)",
+                                        "(not map-projected: e.g. a GRD in radar geometry with ground control points only)",
                                         fix="use a collection of map-projected COGs (e.g. sentinel-1-rtc)")
             vrt = WarpedVRT(ds, crs=self.grid.crs, transform=self.grid.affine, width=self.grid.width, height=self.grid.height,
                             resampling=self.resampling, src_nodata=ds.nodata, nodata=np.nan, dtype="float32", tolerance=0.001)
@@ -145,10 +143,7 @@ class SensorMosaic:
                 except (RasterioError, CPLE_BaseError, OSError) as exc:
                     if isinstance(exc, SourceError):
                         raise
-                    raise RasterFormatError(
-                        f"{self.sensor.upper()} item {item.item_id}: reading asset {item.asset_keys[b]!r} at {redact(item.hrefs[b])} failed ({_msg(exc)})",
-                        fix=_READ_FIX,
-                    ) from exc
+                    raise _unreadable(self.sensor, item, b, "cannot be read", exc) from exc
             if item.offset:
                 vals += np.float32(item.offset)
             valid = np.isfinite(vals).all(axis=0)
@@ -163,6 +158,21 @@ class SensorMosaic:
             vrt.close()
             ds.close()
         self._open = {}
+
+
+def _unreadable(sensor: Sensor, item: MosaicItem, b: int, what: str, exc: BaseException) -> RasterFormatError:
+    """One line naming the item, the asset and the cause; the fix depends on the HTTP status."""
+    text = _msg(exc)
+    m = re.search(r"HTTP response code: (\d+)", text)
+    status = int(m.group(1)) if m else None
+    cause = f"HTTP {status}" if status else text
+    if status in (401, 403):
+        fix = "the provider refused the read: check the signer (e.g. an expired or missing SAS token) or the credentials for requester-pays buckets, then run the same command again"
+    elif status == 404:
+        fix = "the item names an asset the provider does not have: report the item to the provider; the scene stays unpublished until its items read"
+    else:
+        fix = _READ_FIX
+    return RasterFormatError(f"{sensor.upper()} item {item.item_id}: asset {item.asset_keys[b]!r} at {redact(item.hrefs[b])} {what} ({cause})", fix=fix)
 
 
 def _msg(exc: BaseException) -> str:

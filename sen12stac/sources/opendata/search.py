@@ -29,9 +29,19 @@ def _pystac_client() -> Any:
     return pystac_client
 
 
+def _reason(exc: BaseException) -> str:
+    """A short cause: the innermost message of a requests/urllib3 chain, no URL repeated."""
+    text = str(exc)
+    for known in ("Connection refused", "timed out", "Name or service not known", "Temporary failure in name resolution",
+                  "No route to host", "Connection reset"):
+        if known in text:
+            return known.lower()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def _outage(settings: SensorSettings, what: str, exc: BaseException) -> SourceError:
     return SourceError(
-        f"STAC API {settings.api_url} failed while {what} ({type(exc).__name__}: {str(exc)[:300]})",
+        f"STAC API {settings.api_url} failed while {what} ({_reason(exc)})",
         fix="check that the API is up and reachable from here (open the URL in a browser), then run the same command again; finished scenes are kept",
     )
 
