@@ -90,6 +90,7 @@ class StacSensorConfig(_Frozen):
     max_items: int | None = Field(None, ge=1, le=1000, description="at most this many items per scene (the newest)")
     requester_pays: bool | None = Field(None, description="s3:// assets in a requester-pays bucket (Earth Search L1C JPEG 2000)")
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint for s3:// asset hrefs (default AWS)")
+    s3_region: str | None = Field(None, description="region of the s3:// assets' bucket (sentinel-s2-l1c: eu-central-1)")
 
 
 class StacSourceConfig(_Frozen):

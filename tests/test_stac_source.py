@@ -446,3 +446,18 @@ def test_a_signer_failure_is_one_clear_error(monkeypatch):
         assert "Planetary Computer SAS token failed" in msg and "sentinel2l2a01.blob.core.windows.net" in msg and "\n" not in msg
     finally:
         Settings.get.cache_clear()
+
+
+def test_requester_pays_without_aws_credentials_is_refused_up_front(monkeypatch, tmp_path):
+    from sen12stac.config import StacSourceConfig
+    from sen12stac.errors import ConfigError
+    from sen12stac.sources.opendata import StacSource
+
+    for k in [k for k in __import__("os").environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(ConfigError, match="requester-pays"):
+        StacSource(StacSourceConfig(preset="earth-search"), check=False)
+    StacSource(StacSourceConfig(preset="planetary-computer"), check=False)  # no AWS account needed

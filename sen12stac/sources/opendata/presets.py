@@ -50,6 +50,7 @@ class SensorSettings:
     max_items: int
     requester_pays: bool
     s3_endpoint_url: str | None
+    s3_region: str | None
 
     @property
     def where(self) -> str:
@@ -61,7 +62,7 @@ _PC_S1 = StacSensorConfig(api_url=PLANETARY_COMPUTER, collection="sentinel-1-rtc
 _PC_S2 = StacSensorConfig(api_url=PLANETARY_COMPUTER, collection="sentinel-2-l2a", assets=("B04", "B03", "B02"),
                           filter_lang="cql2-json", signer="planetary-computer")
 _ES_S2 = StacSensorConfig(api_url=EARTH_SEARCH, collection="sentinel-2-l1c", assets=("red", "green", "blue"),
-                          filter_lang="query", signer="none", requester_pays=True)
+                          filter_lang="query", signer="none", requester_pays=True, s3_region="eu-central-1")
 
 PRESETS: dict[str, dict[Sensor, StacSensorConfig]] = {
     "planetary-computer": {"s1": _PC_S1, "s2": _PC_S2},
@@ -69,7 +70,7 @@ PRESETS: dict[str, dict[Sensor, StacSensorConfig]] = {
 }
 
 _DEFAULTS = {"filter_lang": "cql2-json", "signer": "none", "units": "linear", "max_cloud_cover": 1.0, "max_items": 50,
-             "requester_pays": False, "s3_endpoint_url": None}
+             "requester_pays": False, "s3_endpoint_url": None, "s3_region": None}
 
 
 def resolve(config: StacSourceConfig) -> dict[Sensor, SensorSettings]:

@@ -106,11 +106,10 @@ def _gdal_env(settings: dict[Sensor, SensorSettings]) -> dict[str, Any]:
     s3 = [s for s in settings.values() if s.requester_pays or s.s3_endpoint_url]
     opts: dict[str, Any] = dict(REMOTE_READ_OPTIONS)
     if s3:
-        endpoints = {s.s3_endpoint_url for s in s3}
-        if len(endpoints) > 1:
-            raise ConfigError("the two sensors name different S3 endpoints for their s3:// assets",
-                              fix="read s3:// assets of one endpoint only (or give one sensor http(s) assets)")
-        kw = rasterio_env_kwargs(endpoint_url=s3[0].s3_endpoint_url)
+        if len({(s.s3_endpoint_url, s.s3_region) for s in s3}) > 1:
+            raise ConfigError("the two sensors name different S3 endpoints or regions for their s3:// assets",
+                              fix="read s3:// assets of one endpoint and region only (or give one sensor http(s) assets)")
+        kw = rasterio_env_kwargs(endpoint_url=s3[0].s3_endpoint_url, region=s3[0].s3_region)
         kw.update({k: v for k, v in opts.items()})
         kw["GDAL_INGESTED_BYTES_AT_OPEN"] = opts["GDAL_INGESTED_BYTES_AT_OPEN"]
         if any(s.requester_pays for s in s3):
@@ -217,6 +216,8 @@ class StacSource:
         self.config = config
         self.settings = resolve(config)
         _gdal_env(self.settings)  # conflicting S3 settings are refused now
+        if any(st.requester_pays for st in self.settings.values()):
+            _check_aws_credentials()
         for st in self.settings.values():
             make_signer(st.signer)
         self._rois = _read_rois(config.rois_file) if config.rois_file else None
@@ -253,6 +254,18 @@ class StacSource:
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def _check_aws_credentials() -> None:
+    """Requester-pays buckets (Earth Search's L1C) refuse anonymous reads: say so before any work."""
+    import boto3
+
+    if boto3.Session().get_credentials() is None:
+        raise ConfigError(
+            "the S2 assets are in a requester-pays S3 bucket (Earth Search's sentinel-2-l1c JPEG 2000) and no AWS credentials are configured",
+            fix="configure AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); the account pays the transfer. "
+                "Or use --stac-preset planetary-computer (L2A, no AWS account)",
+        )
 
 
 def _read_rois(path: Path) -> list[ROI]:
