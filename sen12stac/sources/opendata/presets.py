@@ -7,7 +7,9 @@ Two presets:
     S1 ``sentinel-1-rtc`` (asset ``vv``: gamma0, radiometrically terrain corrected, linear
     power, float32 COG, nodata -32768) and S2 ``sentinel-2-l2a`` (assets ``B04``, ``B03``,
     ``B02``: per-band COGs). Assets live in Azure Blob Storage and need a SAS token
-    (``signer="planetary-computer"``, the ``planetary-computer`` package). Filters as CQL2 JSON.
+    (``signer="planetary-computer"``, the ``planetary-computer`` package); PC marks
+    ``sentinel-1-rtc`` ``msft:requires_account``, so its tokens need a (free) subscription key
+    in ``PC_SDK_SUBSCRIPTION_KEY``. Filters as CQL2 JSON.
 
 ``earth-search``
     Element 84 Earth Search v1 (``https://earth-search.aws.element84.com/v1``) for S2

@@ -2,8 +2,9 @@
 
 ``planetary-computer`` uses the ``planetary-computer`` package (``pip install
 'sen12stac[opendata]'``): ``sign_url`` fetches a short-lived SAS token per storage container
-from the Planetary Computer's token endpoint (``PC_SDK_SAS_URL`` overrides it; a
-``PC_SDK_SUBSCRIPTION_KEY`` raises rate limits) and caches it until a minute before expiry.
+from the Planetary Computer's token endpoint (``PC_SDK_SAS_URL`` overrides it) and caches it
+until a minute before expiry. Collections PC marks ``msft:requires_account`` (``sentinel-1-rtc``)
+need a subscription key, ``PC_SDK_SUBSCRIPTION_KEY``, which the package reads itself.
 Hrefs outside Azure Blob Storage come back unchanged.
 """
 from __future__ import annotations
@@ -56,5 +57,5 @@ def _sign_planetary_computer(href: str) -> str:
         host = href.split("/")[2] if "://" in href else href
         raise SourceError(
             f"signing an asset on {host} with a Planetary Computer SAS token failed ({type(exc).__name__}: {exc})",
-            fix="check the network and https://planetarycomputer.microsoft.com/api/sas/v1/token; set PC_SDK_SUBSCRIPTION_KEY if you are rate limited, then run the same command again",
+            fix="check the network and https://planetarycomputer.microsoft.com/api/sas/v1/token; set PC_SDK_SUBSCRIPTION_KEY (sentinel-1-rtc needs one; it also lifts rate limits), then run the same command again",
         ) from exc
