@@ -29,7 +29,7 @@ from tests.stacapi_server import LocalStacApi
 FIXTURES = REPO / "tests" / "data" / "opendata"
 FALL = "sen12ms-cr/{}/ROIs1970_fall_139_p839.tif"
 WINTER = "sen12ms-cr/{}/ROIs2017_winter_112_p797.tif"
-S1_BUCKET, S2_BUCKET = "sentinel1-grd-rtc", "sentinel-s2-l1c"
+S1_BUCKET, S2_BUCKET, L2A_BUCKET = "sentinel1-grd-rtc", "sentinel-s2-l1c", "sentinel2-l2"
 
 
 def _fixture(name: str) -> dict:
@@ -134,7 +134,7 @@ def world(tmp_path_factory):
     api = LocalStacApi()
     try:
         s3 = moto.client()
-        for b in (S1_BUCKET, S2_BUCKET):
+        for b in (S1_BUCKET, S2_BUCKET, L2A_BUCKET):
             s3.create_bucket(Bucket=b)
         api.start()
         rtc, l1c = _fixture("pc-sentinel-1-rtc.json"), _fixture("es-sentinel-2-l1c.json")
@@ -182,7 +182,25 @@ def world(tmp_path_factory):
         s1_item("S1B_IW_GRDH_1SDV_20170417T100010_20170417T100035_005185_0091A2", "2017-04-17T10:00:22Z", fall_s1, 69, "ascending",
                 key="GRD/2017/4/17/IW/DV/missing/measurement/iw-vh.rtc.tiff")
         s2_item("S2A_MSIL1C_20170418T024541_N0204_R089_T50SQA_20170418T024539", "2017-04-18T02:45:41Z", fall_s2, 0.3, "50SQA")
-        api.load([_collection("sentinel-1-rtc"), _collection("sentinel-2-l1c")], items)
+        # Planetary Computer's L2A: the BigEarthNet Austria clip (real L2A, per-band 10 m files), and its S1
+        ben = samples / "bigearthnet"
+        at_s1 = ben / "BigEarthNet-S1-Example" / "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48" / "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48_VV.tif"
+        at_s2 = {b: ben / "BigEarthNet-S2-Example" / "S2A_MSIL2A_20170613T101031_87_48" / f"S2A_MSIL2A_20170613T101031_87_48_{b}.tif" for b in ("B04", "B03", "B02")}
+        s1_item("S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017018_01C579", "2017-06-13T16:50:55Z", at_s1, 146, "ascending")
+        l2a = _fixture("pc-sentinel-2-l2a.json")
+        product = "S2A_MSIL2A_20170613T101031_N0205_R022_T33UUP_20170613T101608"
+        base = f"33/U/UP/2017/06/13/{product}.SAFE/GRANULE/L2A_T33UUP_A010355_20170613T101608/IMG_DATA/R10m"
+        hrefs = {}
+        for band, path in at_s2.items():
+            key = f"{base}/T33UUP_20170613T101031_{band}_10m.tif"
+            with rasterio.open(path) as ds:
+                s3.put_object(Bucket=L2A_BUCKET, Key=key, ACL="public-read",
+                              Body=_encode(ds.read(1), {"crs": ds.crs, "width": ds.width, "height": ds.height}, ds.transform, "COG", compress="DEFLATE", blocksize=256))
+            hrefs[band] = f"{moto.endpoint_url}/{L2A_BUCKET}/{key}"
+        items.append(_place(l2a, item_id=f"S2A_MSIL2A_20170613T101031_R022_T33UUP_20210101T000000", when="2017-06-13T10:10:31.026000Z", path=at_s2["B04"],
+                            props={"platform": "Sentinel-2A", "eo:cloud_cover": 0.0, "s2:processing_baseline": "02.05", "sat:relative_orbit": 22,
+                                   "s2:mgrs_tile": "33UUP", "proj:code": "EPSG:32633"}, hrefs=hrefs, self_api=api.url, collection="sentinel-2-l2a"))
+        api.load([_collection("sentinel-1-rtc"), _collection("sentinel-2-l1c"), _collection("sentinel-2-l2a")], items)
         api.serve()
         lon, lat = _centre(fall_s1)
         wlon, wlat = _centre(samples / WINTER.format("s1"))
@@ -191,6 +209,11 @@ def world(tmp_path_factory):
             for s in ("ROIs1970_fall", "ROIs1868_summer", "ROIs1158_spring")
         ] + [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [wlon, wlat]}, "properties": {"set_name": "ROIs2017_winter", "index": 112, "kind": "urban", "kept": True}}]
         (work / "rois.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+        alon, alat = _centre(at_s1)
+        (work / "rois-austria.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [alon, alat]}, "properties": {"set_name": "ROIs1868_summer", "index": 87, "kind": "land"}}]}))
+        # a 120 px clip in a 256 px scene: 64 px patches, and the scene's no-data margin accepted
+        (work / "pc.json").write_text(json.dumps({"patch_size": 64, "stride": 32, "scene_qc": {"max_nodata_fraction": 0.9}}))
         (work / "stac.json").write_text(json.dumps({"stac": {"s2": {"s3_endpoint_url": moto.endpoint_url}}}))
         yield World(moto, api, work)
     finally:
@@ -206,10 +229,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _cli(world: World, *args: str, seasons: str, out: Path) -> subprocess.CompletedProcess:
+def _cli(world: World, *args: str, seasons: str, out: Path, workers: str = "0") -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "sen12stac.cli", "build", "--source", "stac", "--stac-preset", "earth-search",
            "--s1-api", world.api.url, "--s2-api", world.api.url, "--config", str(world.work / "stac.json"),
-           "--stac-rois", str(world.work / "rois.geojson"), "--seasons", seasons, "--scene-size", "256", "--workers", "0",
+           "--stac-rois", str(world.work / "rois.geojson"), "--seasons", seasons, "--scene-size", "256", "--workers", workers,
            "--out", str(out), *args]
     return subprocess.run(cmd, cwd=world.work, capture_output=True, text=True, timeout=600, env=_env())
 
@@ -227,7 +250,7 @@ def _asset_requests(log: str) -> dict[str, int]:
 def built(world):
     before = _asset_requests(world.moto.log_text())
     out = world.work / "release"
-    r = _cli(world, seasons="fall,winter,summer", out=out)
+    r = _cli(world, seasons="fall,winter,summer", out=out, workers="1")  # one Dask worker process: the source travels pickled
     assert r.returncode == 0, r.stdout + r.stderr
     after = _asset_requests(world.moto.log_text())
     return out, r, {k: after[k] - before[k] for k in after}
@@ -294,8 +317,8 @@ def test_requests_are_counted_and_match_the_servers(built):
     total = summary["requests"]
     # what GDAL says it sent is what the S3 server answered, request for request
     assert total["range_reads"] == server["GET"] and total["head_requests"] == server["HEAD"]
-    # the patch pass reads nothing remote again: about one GET per file (header + its one tile)
-    assert server["GET"] <= 2 * 4
+    # the patch pass reads nothing remote again: per file the size and header, then its one tile
+    assert server["GET"] + server["HEAD"] <= 3 * 4
     assert "network:" in r.stdout and "STAC API requests" in r.stdout
 
 
@@ -327,6 +350,34 @@ def test_a_wrong_collection_is_a_config_error(world, tmp_path):
            "--seasons", "fall", "--workers", "0", "--out", str(tmp_path / "out")]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
     assert r.returncode == 2 and "has no collection 'sentinel-2-l1x'" in r.stderr
+
+
+def test_planetary_computer_preset_builds_l2a_from_cogs_over_http(world, tmp_path):
+    """The other preset: S2 L2A per-band COGs and S1 RTC, both over http(s) with the PC signer."""
+    out = tmp_path / "pc"
+    cmd = [sys.executable, "-m", "sen12stac.cli", "build", "--source", "stac", "--stac-preset", "planetary-computer",
+           "--s1-api", world.api.url, "--s2-api", world.api.url, "--config", str(world.work / "pc.json"),
+           "--stac-rois", str(world.work / "rois-austria.geojson"), "--seasons", "summer", "--scene-size", "256",
+           "--workers", "0", "--out", str(out)]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=_env())
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads((out / "build-summary.json").read_text())
+    (scene,) = summary["scenes"]
+    assert scene["status"] == "published" and scene["patches"] == 1, scene  # the one 64 px patch inside the clip
+    req = scene["requests"]
+    assert 4 <= req["range_reads"] + req["head_requests"] <= 3 * 4  # four files over http: size, header, tile
+    item = json.loads(next(out.glob("ROIs1868_summer/*/ROIs1868_summer_87_p*.json")).read_text())
+    assert item["assets"]["s2"]["platform"] == "sentinel-2a" and item["assets"]["s1"]["sat:relative_orbit"] == 146
+    links = [l["href"] for l in item["links"] if l["rel"] == "derived_from"]
+    assert f"{world.api.url}/collections/sentinel-2-l2a/items/S2A_MSIL2A_20170613T101031_R022_T33UUP_20210101T000000" in links
+    with rasterio.open(next(out.glob("ROIs1868_summer/s2_87/*.tif"))) as ds, rasterio.open(
+            real_samples() / "bigearthnet/BigEarthNet-S2-Example/S2A_MSIL2A_20170613T101031_87_48/S2A_MSIL2A_20170613T101031_87_48_B04.tif") as src:
+        dn = ds.read(1)
+        ref = src.read(1, window=rasterio.windows.from_bounds(*ds.bounds, transform=src.transform)).astype(np.float64)
+        back = ds.offsets[0] + ds.scales[0] * dn
+        inside = (dn > 1) & (dn < 255)
+        assert inside.mean() > 0.8
+        np.testing.assert_allclose(back[inside], ref[inside], atol=ds.scales[0] / 2 + 1e-3)  # L2A DN as published (baseline 02.05: no offset)
 
 
 # --------------------------------------------------------------------------- units on real rasters
@@ -435,7 +486,10 @@ def test_a_signer_failure_is_one_clear_error(monkeypatch):
     from planetary_computer.settings import Settings
 
     from sen12stac.errors import SourceError
+    from sen12stac.sources.opendata import signing
     from sen12stac.sources.opendata.signing import make_signer
+
+    monkeypatch.setattr(signing, "TOKEN_BACKOFF_S", 0.0)
 
     monkeypatch.setenv("PC_SDK_SAS_URL", f"http://127.0.0.1:{free_port()}/api/sas/v1/token")
     Settings.get.cache_clear()

@@ -110,8 +110,7 @@ def _gdal_env(settings: dict[Sensor, SensorSettings]) -> dict[str, Any]:
             raise ConfigError("the two sensors name different S3 endpoints or regions for their s3:// assets",
                               fix="read s3:// assets of one endpoint and region only (or give one sensor http(s) assets)")
         kw = rasterio_env_kwargs(endpoint_url=s3[0].s3_endpoint_url, region=s3[0].s3_region)
-        kw.update({k: v for k, v in opts.items()})
-        kw["GDAL_INGESTED_BYTES_AT_OPEN"] = opts["GDAL_INGESTED_BYTES_AT_OPEN"]
+        kw.update(opts)  # ours win over the S3 store's defaults (e.g. the header read size)
         if any(s.requester_pays for s in s3):
             kw["AWS_REQUEST_PAYER"] = "requester"
         return kw
@@ -121,12 +120,11 @@ def _gdal_env(settings: dict[Sensor, SensorSettings]) -> dict[str, Any]:
 class StacScene:
     """An S1/S2 pair mosaicked from STAC items on one grid (implements ``SceneRaster``)."""
 
-    def __init__(self, roi: ROI, grid: Grid, items: dict[Sensor, list[dict[str, Any]]], settings: dict[Sensor, SensorSettings], properties: dict[str, Any]) -> None:
+    def __init__(self, roi: ROI, grid: Grid, items: dict[Sensor, list[dict[str, Any]]], settings: dict[Sensor, SensorSettings]) -> None:
         self.roi, self.grid = roi, grid
         self.settings = settings
         self.s1 = acquisition("s1", items["s1"], settings["s1"])
         self.s2 = acquisition("s2", items["s2"], settings["s2"])
-        self.properties = properties
         self._stack = contextlib.ExitStack()
         self._mosaics: dict[Sensor, SensorMosaic] = {}
         self._cache: dict[Sensor, StripCache] = {}
@@ -148,7 +146,6 @@ class StacScene:
                 self._mosaics[sensor] = SensorMosaic(sensor, mitems, grid, positive_only=positive)
             self._cache["s1"] = StripCache(grid, 1, np.float32)
             self._cache["s2"] = StripCache(grid, 3, np.uint16)
-            self._top: dict[Sensor, StripCache] = {}
         except BaseException:
             self.close()
             raise
@@ -249,11 +246,7 @@ class StacSource:
                     fix="nothing to fix: the recipe drops ROIs without both acquisitions",
                 )
             found[sensor] = res.items
-        props = {"stac:s1_collection": self.settings["s1"].collection, "stac:s2_collection": self.settings["s2"].collection}
-        return StacScene(request.roi, grid, found, self.settings, props)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return StacScene(request.roi, grid, found, self.settings)
 
 
 def _check_aws_credentials() -> None:
