@@ -114,7 +114,7 @@ class SceneRaster(Protocol):
 
 
 class Source(Protocol):
-    """A scene source (synthetic | local | earthengine)."""
+    """A scene source (synthetic | local | earthengine | stac)."""
 
     name: str
 
@@ -204,7 +204,7 @@ class PatchRecord:
     qc: PatchQC
     scene_qc: SceneQC
     roi: ROI
-    source: str  # synthetic | local | earthengine
+    source: str  # synthetic | local | earthengine | stac
     software: str  # "sen12stac 0.1.0"
 
 

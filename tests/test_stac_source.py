@@ -265,6 +265,8 @@ def test_builds_a_valid_release_from_the_apis(built, tmp_path):
     assert winter["status"] == "unavailable" and "no S1 item in collection sentinel-1-rtc" in winter["message"]
     summer = scenes["ROIs1868_summer_139"]
     assert summer["status"] == "unavailable" and "asset 'vv' missing" in summer["message"]
+    providers = [p["name"] for p in json.loads((out / "ROIs1970_fall" / "collection.json").read_text())["providers"]]
+    assert "Microsoft Planetary Computer" in providers and "Catalyst" in providers and "Google Earth Engine" not in providers
     v = subprocess.run([sys.executable, "-m", "sen12stac.cli", "validate", str(out / "catalog.json")], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert v.returncode == 0, v.stdout + v.stderr
 
