@@ -517,3 +517,25 @@ def test_requester_pays_without_aws_credentials_is_refused_up_front(monkeypatch,
     with pytest.raises(ConfigError, match="requester-pays"):
         StacSource(StacSourceConfig(preset="earth-search"), check=False)
     StacSource(StacSourceConfig(preset="planetary-computer"), check=False)  # no AWS account needed
+
+
+def test_a_grd_in_radar_geometry_is_refused_by_name(tmp_path):
+    """sentinel-1-grd assets carry ground control points, no map projection: a clear error."""
+    from rasterio.control import GroundControlPoint
+    from rasterio.windows import Window
+
+    from sen12stac.errors import RasterFormatError
+    from sen12stac.models import Grid
+    from sen12stac.sources.opendata.reading import MosaicItem, SensorMosaic
+
+    with rasterio.open(real_samples() / FALL.format("s1")) as ds:
+        vv = ds.read(1)
+    p = tmp_path / "iw-vv.tiff"
+    gcps = [GroundControlPoint(0, 0, 119.17, 33.51), GroundControlPoint(0, 255, 119.20, 33.51), GroundControlPoint(255, 0, 119.17, 33.49)]
+    with rasterio.open(p, "w", driver="GTiff", width=256, height=256, count=1, dtype="float32", gcps=gcps, crs="EPSG:4326") as ds:
+        ds.write(vv, 1)
+    grid = Grid("EPSG:32650", (10.0, 0.0, 701880.0, 0.0, -10.0, 3710140.0), 256, 256)
+    m = SensorMosaic("s1", [MosaicItem("S1A_IW_GRDH_x", (str(p),), ("vv",), None)], grid, positive_only=True)
+    with pytest.raises(RasterFormatError, match="not map-projected"):
+        m.read(Window(0, 0, 256, 256))
+    m.close()
