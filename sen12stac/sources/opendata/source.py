@@ -243,7 +243,7 @@ class StacSource:
                 what = "eo:cloud_cover <= %g" % st.max_cloud_cover if sensor == "s2" else "IW, VV"
                 raise SceneUnavailable(
                     f"no {sensor.upper()} item in {st.where} for {request.roi.scene_id} between {request.start} and {request.end} ({what}){skipped}",
-                    fix="nothing to fix: the recipe drops ROIs without both acquisitions",
+                    fix="nothing to fix: the recipe drops ROIs without both acquisitions (a looser max_cloud_cover in the stac settings admits more S2 scenes)",
                 )
             found[sensor] = res.items
         return StacScene(request.roi, grid, found, self.settings)
