@@ -51,12 +51,12 @@ def postgres_settings(dsn: str, pool_size: int = 4):
 
 def create_app(settings: ServeSettings) -> Any:
     """The FastAPI app (stac-fastapi-pgstac's ``instantiate_api`` with our settings)."""
+    logging.getLogger("stac_fastapi.types.config").setLevel(logging.ERROR)  # its "default title" warning: we set them
     from stac_fastapi.pgstac.app import instantiate_api
     from stac_fastapi.pgstac.config import Settings
     from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
     from stac_fastapi.pgstac.models.extensions import Extensions
 
-    logging.getLogger("stac_fastapi.types.config").setLevel(logging.ERROR)  # its "default title" warning: we set them
     api_settings = Settings(
         use_api_hydrate=settings.hydrate_in_api,
         stac_fastapi_title=TITLE,
