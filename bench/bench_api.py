@@ -225,7 +225,7 @@ def time_sql(dsn: str, reps: int) -> dict[tuple[str, int], float]:
         conn.execute("SET search_path TO pgstac, public")
         for name, body in queries().items():
             for limit in (10, 100):
-                req = json.dumps(dict(body, limit=limit))
+                req = json.dumps(dict(body, limit=limit, conf={"nohydrate": True}))  # as the API asks (use_api_hydrate)
                 for _ in range(3):
                     conn.execute("SELECT search(%s::jsonb)", (req,)).fetchone()
                 times = []
@@ -242,7 +242,8 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=282384)
     ap.add_argument("--reps", type=int, default=50)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "api.md")
-    ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one under /var/tmp)")
+    ap.add_argument("--work", type=Path, default=None, help="scratch folder, kept (default: a temporary one under /var/tmp, removed)")
+    ap.add_argument("--keep-running", action="store_true", help="leave the database running at the end (for profiling)")
     args = ap.parse_args()
 
     from pypgstac.db import PgstacDB
@@ -314,7 +315,10 @@ def main() -> None:
         if server is not None:
             server.send_signal(signal.SIGINT)
             server.wait(30)
-        cluster.stop()
+        if not args.keep_running:
+            cluster.stop()
+        else:
+            print("database left running:", cluster.dsn, flush=True)
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
 
