@@ -15,7 +15,7 @@ EXE = str(Path(sys.executable).with_name("sen12stac"))
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    full_env = {**os.environ, "COLUMNS": "5000", **(env or {})}
     return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout, env=full_env)
 
 

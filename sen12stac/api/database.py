@@ -144,7 +144,8 @@ class PrivateCluster:
         if user:
             env["HOME"] = str(self.folder)
         try:
-            return subprocess.run(args, user=user, env=env, capture_output=True, text=True, timeout=timeout, check=True, cwd=str(self.folder))
+            # own session: a Ctrl-C at the terminal reaches us, not the postmaster; we stop it in order
+            return subprocess.run(args, user=user, env=env, capture_output=True, text=True, timeout=timeout, check=True, cwd=str(self.folder), start_new_session=True)
         except subprocess.CalledProcessError as exc:
             tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-1:] or ["no output"]
             raise DatabaseError(f"{what} failed in {self.folder}: {tail[0]} (log: {self.logfile})", fix="read the log; delete the folder to start from an empty database") from None
@@ -213,6 +214,9 @@ class PrivateCluster:
 
     def stop(self) -> None:
         if not self._started or self._bins is None:
+            return
+        if not (self.pgdata / "postmaster.pid").exists():  # already stopped
+            self._started = False
             return
         try:
             self._run([self._bins.exe("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"], "stopping PostgreSQL")

@@ -24,9 +24,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ConfigError, DatabaseError, ObjectConflictError, Sen12StacError, StoreError
 from ..models import format_datetime
-from ..stac import resolve_href
+from ..stac.hrefs import resolve_href
 from ..store import ObjectStore, open_store
 from ..store.base import NotFound
+from ..store.prefixed import PrefixedStore
 
 ROOT_KEY = "catalog.json"
 STRUCTURAL_RELS = frozenset({"root", "parent", "collection", "child", "item", "self"})
@@ -42,14 +43,6 @@ class Release:
     href_base: str  # absolute prefix for hrefs: the folder's URL, or --asset-base-url
     root: dict[str, Any]
     version: str | None
-
-
-def _child_store(store: ObjectStore, sub: str) -> ObjectStore:
-    sub = sub.strip("/")
-    child = getattr(store, "child", None)  # S3Store has it; a folder is a new LocalStore
-    if callable(child):
-        return child(sub)
-    return open_store(store.join(sub))
 
 
 def _read_json(store: ObjectStore, key: str, what: str) -> dict[str, Any]:
@@ -78,9 +71,7 @@ def open_release(url: str, *, asset_base_url: str | None = None, **s3_options: A
     folder = url[: -len(ROOT_KEY)].rstrip("/") if url.rstrip("/").endswith("/" + ROOT_KEY) or url == ROOT_KEY else url.rstrip("/")
     folder = folder or "."
     store = open_store(folder, **s3_options) if folder.startswith("s3://") else open_store(folder)
-    check = getattr(store, "check", None)
-    if callable(check):
-        check()  # S3: one LIST; a missing bucket, bad credentials, an unreachable endpoint fail here
+    store.check()  # S3: one LIST; a missing bucket, bad credentials, an unreachable endpoint fail here
     base = (asset_base_url or store.url).rstrip("/")
     root = _read_json(store, ROOT_KEY, url)
     if root.get("type") != "Catalog":
@@ -93,7 +84,7 @@ def open_release(url: str, *, asset_base_url: str | None = None, **s3_options: A
         if target is None or not target.endswith("/" + ROOT_KEY):
             raise ConfigError(f"the landing catalog's latest-version link {latest['href']!r} does not lead to a release folder", fix="pass a release folder (.../vX.Y.Z) instead")
         sub = target[: -len(ROOT_KEY) - 1]
-        store = _child_store(store, sub)
+        store = PrefixedStore(store, sub)
         base = f"{base}/{sub}"
         root = _read_json(store, ROOT_KEY, url + f" (latest release {sub})")
     if not any(l.get("rel") == "child" for l in root.get("links", []) or []):
