@@ -231,6 +231,9 @@ def build_cmd(
     try:
         stac = _stac_options(stac_preset, stac_rois, s1_api, s1_collection, s2_api, s2_collection)
         config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, stac)
+        if stac and config.source != "stac":
+            raise ConfigError(f"--stac-preset, --stac-rois, --s1-* and --s2-* apply to --source stac only (the source is {config.source})",
+                              fix="add --source stac, or leave those options out")
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")

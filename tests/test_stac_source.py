@@ -539,3 +539,9 @@ def test_a_grd_in_radar_geometry_is_refused_by_name(tmp_path):
     with pytest.raises(RasterFormatError, match="not map-projected"):
         m.read(Window(0, 0, 256, 256))
     m.close()
+
+
+def test_stac_options_without_the_stac_source_are_refused(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "sen12stac.cli", "build", "--stac-preset", "earth-search", "--out", str(tmp_path / "out")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120, env=_env())
+    assert r.returncode == 2 and "apply to --source stac only" in r.stderr and not (tmp_path / "out").exists()
