@@ -415,6 +415,17 @@ def test_mosaic_is_last_on_top_with_seams(tmp_path):
     assert (top[:, :128] == 1).all() and (top[:, 128:] == 0).all()
     s = seams(top)
     assert s[:, 127:129].all() and not s[:, :127].any() and not s[:, 129:].any()
+    # where the newer item covers the window, the older one is never opened (an unreadable
+    # older asset would raise): covered windows cost it no request
+    gone = [MosaicItem("old-unreadable", (str(tmp_path / "missing.tif"),), ("vv",), None), items[1]]
+    m = SensorMosaic("s1", gone, grid, positive_only=False)
+    try:
+        vals, top = m.read(Window(0, 0, 128, 256))
+        assert (top == 1).all()
+        with pytest.raises(Exception, match="old-unreadable"):
+            m.read(Window(0, 0, 256, 256))
+    finally:
+        m.close()
 
 
 def test_s2_offset_follows_the_processing_baseline():

@@ -3,8 +3,9 @@
 Every item of a sensor is read through a ``WarpedVRT`` onto the ROI's 10 m UTM grid, only
 for the window asked and only when the item's footprint meets that window, so GDAL fetches
 just the blocks under the window with HTTP range requests. Items are laid last-on-top
-(oldest first: the newest valid pixel wins, as Earth Engine's ``mosaic()`` of a
-date-sorted collection). The index of the item on top is kept per pixel for the seamline mask.
+(the newest valid pixel wins, as Earth Engine's ``mosaic()`` of a date-sorted collection),
+read newest first so an older item is not read where newer ones already cover the window.
+The index of the item on top is kept per pixel for the seamline mask.
 
 Full-width strips are kept in a scene-local memory-mapped cache, so the pipeline's second
 pass (patches) reads no remote byte again.
@@ -132,7 +133,13 @@ class SensorMosaic:
         out = np.full((nb, h, w), np.nan, dtype=np.float32)
         top = np.full((h, w), -1, dtype=np.int16)
         wb = self._window_bounds(window)
-        for i, item in enumerate(self.items):
+        filled = np.zeros((h, w), dtype=bool)
+        # newest first, each item only where nothing newer is valid: the same last-on-top result,
+        # and older items stop costing requests once the window is full
+        for i in range(len(self.items) - 1, -1, -1):
+            if filled.all():
+                break
+            item = self.items[i]
             fp = self._footprints[i]
             if fp is not None and (fp[0] >= wb[2] or fp[2] <= wb[0] or fp[1] >= wb[3] or fp[3] <= wb[1]):
                 continue  # the item does not reach this window: no request at all
@@ -146,11 +153,12 @@ class SensorMosaic:
                     raise _unreadable(self.sensor, item, b, "cannot be read", exc) from exc
             if item.offset:
                 vals += np.float32(item.offset)
-            valid = np.isfinite(vals).all(axis=0)
+            valid = np.isfinite(vals).all(axis=0) & ~filled
             if self.positive_only:
                 valid &= (vals > 0).all(axis=0)
             out[:, valid] = vals[:, valid]
             top[valid] = i
+            filled |= valid
         return out, top
 
     def close(self) -> None:
