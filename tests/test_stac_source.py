@@ -389,6 +389,7 @@ def test_mosaic_is_last_on_top_with_seams(tmp_path):
     """Two real rasters as two items: the newer (VV, left half only) wins where it has data."""
     from rasterio.windows import Window
 
+    from sen12stac.errors import RasterFormatError
     from sen12stac.models import Grid
     from sen12stac.sources.opendata.reading import MosaicItem, SensorMosaic, seams
 
@@ -422,7 +423,7 @@ def test_mosaic_is_last_on_top_with_seams(tmp_path):
     try:
         vals, top = m.read(Window(0, 0, 128, 256))
         assert (top == 1).all()
-        with pytest.raises(Exception, match="old-unreadable"):
+        with pytest.raises(RasterFormatError, match="old-unreadable"):
             m.read(Window(0, 0, 256, 256))
     finally:
         m.close()
