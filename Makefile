@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_build.py
 	$(PY) bench/bench_catalog.py
 	$(PY) bench/bench_publish.py
+	$(PY) bench/bench_stream.py
 	$(PY) bench/bench_opendata.py
 
 clean:
