@@ -25,7 +25,7 @@ def _pystac_client() -> Any:
     try:
         import pystac_client
     except ImportError:
-        raise ConfigError("the stac source needs pystac-client", fix="pip install 'sen12stac[opendata]'") from None
+        raise ConfigError("the stac source needs pystac-client", fix="pip install pystac-client (a dependency of sen12stac: reinstall it)") from None
     return pystac_client
 
 
