@@ -1,6 +1,7 @@
 """The ``stac`` source end to end, offline: a real STAC API (pgstac + stac-fastapi-pgstac on
 127.0.0.1) holding items of the providers' shapes (tests/data/opendata), whose assets are real
-Sentinel-1/-2 clips (../shared/real-samples) published the providers' way on the local S3
+Sentinel-1/-2 clips (SEN12MS-CR from ../shared/real-samples, skipped with the reason where it is
+absent; BigEarthNet carried in tests/data/real) published the providers' way on the local S3
 server: Planetary Computer's RTC as a float32 linear-power COG behind an http(s) URL, Earth
 Search's L1C as per-band JPEG 2000 in a requester-pays bucket behind s3:// hrefs. Requests are
 counted at both servers and compared with the build summary's."""
@@ -22,7 +23,7 @@ from rasterio.io import MemoryFile
 from rasterio.transform import Affine
 from rasterio.warp import transform_bounds
 
-from conftest import REPO, real_samples
+from conftest import REPO, real_samples, sen12mscr_samples
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, MotoServer, free_port
 from tests.stacapi_server import LocalStacApi
 
@@ -129,7 +130,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     work = tmp_path_factory.mktemp("opendata")
-    samples = real_samples()
+    samples = sen12mscr_samples()  # SEN12MS-CR clips: not carried (licence unconfirmed), skipped without ../shared
     moto = MotoServer().start()
     api = LocalStacApi()
     try:
@@ -291,7 +292,7 @@ def test_published_values_map_back_to_the_real_clip(built):
     """RTC linear power -> dB in the source, JPEG 2000 DN as is: the published uint8 maps back
     to the real clip's dB and DN within half a quantisation step."""
     out, _, _ = built
-    samples = real_samples()
+    samples = sen12mscr_samples()
     with rasterio.open(samples / FALL.format("s1")) as src:
         vv = src.read(1)
     with rasterio.open(samples / FALL.format("s2_cloudfree")) as src:
@@ -393,7 +394,7 @@ def test_mosaic_is_last_on_top_with_seams(tmp_path):
     from sen12stac.models import Grid
     from sen12stac.sources.opendata.reading import MosaicItem, SensorMosaic, seams
 
-    src = real_samples() / FALL.format("s1")
+    src = sen12mscr_samples() / FALL.format("s1")
     profile, t = _snapped(src)
     with rasterio.open(src) as ds:
         vv, vh = ds.read(1), ds.read(2)
@@ -540,7 +541,7 @@ def test_a_grd_in_radar_geometry_is_refused_by_name(tmp_path):
     from sen12stac.models import Grid
     from sen12stac.sources.opendata.reading import MosaicItem, SensorMosaic
 
-    with rasterio.open(real_samples() / FALL.format("s1")) as ds:
+    with rasterio.open(sen12mscr_samples() / FALL.format("s1")) as ds:
         vv = ds.read(1)
     p = tmp_path / "iw-vv.tiff"
     gcps = [GroundControlPoint(0, 0, 119.17, 33.51), GroundControlPoint(0, 255, 119.20, 33.51), GroundControlPoint(255, 0, 119.17, 33.49)]
