@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_build.py
 	$(PY) bench/bench_catalog.py
 	$(PY) bench/bench_publish.py
+	$(PY) bench/bench_stream.py
+	$(PY) bench/bench_opendata.py
 	$(PY) bench/bench_api.py
 
 clean:
