@@ -240,3 +240,16 @@ def test_readme_queries_work_as_printed(api_url, walk, capsys):
     got = [(line.split()[0], float(line.split()[1])) for line in outputs[2]]
     assert len(got) == min(10, len(train)) > 0
     assert [c for _, c in got] == [it["properties"]["eo:cloud_cover"] for it in train[: len(got)]]
+
+
+def test_both_read_paths_give_the_same_items(built_release):
+    """A folder is loaded from the item JSON, object storage from the geoparquet: the two give
+    the same items for pgstac, item by item."""
+    from sen12stac.api.load import items_for_pgstac, open_release, read_collections
+
+    release = open_release(str(built_release))
+    for coll in read_collections(release):
+        by_json = {it["id"]: it for it in items_for_pgstac(release, coll, source="json")}
+        by_parquet = {it["id"]: it for it in items_for_pgstac(release, coll, source="geoparquet")}
+        assert len(by_json) > 10 and by_json == by_parquet
+        assert list(items_for_pgstac(release, coll))[0]["id"] in by_json
