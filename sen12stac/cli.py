@@ -222,7 +222,7 @@ def _run_build(config, store) -> Any:
             print(line, file=sys.stderr, flush=True)
 
         with ProgressLines(write, EnvSettings().progress_interval) as lines:
-            return build(config, store, progress=lines.on)
+            return build(config, store, progress=lines.on, source=source)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False) as bar:
         task = bar.add_task("scenes", total=None, last="")
 
