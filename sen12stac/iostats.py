@@ -13,7 +13,7 @@ Two counters:
     (``GDAL_HTTP_MULTIRANGE=SINGLE_GET``);
   - ``GetFileSize(https://...)=123456  response_code=200``: the size probe when a file is
     opened: a HEAD on ``/vsicurl/``, a GET of the first ``GDAL_INGESTED_BYTES_AT_OPEN`` bytes
-    (rounded up to 16 KiB) on ``/vsis3/`` and the other object-store handlers. The same text
+    (rounded up to 16 KiB) on ``/vsis3/``. The same text
     follows a ranged GET of the same URL when the size was not known before
     (no request of its own: it then trims that GET's byte count to the file's end).
 
@@ -38,9 +38,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-#: the debug categories of GDAL's network file systems (``GetDebugKey()`` in cpl_vsil_curl*.cpp):
-#: GDAL prints a debug message when its category appears anywhere in ``CPL_DEBUG``.
-GDAL_DEBUG_KEYS = "VSICURL,S3,GS,AZURE,ADLS,OSS,SWIFT,WEBHDFS"
+#: the debug categories (``GetDebugKey()``) of the GDAL file systems the sources read through:
+#: ``/vsicurl/`` (http(s) hrefs) and ``/vsis3/`` (s3:// hrefs). GDAL prints a debug message when
+#: its category appears anywhere in ``CPL_DEBUG``.
+GDAL_DEBUG_KEYS = "VSICURL,S3"
 #: where rasterio 1.4 sends GDAL's messages (the env's handler and the one around reads)
 GDAL_LOGGERS = ("rasterio._env", "rasterio._err")
 _CHUNK = 16384  # GDAL's CPL_VSIL_CURL_CHUNK_SIZE default: the probe GET's size rounds up to it
