@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from sen12stac.stream import Report, select, stream
-from tests.apihelpers import EXE, run_cli, stop, wait_http
+from tests.apihelpers import EXE, fresh_db, run_cli, stop, wait_http
 from tests.faultproxy import FaultProxy
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, free_port
-from tests.test_api_cli import fresh_db
 
 pytest_plugins = ["tests.apifixtures", "tests.conftest_s3"]
 
