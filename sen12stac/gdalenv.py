@@ -125,35 +125,3 @@ def rasterio_env_kwargs(
     kwargs.update(opts)
     kwargs.update({k: str(v) for k, v in gdal_overrides.items()})
     return kwargs
-
-
-def clear_vsi_cache(prefix: str) -> bool:
-    """Drop GDAL's per-process ``/vsicurl/``-family cache (file sizes, existence, content)
-    for paths starting with ``prefix``, so a re-read sees the objects as they are now.
-
-    rasterio has no binding for ``VSICurlPartialClearCache``; this calls it through ctypes
-    in the libgdal rasterio loaded. Returns False when that library cannot be found (then
-    set ``CPL_VSIL_CURL_NON_CACHED`` to the prefix instead: correct, but about 2 GETs per
-    COG instead of 1).
-    """
-    import ctypes
-    import ctypes.util
-    import glob
-    import os
-
-    import rasterio
-
-    candidates = sorted(glob.glob(os.path.join(os.path.dirname(rasterio.__file__) + ".libs", "libgdal*")))
-    found = ctypes.util.find_library("gdal")
-    if found:
-        candidates.append(found)
-    for path in candidates:
-        try:
-            fn = ctypes.CDLL(path).VSICurlPartialClearCache
-        except (OSError, AttributeError):
-            continue
-        fn.argtypes = [ctypes.c_char_p]
-        fn.restype = None
-        fn(prefix.encode())
-        return True
-    return False
