@@ -127,11 +127,12 @@ def rois(
         _fail(exc)
 
 
-def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path]):
+def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], ee_options: Optional[dict[str, Any]] = None):
     from .config import make_config
 
     env = EnvSettings()
     values: dict[str, Any] = _load_config_file(config_file)
+    _merge_ee_options(values, ee_options or {}, env.work_dir)
     values.setdefault("workers", env.workers)
     if env.scheduler:
         values.setdefault("scheduler", env.scheduler)
@@ -142,6 +143,22 @@ def _config_from_options(source: str, source_path: Optional[Path], seasons: Opti
         values.setdefault("scene_qc", {})
         values["scene_qc"] = {**values["scene_qc"], "overrides": overrides}
     return make_config(**values)
+
+
+# --- Earth Engine source options (issue 13) --------------------------------------------
+def _merge_ee_options(values: dict[str, Any], ee_options: dict[str, Any], work_dir: Path) -> None:
+    """--ee-* options into the config's ``earthengine`` section; the cache folder (downloaded
+    scenes, batch task ids) defaults to the work folder, so a re-run of a build resumes."""
+    ee = dict(values.get("earthengine") or {})
+    ee.update({k: v for k, v in ee_options.items() if v is not None})
+    ee.setdefault("cache_dir", work_dir / "earthengine")
+    values["earthengine"] = ee
+
+
+def _ee_options(project, key_file, export, bucket, drive_folder, drive_dir, rois, s2_collection) -> dict[str, Any]:
+    return {"project": project, "key_file": key_file, "export": export, "bucket": bucket, "drive_folder": drive_folder,
+            "drive_dir": drive_dir, "rois": rois, "s2_collection": s2_collection}
+# ----------------------------------------------------------------------------------------
 
 
 def _run_build(config, store) -> Any:
@@ -182,7 +199,7 @@ def _print_summary(summary, where: str) -> None:
 @app.command("build")
 def build_cmd(
     out_url: str = typer.Option(..., "--out", help="output folder, file:// URL, or s3://bucket/prefix (with --version)"),
-    source: Optional[str] = typer.Option(None, help="synthetic (the offline default) | local"),
+    source: Optional[str] = typer.Option(None, help="synthetic (the offline default) | local | earthengine"),
     source_path: Optional[Path] = typer.Option(None, help="folder of scene pairs for --source local"),
     seasons: Optional[str] = typer.Option(None, help="comma-separated seasons (default: all four)"),
     scenes_per_season: Optional[int] = typer.Option(None, help="process at most N ROIs per season"),
@@ -193,10 +210,19 @@ def build_cmd(
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON/TOML file with BuildConfig fields"),
     version: Optional[str] = typer.Option(None, help="with an s3:// --out: build locally, then publish as this release version"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL (MinIO, Ceph, R2, a local server)"),
+    ee_project: Optional[str] = typer.Option(None, help="earthengine: Cloud project registered for Earth Engine"),
+    ee_key_file: Optional[Path] = typer.Option(None, help="earthengine: service-account JSON key (default: application default credentials)"),
+    ee_export: Optional[str] = typer.Option(None, help="earthengine: pixels (direct download, default) | gcs | drive (batch export)"),
+    ee_bucket: Optional[str] = typer.Option(None, help="earthengine: Cloud Storage bucket for --ee-export gcs"),
+    ee_drive_folder: Optional[str] = typer.Option(None, help="earthengine: Drive folder for --ee-export drive"),
+    ee_drive_dir: Optional[Path] = typer.Option(None, help="earthengine: local folder where that Drive folder is synced"),
+    ee_rois: Optional[str] = typer.Option(None, help="earthengine: sampler (default) | earthengine (randomPoints) | a GeoJSON from `sen12stac rois`"),
+    ee_s2_collection: Optional[str] = typer.Option(None, help="earthengine: Sentinel-2 collection (default COPERNICUS/S2_HARMONIZED)"),
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
     try:
-        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file)
+        ee_options = _ee_options(ee_project, ee_key_file, ee_export, ee_bucket, ee_drive_folder, ee_drive_dir, ee_rois, ee_s2_collection)
+        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, ee_options)
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")
@@ -368,6 +394,75 @@ def releases(root_url: str = typer.Argument(..., help="s3://bucket/prefix"), end
         for r in infos:
             t.add_row(*[str(getattr(r, f, "")) for f in ("version", "status", "latest", "objects", "items")])
         out.print(t)
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+@app.command("ee-tasks")
+def ee_tasks(cache_dir: Optional[Path] = typer.Option(None, help="the Earth Engine cache folder (default: $SEN12STAC_WORK_DIR/earthengine)")) -> None:
+    """Batch exports of the earthengine source as last seen: scene image, state, progress, task id."""
+    try:
+        from .sources.earthengine.export import TaskLedger
+
+        folder = (cache_dir or EnvSettings().work_dir / "earthengine") / "tasks"
+        if not folder.is_dir():
+            raise ConfigError(f"no Earth Engine tasks under {folder}", fix="run `sen12stac build --source earthengine --ee-export gcs|drive ...` first, or pass --cache-dir")
+        t = Table(title=f"Earth Engine batch exports ({folder})")
+        for col in ("export", "state", "progress", "task id"):
+            t.add_column(col, overflow="fold")
+        for rec in TaskLedger(folder).all():
+            task_id = str(rec.get("operation", "?")).rsplit("/", 1)[-1]  # `earthengine task info ID`
+            t.add_row(rec.get("name", "?"), rec.get("state", "?"), f"{100.0 * float(rec.get('progress') or 0.0):.0f}%", task_id)
+        out.print(t)
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+# -- download (issue 11: streaming) ------------------------------------------------------------
+@app.command()
+def download(
+    release: str = typer.Argument(..., help="release: folder, s3://bucket/prefix/vX.Y.Z, https:// URL (or a STAC API URL with --api)"),
+    to: Path = typer.Option(..., "--to", help="local folder (created; an interrupted download resumes there)"),
+    season: list[str] = typer.Option([], help="season(s): spring, summer, fall, winter (repeatable or comma-separated; default all)"),
+    split: Optional[str] = typer.Option(None, help="train, validate or test (comma-separated for several)"),
+    bbox: Optional[str] = typer.Option(None, help="west,south,east,north in degrees"),
+    datetime: Optional[str] = typer.Option(None, help="RFC 3339 instant or interval a/b (.. for an open end)"),
+    filter: Optional[str] = typer.Option(None, "--filter", help="CQL2 text, e.g. \"eo:cloud_cover\" < 5"),
+    ids: Optional[str] = typer.Option(None, help="comma-separated item ids"),
+    format: str = typer.Option("cog", "--format", help="cog (the release's files and layout) or png (the original SEN1-2 8-bit PNGs)"),
+    on_error: str = typer.Option("skip", help="skip (report at the end, exit 4) or stop at the first missing/damaged file"),
+    workers: int = typer.Option(8, help="concurrent GETs"),
+    api: bool = typer.Option(False, "--api", help="RELEASE is a STAC API URL (searched with pystac-client)"),
+    anonymous: bool = typer.Option(False, "--anonymous", help="unsigned S3 requests (a public bucket)"),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
+) -> None:
+    """Copy a selection of pairs to a local folder: resumable, checksum-verified, one GET per file."""
+    try:
+        from .stream import select
+        from .stream.download import download as run_download
+
+        opts = {k: v for k, v in _s3_options(endpoint_url=endpoint_url).items()} if (release.startswith("s3://") or api) else {}
+        if anonymous:
+            opts = {k: v for k, v in opts.items() if k in ("endpoint_url", "region")}
+            opts["anonymous"] = True
+        if on_error not in ("skip", "stop"):
+            raise ConfigError(f"--on-error {on_error}", fix="use skip or stop")
+        seasons = [s for v in season for s in v.split(",") if s.strip()] or None
+        sel = select(release, seasons=seasons, split=split, bbox=bbox, datetime=datetime, filter=filter,
+                     ids=_split_csv(ids), api=api, **opts)
+        if not len(sel):
+            out.print(f"{release}: no pair matches the selection; nothing to download")
+            return
+        with Progress(TextColumn("[bold]download"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("pairs", total=len(sel))
+            report = run_download(sel, to, format=format, threads=workers, on_error=on_error, progress=lambda d, t: bar.update(task, completed=d))
+        out.print(f"{report} -> {to}")
+        if report.problems:
+            from .errors import StoreError
+
+            for p in report.problems[:20]:
+                console.print(f"  skipped {p}", highlight=False, markup=False)
+            raise StoreError(f"{len(report.problems)} file(s) could not be copied (listed above)", fix="repair the release (sen12stac verify) and run the same command again: finished files are kept")
     except Sen12StacError as exc:
         _fail(exc)
 
