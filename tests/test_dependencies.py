@@ -16,18 +16,34 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "sen12stac"
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+#: Runtime dependencies the library needs without importing them (each with why).
+LOADED_NOT_IMPORTED = {
+    "imagecodecs": "tifffile loads it to decode the patch COGs' DEFLATE + predictor (sen12stac.stream)",
+}
 
 
 def _requirements(group: str | None) -> set[str]:
-    """Distribution names in [project.dependencies] (None) or an optional-dependencies group."""
+    """Distribution names in [project.dependencies] (None) or an optional-dependencies group
+    ("sen12stac[torch]" in a group stands for that extra's own requirements)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     reqs = project["dependencies"] if group is None else project["optional-dependencies"][group]
     names = set()
     for r in reqs:  # "dask[distributed]>=2024.1" declares dask and its extra's distributed
         m = re.match(r"([A-Za-z0-9_.\-]+)(?:\[([^\]]*)\])?", r)
+        extras = [e.strip() for e in (m.group(2) or "").split(",") if e.strip()]
+        if m.group(1) == project["name"]:
+            for e in extras:
+                names |= _requirements(e)
+            continue
         names.add(m.group(1))
-        names.update(e.strip() for e in (m.group(2) or "").split(",") if e.strip())
+        names.update(extras)
     return {n.lower().replace("_", "-") for n in names}
+
+
+def _optional_extras() -> set[str]:
+    """Distributions of the user-facing extras (every optional group but dev)."""
+    groups = tomllib.loads((REPO / "pyproject.toml").read_text())["project"].get("optional-dependencies", {})
+    return set().union(*(_requirements(g) for g in groups if g != "dev"))
 
 
 def _imports(folder: Path) -> dict[str, set[str]]:
@@ -61,9 +77,9 @@ def _dists(module: str) -> set[str]:
 
 
 def test_every_library_import_is_a_declared_runtime_dependency():
-    runtime = _requirements(None)
-    missing = {m: sorted(files) for m, files in _imports(PACKAGE).items() if not _dists(m) & runtime}
-    assert missing == {}, f"imported by the library but not in [project.dependencies]: {missing}"
+    declared = _requirements(None) | _optional_extras()  # an optional adapter (torch) imports its extra
+    missing = {m: sorted(files) for m, files in _imports(PACKAGE).items() if not _dists(m) & declared}
+    assert missing == {}, f"imported by the library but not in [project.dependencies] or an extra: {missing}"
 
 
 def test_packages_only_tests_use_are_dev_dependencies():
@@ -74,10 +90,9 @@ def test_packages_only_tests_use_are_dev_dependencies():
     assert [m for m in tests_only if _dists(m) & runtime] == []
     undeclared = [m for m in tests_only if not _dists(m) & dev]
     assert undeclared == [], f"imported by the tests but not in the dev extra: {undeclared}"
-    # every declared runtime dependency is imported by the library; earthengine-api is held
-    # for the Earth Engine source that is being written (its comment says so)
+    # every declared runtime dependency is imported by the library, or loaded by one it imports
     provided = set().union(*(_dists(m) for m in library))
-    unused = sorted(runtime - provided - {"earthengine-api"})
+    unused = sorted(runtime - provided - set(LOADED_NOT_IMPORTED))
     assert unused == [], f"runtime dependencies the library does not import: {unused}"
     assert "pystac" in dev and "pystac" not in runtime
 
