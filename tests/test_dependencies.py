@@ -133,7 +133,7 @@ def _private_use() -> list[str]:
                 if any(p.startswith("_") for p in node.module.split(".")[1:]):
                     problems.append(f"{rel}: imports from private module {node.module}")
                 for a in node.names:
-                    if a.name.startswith("_"):
+                    if a.name.startswith("_") and not (a.name.startswith("__") and a.name.endswith("__")):
                         problems.append(f"{rel}: imports private name {node.module}.{a.name}")
                     imported_modules.add(a.asname or a.name)
         for node in ast.walk(tree):  # patching another package: <imported module>.attr = ...
