@@ -59,19 +59,22 @@ class BucketValues:
 
     bucket: str
     prefix: str  # release prefix without slashes at either end; "" = the bucket's root
+    partition: str = "aws"  # aws | aws-cn | aws-us-gov; the template uses ${AWS::Partition}
 
     def object_arn(self, rest: str) -> str:
-        return f"arn:aws:s3:::{self.bucket}/{self.key(rest)}"
+        return f"arn:{self.partition}:s3:::{self.bucket}/{self.key(rest)}"
 
     def key(self, rest: str) -> str:
         return f"{self.prefix}/{rest}" if self.prefix else rest
 
     @property
     def bucket_arn(self) -> str:
-        return f"arn:aws:s3:::{self.bucket}"
+        return f"arn:{self.partition}:s3:::{self.bucket}"
 
 
-TEMPLATE_VALUES = BucketValues(bucket="${BucketName}", prefix="${ReleasePrefix}")
+TEMPLATE_VALUES = BucketValues(bucket="${BucketName}", prefix="${ReleasePrefix}", partition="${AWS::Partition}")
+# The plain JSON files: the same placeholders for bucket and prefix, the commercial partition.
+FILE_VALUES = BucketValues(bucket="${BucketName}", prefix="${ReleasePrefix}")
 
 
 @dataclass(frozen=True)
@@ -317,7 +320,7 @@ def cloudformation_template() -> dict[str, Any]:
 
 def plain_files() -> dict[str, Any]:
     """The JSON files beside the template, for buckets made another way (``${...}`` placeholders)."""
-    v = TEMPLATE_VALUES
+    v = FILE_VALUES
     return {
         "bucket-policy.json": bucket_policy(v, public=True),
         "bucket-policy-private.json": bucket_policy(v, public=False),
