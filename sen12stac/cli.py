@@ -435,6 +435,7 @@ def infra_apply(
     bucket_url: str = typer.Argument(..., help="s3://BUCKET[/PREFIX]: the bucket, and the prefix `sen12stac publish` writes releases under"),
     public: bool = typer.Option(False, "--public", help="let anyone read the released data (GetObject on PREFIX/catalog.json and PREFIX/v*/*); default private"),
     no_public_access_block: bool = typer.Option(False, "--no-public-access-block", help="skip the public access block (endpoints without that API, e.g. MinIO)"),
+    allow_http: bool = typer.Option(False, "--allow-http", help="a plain-http endpoint (local MinIO, moto): leave out the statement that denies plain-HTTP requests"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
 ) -> None:
     """Put the bucket's versioning, CORS, lifecycle rule, public access block and policy (idempotent)."""
@@ -445,7 +446,7 @@ def infra_apply(
         bucket, prefix = infra.split_bucket_url(bucket_url)
         opts = _s3_options(endpoint_url=endpoint_url)
         store = S3Store.from_url(f"s3://{bucket}", **opts)
-        report = infra.apply(store.boto3_client(), bucket, prefix, public=public, endpoint=opts.get("endpoint_url") or "AWS",
+        report = infra.apply(store.boto3_client(), bucket, prefix, public=public, endpoint=opts.get("endpoint_url") or "AWS", allow_http=allow_http,
                              public_access_block_supported=not no_public_access_block)
         out.print(str(report), highlight=False, soft_wrap=True)
     except Sen12StacError as exc:

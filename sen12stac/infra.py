@@ -51,6 +51,9 @@ ABORT_MULTIPART_DAYS = 7
 
 # Marks a statement that exists only when released data is public (Fn::If in the template).
 PUBLIC_ONLY = "public-only"
+# Marks the statement a plain-HTTP endpoint (a local MinIO, moto) cannot live with: it would
+# lock every client out. Always in the template (AWS is HTTPS); `apply --allow-http` drops it.
+TLS_ONLY = "tls-only"
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ FILE_VALUES = BucketValues(bucket="${BucketName}", prefix="${ReleasePrefix}")
 @dataclass(frozen=True)
 class Statement:
     body: dict[str, Any]
-    only_when: str | None = None  # PUBLIC_ONLY or None (always)
+    only_when: str | None = None  # PUBLIC_ONLY, TLS_ONLY or None (always)
 
 
 # -- the one definition ---------------------------------------------------------------------
@@ -96,7 +99,7 @@ def bucket_policy_statements(v: BucketValues) -> list[Statement]:
             "Action": "s3:*",
             "Resource": [v.bucket_arn, f"{v.bucket_arn}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }),
+        }, only_when=TLS_ONLY),
         # Everything but the landing catalog: created once, never replaced. A PUT (or the
         # completion of a multipart upload) without If-None-Match is refused -- that covers
         # unconditional overwrites and If-Match overwrites alike.
@@ -193,8 +196,9 @@ VERSIONING = {"Status": "Enabled"}
 # -- values filled in (apply, tests) -------------------------------------------------------
 
 
-def bucket_policy(v: BucketValues, *, public: bool) -> dict[str, Any]:
-    statements = [copy.deepcopy(s.body) for s in bucket_policy_statements(v) if s.only_when is None or (public and s.only_when == PUBLIC_ONLY)]
+def bucket_policy(v: BucketValues, *, public: bool, require_tls: bool = True) -> dict[str, Any]:
+    wanted = {None} | ({PUBLIC_ONLY} if public else set()) | ({TLS_ONLY} if require_tls else set())
+    statements = [copy.deepcopy(s.body) for s in bucket_policy_statements(v) if s.only_when in wanted]
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
@@ -239,7 +243,7 @@ def cloudformation_template() -> dict[str, Any]:
     statements: list[Any] = []
     for s in bucket_policy_statements(v):
         body = _cfn(s.body)
-        statements.append(body if s.only_when is None else {"Fn::If": ["IsPublic", body, {"Ref": "AWS::NoValue"}]})
+        statements.append(body if s.only_when in (None, TLS_ONLY) else {"Fn::If": ["IsPublic", body, {"Ref": "AWS::NoValue"}]})
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": (
@@ -363,7 +367,7 @@ def split_bucket_url(url: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def apply(client: Any, bucket: str, prefix: str, *, public: bool = False, endpoint: str = "AWS",
+def apply(client: Any, bucket: str, prefix: str, *, public: bool = False, endpoint: str = "AWS", allow_http: bool = False,
           public_access_block_supported: bool = True, on_step: Callable[[str], None] | None = None) -> ApplyReport:
     """Put versioning, CORS, lifecycle, public access block and bucket policy on ``bucket``.
 
@@ -373,6 +377,11 @@ def apply(client: Any, bucket: str, prefix: str, *, public: bool = False, endpoi
     """
     from botocore.exceptions import ClientError, EndpointConnectionError
 
+    if endpoint.startswith("http://") and not allow_http:
+        raise ConfigError(
+            f"{endpoint} is plain HTTP, and the bucket policy denies plain-HTTP requests (DenyInsecureTransport): every client would be locked out",
+            fix="use the endpoint's https:// URL, or pass --allow-http to leave that statement out (local servers only)",
+        )
     v = BucketValues(bucket=bucket, prefix=prefix)
     report = ApplyReport(bucket=bucket, prefix=prefix, public=public, endpoint=endpoint)
     steps: list[tuple[str, Callable[[], Any]]] = [
@@ -386,7 +395,7 @@ def apply(client: Any, bucket: str, prefix: str, *, public: bool = False, endpoi
                       lambda: client.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=public_access_block(public=public))))
     else:
         report.skipped.append("public access block (not supported by this endpoint)")
-    policy = bucket_policy(v, public=public)
+    policy = bucket_policy(v, public=public, require_tls=not allow_http)
     steps.append((f"bucket policy: {', '.join(s['Sid'] for s in policy['Statement'])}",
                   lambda: client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))))
     for label, step in steps:

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
+from sen12stac.errors import ConfigError
+
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
 # The S3 server fixtures (idempotent if tests/conftest.py registers them too).
@@ -304,19 +306,50 @@ def test_template_lints_clean():
 def test_infra_apply_round_trips(s3_client, bucket, moto, public):
     from sen12stac import infra
 
-    report = infra.apply(s3_client, bucket, "sen12", public=public, endpoint=moto.endpoint_url)
+    with pytest.raises(ConfigError, match="--allow-http"):  # the TLS-only statement would lock out a plain-http server
+        infra.apply(s3_client, bucket, "sen12", public=public, endpoint=moto.endpoint_url)
+    report = infra.apply(s3_client, bucket, "sen12", public=public, endpoint=moto.endpoint_url, allow_http=True)
     assert len(report.applied) == 5
     got = infra.read_back(s3_client, bucket)
     values = infra.BucketValues(bucket=bucket, prefix="sen12")
     assert got["versioning"] == {"Status": "Enabled"}
     assert got["cors"] == infra.cors_rules()
     assert got["lifecycle"] == infra.lifecycle_rules()
-    assert got["policy"] == infra.bucket_policy(values, public=public)
+    assert got["policy"] == infra.bucket_policy(values, public=public, require_tls=False)
+    assert {s["Sid"] for s in got["policy"]["Statement"]} | {"DenyInsecureTransport"} == {s["Sid"] for s in infra.bucket_policy(values, public=public)["Statement"]}
     assert got["public_access_block"] == infra.public_access_block(public=public)
     assert any(s["Sid"] == "PublicReadOfReleases" for s in got["policy"]["Statement"]) is public
     # idempotent
-    infra.apply(s3_client, bucket, "sen12", public=public, endpoint=moto.endpoint_url)
+    infra.apply(s3_client, bucket, "sen12", public=public, endpoint=moto.endpoint_url, allow_http=True)
     assert infra.read_back(s3_client, bucket) == got
+
+
+@pytest.mark.s3
+def test_the_local_server_honours_the_policy_for_anonymous_reads(s3_client, bucket, moto):
+    """moto evaluates a bucket policy for unsigned object GETs: released objects readable, the rest not.
+    (It does not check listings against the policy: that no one lists anonymously is shown on the document above.)"""
+    import urllib.error
+    import urllib.request
+
+    from sen12stac import infra
+
+    for key in ("sen12/catalog.json", "sen12/v1.0.0/catalog.json", "sen12/staging/catalog.json"):
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"{}")
+
+    def anonymous(path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"{moto.endpoint_url}/{bucket}/{path}", timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert anonymous("sen12/v1.0.0/catalog.json") == 403  # private until applied as public
+    infra.apply(s3_client, bucket, "sen12", public=True, endpoint=moto.endpoint_url, allow_http=True)
+    assert anonymous("sen12/v1.0.0/catalog.json") == 200
+    assert anonymous("sen12/catalog.json") == 200
+    assert anonymous("sen12/staging/catalog.json") == 403
+    infra.apply(s3_client, bucket, "sen12", public=False, endpoint=moto.endpoint_url, allow_http=True)
+    assert anonymous("sen12/v1.0.0/catalog.json") == 403
 
 
 @pytest.mark.s3
@@ -324,15 +357,17 @@ def test_infra_apply_cli(tmp_path, moto, bucket, s3_client):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEN12STAC_"))}
     env.update(AWS_ACCESS_KEY_ID=TEST_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=TEST_SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
     cli = [sys.executable, "-m", "sen12stac.cli", "infra", "apply"]
-    r = subprocess.run([*cli, f"s3://{bucket}/sen12", "--public", "--endpoint-url", moto.endpoint_url], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    r = subprocess.run([*cli, f"s3://{bucket}/sen12", "--public", "--allow-http", "--endpoint-url", moto.endpoint_url], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PUBLIC" in r.stdout and "PublicReadOfReleases" in r.stdout
     policy = json.loads(s3_client.get_bucket_policy(Bucket=bucket)["Policy"])
     assert {s["Sid"] for s in policy["Statement"]} >= {"CreateOnlyOutsideTheLandingCatalog", "PublicReadOfReleases"}
     assert obj("sen12/v*/*").replace(BUCKET, bucket) in policy["Statement"][-1]["Resource"]
-    missing = subprocess.run([*cli, "s3://no-such-bucket-here/sen12", "--endpoint-url", moto.endpoint_url], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    missing = subprocess.run([*cli, "s3://no-such-bucket-here/sen12", "--allow-http", "--endpoint-url", moto.endpoint_url], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert missing.returncode == 4 and "no-such-bucket-here" in missing.stderr and "Fix:" in missing.stderr, missing.stderr
     bad = subprocess.run([*cli, "bucket-without-scheme"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert bad.returncode == 2 and "s3://" in bad.stderr
-    for out in (r, missing, bad):
+    http = subprocess.run([*cli, f"s3://{bucket}/sen12", "--endpoint-url", moto.endpoint_url], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert http.returncode == 2 and "--allow-http" in http.stderr, http.stderr
+    for out in (r, missing, bad, http):
         assert TEST_SECRET_KEY not in out.stdout + out.stderr
