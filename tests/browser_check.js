@@ -5,7 +5,8 @@
 //   node tests/browser_check.js spec.json   ->  JSON report on stdout
 //
 // spec: {"executablePath": "...", "timeoutMs": 30000, "pages": [{"name": "...", "url": "...",
-//        "waitText": ["..."], "waitImages": ["suffix.jpg"], "screenshot": "/path.png"}]}
+//        "waitText": ["..."], "waitImages": ["suffix.jpg"], "clickTabs": ["Thumbnails"], "click": ["text"], "waitTextAfterClick": ["..."],
+//        "screenshot": "/path.png"}]}
 // Every request to a host other than 127.0.0.1/localhost is recorded and aborted: nothing may
 // come from the internet (basemap tiles are expected to fail and are reported as such).
 'use strict';
@@ -51,8 +52,33 @@ async function main() {
           await page.waitForFunction((s) => Array.from(document.images).some(
             (i) => i.currentSrc.endsWith(s) && i.complete && i.naturalWidth > 0), suffix, { timeout });
         }
+        if (p.screenshot) {  // the page as it first shows (map with footprint and thumbnail)
+          await page.waitForLoadState('networkidle', { timeout: 5000 }).catch(() => {});
+          await page.screenshot({ path: p.screenshot, fullPage: true });
+          entry.screenshot = p.screenshot;
+        }
+        for (const name of p.clickTabs || []) {  // e.g. the "Thumbnails" tab beside the map
+          await page.getByRole('tab', { name, exact: true }).click({ timeout });
+        }
+        // Click each text in turn (e.g. expand an asset's details; STAC Browser shows one at a
+        // time), wait for the matching waitTextAfterClick entry, keep the page text after each.
+        entry.clickTexts = [];
+        for (const [i, text] of (p.click || []).entries()) {
+          await page.getByText(text, { exact: false }).first().click({ timeout });
+          const want = (p.waitTextAfterClick || [])[i];
+          if (want) {
+            await page.waitForFunction((t) => document.body.innerText.includes(t), want, { timeout });
+          }
+          entry.clickTexts.push(await page.evaluate(() => document.body.innerText));
+          if (p.screenshot) {
+            await page.screenshot({ path: p.screenshot.replace(/\.png$/, `-click${i + 1}.png`), fullPage: true });
+          }
+        }
         await page.waitForLoadState('networkidle', { timeout: 5000 }).catch(() => {});
       } catch (err) {
+        if (p.screenshot) {
+          await page.screenshot({ path: p.screenshot.replace(/\.png$/, '-failed.png'), fullPage: true }).catch(() => {});
+        }
         entry.ok = false;
         entry.error = String(err.message || err).split('\n')[0];
       }
@@ -67,10 +93,6 @@ async function main() {
       entry.mapCanvases = await page.evaluate(() => document.querySelectorAll('.ol-viewport canvas, .ol-layer canvas').length);
       entry.consoleErrors = consoleErrors;
       entry.failedRequests = failed;
-      if (p.screenshot) {
-        await page.screenshot({ path: p.screenshot, fullPage: true });
-        entry.screenshot = p.screenshot;
-      }
       report.pages.push(entry);
       await page.close();
     }
