@@ -322,7 +322,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
     emit("plan", {"total": len(tasks)})
     writer = None
     if write_catalog:
-        from .catalog_writer import CatalogWriter
+        from .stac.writer import CatalogWriter
 
         writer = CatalogWriter(store, config)
     scenes: list[dict] = []
