@@ -156,7 +156,7 @@ def _pages(base: str, prefix: str, rel: dict[str, Any], tag: str) -> list[dict[s
          "screenshot": str(ARTIFACTS / f"{tag}-root.png")},
         {"name": "collection", "url": base + f"#/{prefix}{SEASON}/collection.json", "waitText": ["Contact sheet", "Map of the regions of interest"],
          "waitImages": ["roi_map.png", "contact_sheet.png"], "screenshot": str(ARTIFACTS / f"{tag}-collection.png")},
-        {"name": "item", "url": base + f"#/{prefix}{rel['item_rel']}", "waitText": [props.get("title", item["id"]), props["ml-aoi:split"]],
+        {"name": "item", "url": base + f"#/{prefix}{rel['item_rel']}", "waitText": [props["title"], props["ml-aoi:split"]],
          "waitImages": [thumb], "clickTabs": ["Thumbnails"], "click": [assets["s1"]["title"], assets["s2"]["title"]],
          "waitTextAfterClick": [assets["s1"]["platform"], assets["s2"]["platform"]],
          "screenshot": str(ARTIFACTS / f"{tag}-item.png")},
@@ -184,13 +184,15 @@ def _check(report: dict[str, Any], rel: dict[str, Any], data_base: str) -> None:
     item, page = rel["item"], pages["item"]
     props, assets = item["properties"], item["assets"]
     text = page["text"]
-    assert props.get("title", item["id"]) in text
+    assert props["title"] in text and props["title"] != item["id"]
     assert re.search(r"Split\s+" + props["ml-aoi:split"], text), "split not shown"
     thumb = assets["thumbnail"]["href"].rsplit("/", 1)[-1]
     shown = [i for i in page["images"] if i["src"].endswith(thumb) and i["naturalWidth"] > 0 and i["width"] > 50]
     assert shown, f"thumbnail {thumb} not shown: {page['images']}"
     assert page["mapCanvases"] > 0  # the map with the footprint
-    for key, after_click in zip(("s1", "s2"), page["clickTexts"]):  # both acquisitions: platform, date, orbit
+    for key in ("s1", "s2"):  # both acquisitions at a glance, in the item's description
+        assert f"Sentinel-{key[1]}: {assets[key]['platform']}, {assets[key]['datetime']}" in text
+    for key, after_click in zip(("s1", "s2"), page["clickTexts"]):  # and in each asset's own fields  # both acquisitions: platform, date, orbit
         assert assets[key]["platform"] in after_click
         assert _us_date(assets[key]["datetime"]) in after_click, (key, assets[key]["datetime"])
         assert re.search(r"Rel\. Orbit Number\s+" + str(assets[key]["sat:relative_orbit"]), after_click), key
