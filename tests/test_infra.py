@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 import json
 import os
 import subprocess
@@ -371,3 +372,22 @@ def test_infra_apply_cli(tmp_path, moto, bucket, s3_client):
     assert http.returncode == 2 and "--allow-http" in http.stderr, http.stderr
     for out in (r, missing, bad, http):
         assert TEST_SECRET_KEY not in out.stdout + out.stderr
+
+
+def test_stac_api_compose_is_pinned_and_loopback_only():
+    """infra/stac-api/compose.yaml: the versions `sen12stac api` uses, every port on 127.0.0.1."""
+    compose = yaml.safe_load((INFRA / "stac-api" / "compose.yaml").read_text())
+    services = compose["services"]
+    ports = [p for s in services.values() for p in s.get("ports", [])]
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports), ports
+    dockerfile = services["migrate"]["build"]["dockerfile_inline"]
+    pins = dict(re.findall(r"'([a-z-]+)(?:\[[a-z]+\])?==([0-9.]+)'", dockerfile))
+    assert pins == {"pypgstac": "0.10.0", "stac-fastapi-pgstac": "7.2.0"}, pins
+    assert services["api"]["build"] == services["migrate"]["build"]  # one image, one set of pins
+    # the same pins as the Python extra that `sen12stac api` installs, when the project declares one
+    declared = dict(re.findall(r'"(pypgstac|stac-fastapi-pgstac)(?:\[[a-z,]+\])?==([0-9.]+)"', (REPO / "pyproject.toml").read_text()))
+    for name, version in declared.items():
+        assert pins[name] == version, (name, version, pins[name])
+    cmd = services["api"]["command"]
+    assert "--factory" in cmd and "stac_fastapi.pgstac.app:create_app" in cmd
+    assert services["database"]["image"].startswith("postgis/postgis:15-")
