@@ -267,6 +267,7 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
         out.print(f"  per-season figures    {out_dir}/ROIs*/roi_map.png, contact_sheet.png")
         out.print(f"  build summary         {out_dir / 'build-summary.json'}")
         out.print(f"  validate it           .venv/bin/sen12stac validate {out_dir}/catalog.json")
+        out.print(f"  browse it             .venv/bin/sen12stac browse {out_dir}")
     except Sen12StacError as exc:
         _fail(exc)
 
