@@ -245,3 +245,28 @@ def test_browse_refuses_what_a_browser_could_not_read(tmp_path, moto, s3_client,
     assert both.returncode == 2 and "--api" in both.stderr
     down = subprocess.run([sys.executable, "-m", "sen12stac.cli", "browse", "--api", "http://127.0.0.1:9/"], env=_cli_env(), capture_output=True, text=True, timeout=60)
     assert down.returncode == 4 and "127.0.0.1:9" in down.stderr and "Fix:" in down.stderr, down.stderr
+
+
+def test_the_build_is_made_once_lazily_and_failures_are_clear(tmp_path):
+    """ensure_build: a ready build is used as is; a missing one runs the project script with the
+    cache folder, and a script that leaves no build is one clear error."""
+    from sen12stac import browse
+    from sen12stac.errors import ConfigError
+
+    calls = []
+
+    def fake_build(cmd, env):  # stands in for npm: writes what the real script leaves behind
+        calls.append((cmd, env["SEN12STAC_BROWSER_CACHE"]))
+        dist = browse.build_dir(Path(env["SEN12STAC_BROWSER_CACHE"]))
+        dist.mkdir(parents=True)
+        (dist / "index.html").write_text("<html></html>")
+        (dist / browse.BUILD_STAMP).write_text("{}")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    dist = browse.ensure_build(tmp_path / "cache", run=fake_build)
+    assert dist == tmp_path / "cache" / "stac-browser-4.0.1" / "dist" and browse.build_is_ready(dist)
+    assert calls == [(["bash", str(REPO / "scripts" / "build-stac-browser.sh")], str(tmp_path / "cache"))]
+    assert browse.ensure_build(tmp_path / "cache", run=fake_build) == dist and len(calls) == 1  # cached
+    with pytest.raises(ConfigError, match="building STAC Browser .* failed") as err:
+        browse.ensure_build(tmp_path / "other", run=lambda cmd, env: subprocess.CompletedProcess(cmd, 1))
+    assert "Fix:" in str(err.value)
