@@ -19,9 +19,11 @@ without them the footprint and the thumbnail still show.
 """
 from __future__ import annotations
 
+import io
 import json
 import mimetypes
 import posixpath
+import re
 import subprocess
 import threading
 import urllib.error
@@ -227,6 +229,36 @@ class _Handler(SimpleHTTPRequestHandler):
             self.wfile.write(self.config_js)
             return
         super().do_GET()
+
+    def send_head(self):  # noqa: ANN201 - adds single byte ranges (COG readers such as geotiff.js ask for them)
+        rng = self.headers.get("Range")
+        path = self.translate_path(self.path)
+        if not rng or not Path(path).is_file():
+            return super().send_head()
+        m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
+        size = Path(path).stat().st_size
+        if not m or (not m.group(1) and not m.group(2)):
+            return super().send_head()
+        if m.group(1):
+            start, end = int(m.group(1)), min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
+        else:  # suffix range: the last N bytes
+            start, end = max(0, size - int(m.group(2))), size - 1
+        if start >= size or start > end:
+            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        with open(path, "rb") as f:
+            f.seek(start)
+            body = f.read(end - start + 1)
+        self.send_response(HTTPStatus.PARTIAL_CONTENT)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return io.BytesIO(body)
 
     def translate_path(self, path: str) -> str:
         raw = urllib.parse.unquote(urllib.parse.urlsplit(path).path)

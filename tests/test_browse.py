@@ -270,3 +270,46 @@ def test_the_build_is_made_once_lazily_and_failures_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="building STAC Browser .* failed") as err:
         browse.ensure_build(tmp_path / "other", run=lambda cmd, env: subprocess.CompletedProcess(cmd, 1))
     assert "Fix:" in str(err.value)
+
+
+def test_the_folder_server_serves_the_release_and_byte_ranges(tmp_path):
+    """One origin: browser files at /, the release under /data/, /config.js names the catalog;
+    COG readers get byte ranges; nothing outside the folder is reachable."""
+    import urllib.error
+    import urllib.request
+
+    from sen12stac import browse
+
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<html>stac browser</html>")
+    (dist / browse.BUILD_STAMP).write_text("{}")
+    rel = tmp_path / "release"
+    (rel / "sub").mkdir(parents=True)
+    (rel / "catalog.json").write_text('{"type": "Catalog", "links": []}')
+    blob = bytes(range(256)) * 40
+    (rel / "sub" / "a.tif").write_bytes(blob)
+    (tmp_path / "secret.txt").write_text("outside")
+    with browse.serve(browse.folder_target(rel), dist) as server:
+        def get(path: str, **headers: str):
+            req = urllib.request.Request(server.url + path, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, r.headers, r.read()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.headers, b""
+
+        assert get("")[2] == b"<html>stac browser</html>"
+        status, _, body = get("config.js")
+        config = json.loads(body.decode().split("=", 1)[1].rstrip().rstrip(";"))
+        assert config["catalogUrl"] == server.url + "data/catalog.json" and config["historyMode"] == "hash"
+        status, headers, body = get("data/catalog.json")
+        assert status == 200 and headers["Content-Type"] == "application/json" and json.loads(body)["type"] == "Catalog"
+        status, headers, body = get("data/sub/a.tif", Range="bytes=100-355")
+        assert status == 206 and body == blob[100:356] and headers["Content-Range"] == f"bytes 100-355/{len(blob)}"
+        assert get("data/sub/a.tif", Range="bytes=-16")[2] == blob[-16:]
+        assert get("data/sub/a.tif", Range=f"bytes={len(blob)}-")[0] == 416
+        assert get("data/sub/a.tif")[2] == blob
+        assert get("data/../secret.txt")[0] == 404 and get("data/%2e%2e/secret.txt")[0] == 404
+        assert get("data/sub/")[0] == 404  # no listings
+    assert server.url.startswith("http://127.0.0.1:")
