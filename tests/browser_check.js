@@ -5,7 +5,8 @@
 //   node tests/browser_check.js spec.json   ->  JSON report on stdout
 //
 // spec: {"executablePath": "...", "timeoutMs": 30000, "pages": [{"name": "...", "url": "...",
-//        "waitText": ["..."], "waitImages": ["suffix.jpg"], "clickTabs": ["Thumbnails"], "click": ["text"], "waitTextAfterClick": ["..."],
+//        "waitText": ["..."], "waitImages": ["suffix.jpg"], "click": ["text"], "waitTextAfterClick": ["..."],
+//        "settleMs": 1500, "clickTabs": ["Thumbnails"] (after the clicks),
 //        "screenshot": "/path.png"}]}
 // Every request to a host other than 127.0.0.1/localhost is recorded and aborted: nothing may
 // come from the internet (basemap tiles are expected to fail and are reported as such).
@@ -22,7 +23,7 @@ async function main() {
     executablePath: spec.executablePath,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync', '--no-first-run'],
+           '--disable-component-update', '--disable-sync', '--no-first-run', ...(spec.extraArgs || [])],
   });
   const report = { pages: [], external: [] };
   try {
@@ -57,22 +58,31 @@ async function main() {
           await page.screenshot({ path: p.screenshot, fullPage: true });
           entry.screenshot = p.screenshot;
         }
-        for (const name of p.clickTabs || []) {  // e.g. the "Thumbnails" tab beside the map
-          await page.getByRole('tab', { name, exact: true }).click({ timeout });
-        }
-        // Click each text in turn (e.g. expand an asset's details; STAC Browser shows one at a
-        // time), wait for the matching waitTextAfterClick entry, keep the page text after each.
+        // Click each text in turn (e.g. expand an asset's details), wait for the matching
+        // waitTextAfterClick entry, keep the page text, a screenshot and the map's place after each.
         entry.clickTexts = [];
+        entry.clickMapRects = [];
         for (const [i, text] of (p.click || []).entries()) {
-          await page.getByText(text, { exact: false }).first().click({ timeout });
+          await page.getByText(text, { exact: false }).filter({ visible: true }).first().click({ timeout });
           const want = (p.waitTextAfterClick || [])[i];
           if (want) {
             await page.waitForFunction((t) => document.body.innerText.includes(t), want, { timeout });
           }
           entry.clickTexts.push(await page.evaluate(() => document.body.innerText));
+          await page.waitForLoadState('networkidle', { timeout: 5000 }).catch(() => {});
+          await page.waitForTimeout(p.settleMs || 0);  // let the map draw a layer it just added
+          entry.clickMapRects.push(await page.evaluate(() => {
+            const v = document.querySelector('.ol-viewport');
+            if (!v) return null;
+            const r = v.getBoundingClientRect();
+            return { x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height };
+          }));
           if (p.screenshot) {
             await page.screenshot({ path: p.screenshot.replace(/\.png$/, `-click${i + 1}.png`), fullPage: true });
           }
+        }
+        for (const name of p.clickTabs || []) {  // e.g. the "Thumbnails" tab beside the map
+          await page.getByRole('tab', { name, exact: true }).click({ timeout });
         }
         await page.waitForLoadState('networkidle', { timeout: 5000 }).catch(() => {});
       } catch (err) {

@@ -157,7 +157,7 @@ def _pages(base: str, prefix: str, rel: dict[str, Any], tag: str) -> list[dict[s
         {"name": "collection", "url": base + f"#/{prefix}{SEASON}/collection.json", "waitText": ["Contact sheet", "Map of the regions of interest"],
          "waitImages": ["roi_map.png", "contact_sheet.png"], "screenshot": str(ARTIFACTS / f"{tag}-collection.png")},
         {"name": "item", "url": base + f"#/{prefix}{rel['item_rel']}", "waitText": [props["title"], props["ml-aoi:split"]],
-         "waitImages": [thumb], "clickTabs": ["Thumbnails"], "click": [assets["s1"]["title"], assets["s2"]["title"]],
+         "waitImages": [thumb], "click": [assets["s1"]["title"], assets["s2"]["title"]], "settleMs": 1500, "clickTabs": ["Thumbnails"],
          "waitTextAfterClick": [assets["s1"]["platform"], assets["s2"]["platform"]],
          "screenshot": str(ARTIFACTS / f"{tag}-item.png")},
     ]
@@ -196,12 +196,29 @@ def _check(report: dict[str, Any], rel: dict[str, Any], data_base: str) -> None:
         assert assets[key]["platform"] in after_click
         assert _us_date(assets[key]["datetime"]) in after_click, (key, assets[key]["datetime"])
         assert re.search(r"Rel\. Orbit Number\s+" + str(assets[key]["sat:relative_orbit"]), after_click), key
+    # Expanding the S2 asset (role visual) draws the COG itself on the map: true colour, not black
+    # (it was black while the bands' statistics held physical values).
+    assert _map_is_drawn(page["screenshot"].replace(".png", "-click2.png"), page["clickMapRects"][1])
     for label in ("Scene Qc", "Cloud Fraction", "Nodata Fraction"):  # QC metrics
         assert label in text
     cogs = {l["href"] for l in page["links"] if l["href"].endswith(".tif")}
     expected = {data_base + (Path(rel["item_rel"]).parent / assets[k]["href"]).as_posix() for k in ("s1", "s2")}
     normalise = lambda u: re.sub(r"/[^/]+/\.\./", "/", u)  # noqa: E731
     assert {normalise(u) for u in expected} <= {normalise(u) for u in cogs}, (expected, cogs)
+
+
+def _map_is_drawn(screenshot: str, rect: dict[str, float] | None) -> bool:
+    """The middle of the map (where the patch is) is drawn, not black: with the bug every pixel
+    there was (0, 0, 0); the synthetic scene's darkest surface (water) is about (20, 25, 50)."""
+    import numpy as np
+    from PIL import Image
+
+    assert rect, "no map on the page"
+    x, y, w, h = rect["x"], rect["y"], rect["width"], rect["height"]
+    box = (int(x + 0.3 * w), int(y + 0.3 * h), int(x + 0.7 * w), int(y + 0.7 * h))
+    px = np.asarray(Image.open(screenshot).convert("RGB").crop(box)).reshape(-1, 3).astype(int)
+    black = px.max(axis=1) < 12
+    return bool(black.mean() < 0.5)
 
 
 def _print_artifacts(capsys, tag: str) -> None:

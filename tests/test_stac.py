@@ -144,7 +144,10 @@ def test_raster_scale_and_offset_recover_physical_values():
             # physical = offset + scale * DN: DN 1 -> stretch_min, DN 255 -> stretch_max
             assert band["raster:offset"] + band["raster:scale"] * 1 == pytest.approx(st.stretch_min, abs=1e-6)
             assert band["raster:offset"] + band["raster:scale"] * 255 == pytest.approx(st.stretch_max, abs=1e-6)
-            assert band["statistics"]["mean"] == pytest.approx(st.mean) and band["statistics"]["stddev"] == pytest.approx(st.std)
+            # statistics describe the stored DN (what viewers stretch by); the same mapping gives them back in physical units
+            assert (band["statistics"]["minimum"], band["statistics"]["maximum"]) == (1, 255)
+            assert band["raster:offset"] + band["raster:scale"] * band["statistics"]["mean"] == pytest.approx(st.mean, rel=1e-6)
+            assert band["raster:scale"] * band["statistics"]["stddev"] == pytest.approx(st.std, rel=1e-6)
     assert item["assets"]["s1"]["bands"][0]["unit"] == "dB"
 
 

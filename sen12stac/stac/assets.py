@@ -62,12 +62,21 @@ def band_stats_dict(stats: BandStats) -> dict[str, Any]:
     }
 
 
+# The stored values of a published band: DN 1..255 (0 is no-data).
+DN_MIN, DN_MAX = 1, 255
+
+
 def _band_fields(stats: BandStats, valid_total: int | None) -> dict[str, Any]:
+    """``statistics`` describe the stored values (DN), as viewers expect: STAC Browser (ol-stac,
+    OpenLayers) stretches a COG's display from ``minimum`` to ``maximum``, and physical values
+    there drew the S2 COG black. The scene's mean and standard deviation are given in DN too
+    (physical = offset + scale x DN holds for them); the physical figures are in the scene
+    catalog's ``sen12:band_stats``."""
     statistics: dict[str, Any] = {
-        "mean": json_number(stats.mean),
-        "stddev": json_number(stats.std),
-        "minimum": json_number(stats.stretch_min),
-        "maximum": json_number(stats.stretch_max),
+        "mean": json_number((stats.mean - stats.offset) / stats.scale),
+        "stddev": json_number(stats.std / stats.scale),
+        "minimum": DN_MIN,
+        "maximum": DN_MAX,
     }
     if valid_total:
         statistics["valid_percent"] = json_number(100.0 * stats.valid_pixels / valid_total, 4)
