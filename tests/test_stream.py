@@ -163,7 +163,9 @@ def test_decoded_arrays_equal_rasterio_and_physical_values_match_the_catalog(rel
             assert np.array_equal(raw[name], ref)
             # physical: NaN exactly at no-data, and inside the range the catalog states for DN 1..255
             asset = items[raw["id"]]["assets"][name]
-            stats = [b["statistics"] for b in asset.get("bands") or asset["raster:bands"]]
+            # statistics are in stored DN (1..255); offset + scale x DN gives the physical range
+            stats = [{k: b["raster:offset"] + b["raster:scale"] * b["statistics"][k] for k in ("minimum", "maximum")}
+                     for b in asset.get("bands") or asset["raster:bands"]]
             for b in range(bands):
                 assert np.array_equal(np.isnan(phys[name][b]), ref[b] == 0)
                 valid = phys[name][b][ref[b] > 0]
