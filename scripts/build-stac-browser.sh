@@ -3,7 +3,8 @@
 #
 #   scripts/build-stac-browser.sh              # the browser build (npm install ~50 s, build ~45 s)
 #   scripts/build-stac-browser.sh --test-tools # also playwright-core, which the browser tests drive Chromium with
-#   scripts/build-stac-browser.sh --print-dir  # print the cache folder and exit
+#   scripts/build-stac-browser.sh --print-dir  # print the build folder and exit
+#   scripts/build-stac-browser.sh --cache DIR  # another cache folder (sen12stac browse passes its own)
 #
 # What it does (idempotent; a no-op when the build is there):
 #   * `npm pack` @radiantearth/stac-browser@4.0.1 (the newest on npm; it ships sources, no dist);
@@ -24,18 +25,22 @@ OL_STAC_VERSION=1.1.0
 PLAYWRIGHT_CORE_VERSION=1.65.1   # drives Debian's chromium (/usr/bin/chromium) in tests/test_browse.py
 
 CACHE=${SEN12STAC_BROWSER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sen12stac}
-BROWSER_DIR=$CACHE/stac-browser-$STAC_BROWSER_VERSION
-TOOLS_DIR=$CACHE/playwright-core-$PLAYWRIGHT_CORE_VERSION
 
 want_tools=0
-for arg in "$@"; do
-  case $arg in
+print_dir=0
+while [ $# -gt 0 ]; do
+  case $1 in
     --test-tools) want_tools=1 ;;
-    --print-dir) echo "$BROWSER_DIR"; exit 0 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-    *) echo "build-stac-browser: unknown option $arg (use --test-tools or --print-dir)" >&2; exit 2 ;;
+    --print-dir) print_dir=1 ;;
+    --cache) shift; CACHE=${1:?--cache needs a folder} ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "build-stac-browser: unknown option $1 (use --test-tools, --print-dir or --cache DIR)" >&2; exit 2 ;;
   esac
+  shift
 done
+BROWSER_DIR=$CACHE/stac-browser-$STAC_BROWSER_VERSION
+TOOLS_DIR=$CACHE/playwright-core-$PLAYWRIGHT_CORE_VERSION
+if [ $print_dir -eq 1 ]; then echo "$BROWSER_DIR"; exit 0; fi
 
 browser_ready() { [ -f "$BROWSER_DIR/dist/index.html" ] && [ -f "$BROWSER_DIR/dist/.sen12stac-build" ]; }
 tools_ready() { [ -f "$TOOLS_DIR/node_modules/playwright-core/package.json" ]; }

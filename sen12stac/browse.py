@@ -79,20 +79,13 @@ def ensure_build(cache_root: Path, *, run: Callable[..., Any] = subprocess.run) 
             f"STAC Browser is not built in {dist.parent}",
             fix="run scripts/build-stac-browser.sh from a sen12stac checkout (npm; about 2 minutes, once)",
         )
-    env = {**_base_env(), "SEN12STAC_BROWSER_CACHE": str(cache_root)}
-    proc = run(["bash", str(script)], env=env)
+    proc = run(["bash", str(script), "--cache", str(cache_root)])
     if proc.returncode != 0 or not build_is_ready(dist):
         raise ConfigError(
             f"building STAC Browser into {dist.parent} failed (exit {proc.returncode})",
             fix="read the script's messages above; it needs node and npm (scripts/system-deps.sh) and the npm registry once",
         )
     return dist
-
-
-def _base_env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 # -- what the browser points at ------------------------------------------------------------

@@ -272,9 +272,9 @@ def test_the_build_is_made_once_lazily_and_failures_are_clear(tmp_path):
 
     calls = []
 
-    def fake_build(cmd, env):  # stands in for npm: writes what the real script leaves behind
-        calls.append((cmd, env["SEN12STAC_BROWSER_CACHE"]))
-        dist = browse.build_dir(Path(env["SEN12STAC_BROWSER_CACHE"]))
+    def fake_build(cmd):  # stands in for npm: writes what the real script leaves behind
+        calls.append(cmd)
+        dist = browse.build_dir(Path(cmd[cmd.index("--cache") + 1]))
         dist.mkdir(parents=True)
         (dist / "index.html").write_text("<html></html>")
         (dist / browse.BUILD_STAMP).write_text("{}")
@@ -282,10 +282,10 @@ def test_the_build_is_made_once_lazily_and_failures_are_clear(tmp_path):
 
     dist = browse.ensure_build(tmp_path / "cache", run=fake_build)
     assert dist == tmp_path / "cache" / "stac-browser-4.0.1" / "dist" and browse.build_is_ready(dist)
-    assert calls == [(["bash", str(REPO / "scripts" / "build-stac-browser.sh")], str(tmp_path / "cache"))]
+    assert calls == [["bash", str(REPO / "scripts" / "build-stac-browser.sh"), "--cache", str(tmp_path / "cache")]]
     assert browse.ensure_build(tmp_path / "cache", run=fake_build) == dist and len(calls) == 1  # cached
     with pytest.raises(ConfigError, match="building STAC Browser .* failed") as err:
-        browse.ensure_build(tmp_path / "other", run=lambda cmd, env: subprocess.CompletedProcess(cmd, 1))
+        browse.ensure_build(tmp_path / "other", run=lambda cmd: subprocess.CompletedProcess(cmd, 1))
     assert "Fix:" in str(err.value)
 
 
