@@ -199,7 +199,7 @@ def _check(report: dict[str, Any], rel: dict[str, Any], data_base: str) -> None:
     # Expanding the S2 asset (role visual) draws the COG itself on the map: true colour, not black
     # (it was black while the bands' statistics held physical values).
     assert _map_is_drawn(page["screenshot"].replace(".png", "-click2.png"), page["clickMapRects"][1])
-    for label in ("Scene Qc", "Cloud Fraction", "Nodata Fraction"):  # QC metrics
+    for label in ("Cloud Fraction", "Nodata Fraction", "Seamline", "Qc Reasons"):  # the pair's QC metrics
         assert label in text
     cogs = {l["href"] for l in page["links"] if l["href"].endswith(".tif")}
     expected = {data_base + (Path(rel["item_rel"]).parent / assets[k]["href"]).as_posix() for k in ("s1", "s2")}

@@ -123,7 +123,7 @@ def test_item_fields():
     assert item["assets"]["thumbnail"]["roles"] == ["thumbnail"]
     # what STAC Browser shows as the item's name, and both acquisitions at a glance
     assert p["title"] == "ROIs1158_spring scene 7, pair 42"
-    assert "split: **validate**" in p["description"]
+    assert "Split: **validate**" in p["description"]
     assert "- Sentinel-1: sentinel-1a, 2017-03-12T05:45:28Z, descending orbit, relative orbit 95" in p["description"]
     assert "- Sentinel-2: sentinel-2a, 2017-03-12T10:20:21Z" in p["description"]
     derived = [link for link in item["links"] if link["rel"] == "derived_from"]
