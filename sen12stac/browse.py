@@ -110,7 +110,12 @@ def folder_target(path: Path) -> Target:
         folder, key = path, "catalog.json"
     if not (folder / key).is_file():
         raise ConfigError(f"no STAC catalog at {folder / key}", fix="pass a release or build folder (the one holding catalog.json), an s3:// URL or --api URL")
-    return Target(kind="folder", folder=folder.resolve(), catalog_key=key)
+    folder = folder.resolve()
+    # A release folder (vX.Y.Z) beside its landing catalog: serve the parent, so the release's
+    # latest-version / predecessor-version links (../catalog.json, ../v0.9.0/...) resolve too.
+    if key == "catalog.json" and re.fullmatch(r"v\d+\.\d+\.\d+.*", folder.name) and (folder.parent / "catalog.json").is_file():
+        return Target(kind="folder", folder=folder.parent, catalog_key=f"{folder.name}/catalog.json")
+    return Target(kind="folder", folder=folder, catalog_key=key)
 
 
 def s3_http_url(bucket: str, key: str, *, endpoint_url: str | None, region: str | None) -> str:

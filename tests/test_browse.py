@@ -230,11 +230,15 @@ def test_browse_a_release_folder(release, browser_tools, tmp_path, capsys):
     server = Browse([str(release["work"] / "releases" / "v1.0.0")], release["work"])
     try:
         assert "folder" in server.printed
+        import urllib.request
+
+        with urllib.request.urlopen(server.url + "data/catalog.json", timeout=10) as r:  # the landing catalog beside the release
+            assert "1.0.0" in r.read().decode()
         report = _drive(browser_tools, _pages(server.url, "", release, "folder"), tmp_path)
     finally:
         server.close()
     _print_artifacts(capsys, "folder")
-    _check(report, release, server.url + "data/")
+    _check(report, release, server.url + "data/v1.0.0/")  # the releases folder is served, so the landing catalog resolves too
 
 
 @pytest.mark.s3
