@@ -391,3 +391,19 @@ def test_stac_api_compose_is_pinned_and_loopback_only():
     cmd = services["api"]["command"]
     assert "--factory" in cmd and "stac_fastapi.pgstac.app:create_app" in cmd
     assert services["database"]["image"].startswith("postgis/postgis:15-")
+
+
+def test_a_bucket_without_prefix_as_apply_builds_it():
+    """`infra apply s3://bucket` (releases at the bucket's root): the same rules on the keys there."""
+    from sen12stac import infra
+
+    v = infra.BucketValues(bucket=BUCKET, prefix="")
+    public, publisher = infra.bucket_policy(v, public=True), infra.publisher_policy(v)
+    assert decide(get("catalog.json"), public, None) == "allow"
+    assert decide(get("v1.0.0/ROIs1158_spring/collection.json"), public, None) == "allow"
+    assert decide(get("staging/catalog.json"), public, None) == "implicit-deny"
+    assert decide(put("v1.0.0/catalog.json", if_match=True), public, publisher) == "deny"
+    assert decide(put("catalog.json", if_match=True), public, publisher) == "allow"
+    assert decide(put("v2.0.0/catalog.json", if_none_match=True), public, publisher) == "allow"
+    assert infra.split_bucket_url("s3://my-bucket") == ("my-bucket", "")
+    assert infra.split_bucket_url("s3://my-bucket/a/b/") == ("my-bucket", "a/b")
