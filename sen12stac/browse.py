@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import json
-import mimetypes
 import posixpath
 import re
 import subprocess
@@ -42,12 +41,21 @@ STAC_BROWSER_VERSION = "4.0.1"
 BUILD_STAMP = ".sen12stac-build"
 DATA_PREFIX = "/data/"
 
-mimetypes.add_type("application/json", ".json")
-mimetypes.add_type("application/geo+json", ".geojson")
-mimetypes.add_type("image/tiff", ".tif")
-mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
-mimetypes.add_type("text/markdown", ".md")
-mimetypes.add_type("text/javascript", ".js")
+# Media types of what a release and the browser build hold (no change to the global mimetypes table).
+MEDIA_TYPES = {
+    ".json": "application/json",
+    ".geojson": "application/geo+json",
+    ".tif": "image/tiff",
+    ".parquet": "application/vnd.apache.parquet",
+    ".md": "text/markdown; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".html": "text/html; charset=utf-8",
+}
 
 
 # -- the cached build ----------------------------------------------------------------------
@@ -206,6 +214,7 @@ class _Handler(SimpleHTTPRequestHandler):
     dist: Path
     folder: Path | None
     config_js: bytes
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MEDIA_TYPES}
 
     def __init__(self, *args: Any, dist: Path, folder: Path | None, config_js: bytes, **kwargs: Any) -> None:
         self.dist, self.folder, self.config_js = dist, folder, config_js
