@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_catalog.py
 	$(PY) bench/bench_publish.py
 	$(PY) bench/bench_stream.py
+	$(PY) bench/bench_opendata.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis build *.egg-info

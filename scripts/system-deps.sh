@@ -9,6 +9,9 @@ NEEDED=(
   "node nodejs"
   "npm npm"
   "chromium chromium"
+  # STAC API (sen12stac api up, tests/test_api*.py): a private PostgreSQL cluster with PostGIS
+  "/usr/lib/postgresql/15/bin/initdb postgresql"
+  "/usr/share/postgresql/15/extension/postgis.control postgresql-15-postgis-3"
 )
 missing=()
 for entry in "${NEEDED[@]}"; do

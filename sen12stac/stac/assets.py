@@ -1,5 +1,6 @@
 """Asset dicts: templates from the catalog texts, hrefs and file fields from asset records,
-STAC 1.1 ``bands`` filled from band statistics (``raster:scale``/``raster:offset``, ``statistics``)."""
+STAC 1.1 ``bands`` filled from band statistics (``raster:scale``/``raster:offset``; the scene's
+statistics themselves live once per scene, in the scene catalog's ``sen12:band_stats``)."""
 from __future__ import annotations
 
 import json
@@ -62,31 +63,6 @@ def band_stats_dict(stats: BandStats) -> dict[str, Any]:
     }
 
 
-# The stored values of a published band: DN 1..255 (0 is no-data).
-DN_MIN, DN_MAX = 1, 255
-
-
-def _band_fields(stats: BandStats, valid_total: int | None) -> dict[str, Any]:
-    """``statistics`` describe the stored values (DN), as viewers expect: STAC Browser (ol-stac,
-    OpenLayers) stretches a COG's display from ``minimum`` to ``maximum``, and physical values
-    there drew the S2 COG black. The scene's mean and standard deviation are given in DN too
-    (physical = offset + scale x DN holds for them); the physical figures are in the scene
-    catalog's ``sen12:band_stats``."""
-    statistics: dict[str, Any] = {
-        "mean": json_number((stats.mean - stats.offset) / stats.scale),
-        "stddev": json_number(stats.std / stats.scale),
-        "minimum": DN_MIN,
-        "maximum": DN_MAX,
-    }
-    if valid_total:
-        statistics["valid_percent"] = json_number(100.0 * stats.valid_pixels / valid_total, 4)
-    return {
-        "raster:scale": json_number(stats.scale, 9),
-        "raster:offset": json_number(stats.offset, 9),
-        "statistics": statistics,
-    }
-
-
 def bands_with_stats(template: list[dict[str, Any]], stats: tuple[BandStats, ...], what: str) -> list[dict[str, Any]]:
     if len(stats) != len(template):
         raise ValidationFailed(
@@ -103,6 +79,7 @@ def bands_with_stats(template: list[dict[str, Any]], stats: tuple[BandStats, ...
                 [f"{what}: band order {st.band} != {b['name']}"],
                 fix="give BandStats in the published band order (S1: VV; S2: B04, B03, B02)",
             )
-        b.update(_band_fields(st, None))
+        b["raster:scale"] = json_number(st.scale, 9)
+        b["raster:offset"] = json_number(st.offset, 9)
         bands.append(b)
     return bands
