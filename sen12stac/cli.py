@@ -569,7 +569,7 @@ def browse(
         b.check_reachable(target)
         dist = b.ensure_build(BrowseEnv().cache_root())
         server = b.serve(target, dist, port=port)
-        out.print(f"STAC Browser on {target.kind} {release or api}: {server.url}  (catalog {server.catalog_url}; Ctrl-C stops)", soft_wrap=True)
+        out.print(f"STAC Browser at {server.url}  ({target.kind} {release or api}, catalog {server.catalog_url}; Ctrl-C stops)", soft_wrap=True)
         try:
             while True:
                 time.sleep(3600)

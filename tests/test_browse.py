@@ -29,7 +29,7 @@ import pytest
 
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
-pytest_plugins = ["tests.conftest_s3"]
+pytest_plugins = ["tests.conftest_s3", "tests.apifixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "browse"
@@ -143,11 +143,17 @@ def _us_date(iso: str) -> str:
     return f"{d.month}/{d.day}/{d.year}"
 
 
+def _fresh_artifacts(tag: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob(f"{tag}-*.png"):
+        old.unlink()
+
+
 def _pages(base: str, prefix: str, rel: dict[str, Any], tag: str) -> list[dict[str, Any]]:
     item = rel["item"]
     props, assets = item["properties"], item["assets"]
     thumb = assets["thumbnail"]["href"].rsplit("/", 1)[-1]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    _fresh_artifacts(tag)
     pages = []
     if prefix:  # the landing catalog above the releases
         pages.append({"name": "landing", "url": base, "waitText": ["1.0.0"], "screenshot": str(ARTIFACTS / f"{tag}-landing.png")})
@@ -252,6 +258,42 @@ def test_browse_a_release_in_s3(release, browser_tools, moto, tmp_path, capsys):
         server.close()
     _print_artifacts(capsys, "s3")
     _check(report, release, f"{moto.endpoint_url}/{bucket}/sen12/v1.0.0/")
+
+
+def test_browse_a_stac_api(api_url, built_release, browser_tools, tmp_path, capsys):
+    """`sen12stac browse --api URL` on the API `sen12stac api serve` runs (real PostgreSQL + pgstac):
+    the landing page lists the seasons, a collection and an item open, and the search form works."""
+    item_path = sorted(built_release.glob("ROIs*/*/*_p*.json"))[0]
+    item = json.loads(item_path.read_text())
+    coll = json.loads((built_release / item["collection"] / "collection.json").read_text())
+    server = Browse(["--api", api_url + "/"], tmp_path)
+    try:
+        assert "api" in server.printed and api_url in server.printed
+        _fresh_artifacts("api")
+        pages = [
+            {"name": "landing", "url": server.url, "waitText": ["SEN1-2 (sen12stac)", coll["title"]], "screenshot": str(ARTIFACTS / "api-landing.png")},
+            {"name": "collection", "url": server.url + f"#/collections/{coll['id']}", "waitText": [coll["title"], "CC-BY-4.0"],
+             "screenshot": str(ARTIFACTS / "api-collection.png")},
+            {"name": "item", "url": server.url + f"#/collections/{coll['id']}/items/{item['id']}",
+             "waitText": [item["properties"]["title"], item["properties"]["ml-aoi:split"]], "screenshot": str(ARTIFACTS / "api-item.png")},
+            {"name": "search", "url": server.url + "#/search", "waitText": ["Search for Items"], "click": ["Search for Items", "Submit"],
+             "waitTextAfterClick": ["Submit", ", pair "], "settleMs": 500, "screenshot": str(ARTIFACTS / "api-search.png")},
+        ]
+        report = _drive(browser_tools, pages, tmp_path)
+    finally:
+        server.close()
+    with capsys.disabled():
+        print(f"\n[browse] screenshots: {ARTIFACTS}/api-{{landing,collection,item,search}}.png", file=sys.stderr)
+    for p in report["pages"]:
+        assert p["ok"], f"{p['name']} ({p['url']}): {p['error']}\n{p['text'][:2000]}"
+    assert all(TILE_HOSTS.match(u) for u in report["external"]), report["external"]
+    page = {p["name"]: p for p in report["pages"]}["item"]
+    assert re.search(r"Split\s+" + item["properties"]["ml-aoi:split"], page["text"])
+    for key in ("s1", "s2"):
+        assert f"Sentinel-{key[1]}: {item['assets'][key]['platform']}" in page["text"]
+    assert page["mapCanvases"] > 0
+    found = {p["name"]: p for p in report["pages"]}["search"]["clickTexts"][-1]  # item search over the API
+    assert re.search(r"ROIs\d+_\w+ scene \d+, pair \d+", found)
 
 
 @pytest.mark.s3
