@@ -147,7 +147,7 @@ def s3_target(url: str, *, endpoint_url: str | None = None, region: str | None =
 
 def api_target(url: str) -> Target:
     if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"--api {url!r} is not an http(s) URL", fix="pass the STAC API's landing page, e.g. http://127.0.0.1:8080/ (as printed by `sen12stac api`)")
+        raise ConfigError(f"--api {url!r} is not an http(s) URL", fix="pass the STAC API's landing page, e.g. http://127.0.0.1:8081/ (as printed by `sen12stac api`)")
     return Target(kind="api", catalog_url=url.rstrip("/") + "/")
 
 

@@ -501,10 +501,12 @@ def api_load(
         _need_api_extra()
         from .api.database import prepare_database
         from .api.load import load_release
+        from .api.queryables import register_queryables
 
         release = _open_release(release_url, asset_base_url, endpoint_url)
-        prepare_database(dsn, migrate_first=migrate)  # checks the DSN and pgstac; settings; queryables
+        prepare_database(dsn, migrate_first=migrate)  # checks the DSN and pgstac; settings
         report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False))
+        register_queryables(dsn)  # after the load: indexes built in bulk
         out.print(str(report), highlight=False, soft_wrap=True)
     except Sen12StacError as exc:
         _fail(exc)
@@ -558,7 +560,7 @@ def browse(
         from . import browse as b
 
         if (release is None) == (api is None):
-            raise ConfigError("browse needs exactly one of RELEASE or --api URL", fix="e.g. `sen12stac browse demo` or `sen12stac browse --api http://127.0.0.1:8080/`")
+            raise ConfigError("browse needs exactly one of RELEASE or --api URL", fix="e.g. `sen12stac browse demo` or `sen12stac browse --api http://127.0.0.1:8081/`")
         if api is not None:
             target = b.api_target(api)
         elif release.startswith("s3://"):

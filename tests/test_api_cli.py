@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.apihelpers import EXE, pg_folder, run_cli, snapshot, sql, static_items, stop, wait_http
@@ -21,7 +23,7 @@ def fresh_db(pg, name: str) -> str:
     """Another database in the session's cluster, with pgstac: tests that change data keep to their own."""
     from sen12stac.api.database import prepare_database
 
-    with __import__("psycopg").connect(pg.dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+    with psycopg.connect(pg.dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name}")
         conn.execute(f"CREATE DATABASE {name}")
     dsn = pg.dsn.rsplit("/", 1)[0] + "/" + name
@@ -51,7 +53,7 @@ def test_wrong_dsn(built_release):
 
 def test_database_without_pgstac(pg, built_release):
     base = pg.dsn.rsplit("/", 1)[0]
-    with __import__("psycopg").connect(base + "/postgres", autocommit=True) as conn:
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS plain")
         conn.execute("CREATE DATABASE plain")
     r = run_cli("api", "load", str(built_release), "--dsn", base + "/plain")
@@ -171,7 +173,7 @@ def test_up_serves_stops_on_ctrl_c_and_reuses_the_database(built_release):
         for attempt, sig in ((1, signal.SIGINT), (2, signal.SIGTERM)):
             port = free_port()
             proc = subprocess.Popen([EXE, "api", "up", str(built_release), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    env={**__import__("os").environ, **env, "COLUMNS": "5000"}, start_new_session=True)
+                                    env={**os.environ, **env, "COLUMNS": "5000"}, start_new_session=True)
             url = f"http://127.0.0.1:{port}"
             wait_http(url + "/", proc, timeout=120)
             assert Client.open(url).search(limit=50).matched() == n
@@ -185,7 +187,9 @@ def test_up_serves_stops_on_ctrl_c_and_reuses_the_database(built_release):
             else:
                 assert "reusing the database" in output and f"loaded {n} items" not in output, output
     finally:
+        from sen12stac.api.database import find_postgres
+
         for pid in _postmaster_pids(cache):  # a failed assertion must not leave a server behind
-            subprocess.run(["pg_ctl" if shutil.which("pg_ctl") else "/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(pid.parent), "-m", "immediate", "stop"], capture_output=True,
-                           user="postgres" if __import__("os").geteuid() == 0 else None)
+            subprocess.run([find_postgres().exe("pg_ctl"), "-D", str(pid.parent), "-m", "immediate", "stop"], capture_output=True,
+                           user="postgres" if os.geteuid() == 0 else None)
         shutil.rmtree(cache, ignore_errors=True)

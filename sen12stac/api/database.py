@@ -325,10 +325,9 @@ def apply_settings(dsn: str, settings: dict[str, str] | None = None) -> None:
 
 
 def prepare_database(dsn: str, *, migrate_first: bool = True) -> str:
-    """pgstac migrated (when asked), settings applied and the sen12stac queryables registered."""
-    from .queryables import register_queryables
-
+    """pgstac migrated (when asked) or checked, and its settings applied. Register the
+    queryables after loading (:func:`~sen12stac.api.queryables.register_queryables`): their
+    indexes are then built in bulk, which was faster than maintaining them row by row."""
     version = migrate(dsn) if migrate_first else check_dsn(dsn)
     apply_settings(dsn)
-    register_queryables(dsn)
     return version

@@ -15,6 +15,7 @@ from typing import Callable
 
 from .database import PrivateCluster, prepare_database
 from .load import LoadReport, Release, fingerprint, load_release, read_collections
+from .queryables import register_queryables
 from .serve import ServeSettings, check_port_free, serve
 
 MARKER = "loaded.json"
@@ -46,6 +47,8 @@ def up(release: Release, settings: UpSettings, *, on_ready: Callable[[str, LoadR
         if previous != digest:
             marker.unlink(missing_ok=True)
             report = load_release(release, cluster.dsn, replace=settings.replace, progress=on_progress)
+        register_queryables(cluster.dsn)  # after a load (indexes built in bulk); else a no-op
+        if report is not None:
             marker.write_text(json.dumps({"release": release.url, "version": release.version, "fingerprint": digest, "items": report.items}) + "\n")
         url = f"http://{settings.host}:{settings.port}"
         on_ready(url, report, cluster.dsn)
