@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,7 +19,6 @@ from rich.table import Table
 from .errors import ConfigError, Sen12StacError, exit_code_for
 
 # Locals are never shown in a traceback (they may hold credentials), whatever typer's default is.
-_python_showwarning = warnings.showwarning
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Publish SAR-optical patch pairs (the SEN1-2 recipe) as COGs with a STAC catalog.")
 console = Console(stderr=True)
@@ -75,14 +73,18 @@ def _open(url: str, **s3: Any):
     return open_store(url, **(_s3_options(**s3) if url.startswith("s3://") else {}))
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Our warnings as one plain line (``warning: ...``); others as Python prints them."""
-    from .errors import Sen12StacWarning
+def _log_warnings_as_lines() -> None:
+    """The library's warnings (``sen12stac`` loggers: an out-of-season sidecar, a rollback that
+    left an object) as one plain ``warning: ...`` line each on stderr."""
+    import logging
 
-    if issubclass(category, Sen12StacWarning):
-        console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
-    else:
-        _python_showwarning(message, category, filename, lineno, file, line)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("sen12stac")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
 
 
 def _version_callback(value: bool) -> None:
@@ -745,7 +747,7 @@ def download(
 
 
 def main() -> None:
-    warnings.showwarning = _show_warning
+    _log_warnings_as_lines()
     try:
         app()
     except KeyboardInterrupt:

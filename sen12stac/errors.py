@@ -70,11 +70,6 @@ class ValidationFailed(Sen12StacError, ValueError):
         super().__init__(message, fix=fix)
 
 
-class Sen12StacWarning(UserWarning):
-    """Something was accepted but is probably not what the user meant (the CLI prints
-    ``warning: ...`` on one line); the message names the file or option."""
-
-
 # One table: error class -> process exit code (most specific first).
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (ConfigError, 2),

@@ -23,7 +23,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
-from sen12stac.errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, Sen12StacWarning, SourceError
+from sen12stac.errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, SourceError
 from sen12stac.models import ROI, Grid, SceneRequest
 from sen12stac.sources.local import LocalScene, LocalSource
 from sen12stac.utm import default_grid
@@ -31,8 +31,6 @@ from sen12stac.utm import default_grid
 from conftest import REPO, real_samples, sen12mscr_samples
 
 REAL = real_samples()
-# the converted real pairs include acquisitions outside the paper's 2017 windows: warned once, tested below
-pytestmark = pytest.mark.filterwarnings("ignore::sen12stac.errors.Sen12StacWarning")
 
 SPAIN = "sen1floods11_spain_7370579"
 CR_FALL = "sen12mscr_rois1970_fall_139_p839"
@@ -589,10 +587,12 @@ def test_source_is_picklable(source: LocalSource) -> None:
     assert clone.grid_for(roi, default_grid(roi.lon, roi.lat, 256)) == source.grid_for(roi, default_grid(roi.lon, roi.lat, 256))
 
 
-def test_acquisitions_outside_the_season_window_are_warned_naming_the_sidecar(converted: Path) -> None:
-    with pytest.warns(Sen12StacWarning) as rec:
+def test_acquisitions_outside_the_season_window_are_warned_naming_the_sidecar(converted: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="sen12stac.sources.local"):
         LocalSource(converted)
-    messages = [str(w.message) for w in rec if issubclass(w.category, Sen12StacWarning)]
+    messages = [r.getMessage() for r in caplog.records if r.name == "sen12stac.sources.local" and r.levelno == logging.WARNING]
     warned = {m.split(": ", 1)[0] for m in messages}
     # Sen1Floods11 Spain is from 2019 (declared fall); two BigEarthNet winter pairs are from Dec 2017 / Feb 2018
     assert warned == {str(converted / n / "scene.json") for n in (SPAIN, "bigearthnet_29snd_56_35", "bigearthnet_35vpk_57_38")}, messages

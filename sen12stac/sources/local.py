@@ -17,9 +17,9 @@ Resampling: bilinear for both sensors by default. S1 given in dB is interpolated
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
-import warnings
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -37,11 +37,13 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from ..errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, Sen12StacWarning, SourceError, describe
+from ..errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, SourceError, describe
 from ..models import ROI, Acquisition, Grid, SceneRequest, Sensor, format_datetime
 from ..preprocess import S1_BANDS, S2_BANDS
 from ..seasons import SEASONS, season_by_name
 from ..utm import to_lonlat, utm_epsg
+
+log = logging.getLogger("sen12stac.sources.local")
 
 SIDECAR = "scene.json"
 
@@ -277,7 +279,8 @@ def _first_date(spec: SensorSpec | None) -> str | None:
 
 def _warn_outside_season(sidecar: Path, specs: tuple[SensorSpec | None, ...], season_name: str, *, declared: bool) -> None:
     """A scene acquired outside its season's window is published under that season as given,
-    with one warning naming the sidecar (the paper's windows: ``seasons.SEASONS``)."""
+    with one warning naming the sidecar on the ``sen12stac`` logger (the CLI prints it as one
+    ``warning:`` line; the paper's windows: ``seasons.SEASONS``)."""
     season = SEASONS[season_name]
     lo, hi = season.start.isoformat(), season.end.isoformat()
     outside = []
@@ -291,9 +294,8 @@ def _warn_outside_season(sidecar: Path, specs: tuple[SensorSpec | None, ...], se
             outside.append(f"{spec.sensor.upper()} acquired {first if first == last else f'{first}..{last}'}")
     if outside:
         how = "declared" if declared else "taken from the month"
-        warnings.warn(Sen12StacWarning(
-            f"{sidecar}: {' and '.join(outside)}, outside the {season.name} window {lo}..{hi} (season {how}); "
-            f"the scene is published in {season.set_name} as given"), stacklevel=3)
+        log.warning("%s: %s, outside the %s window %s..%s (season %s); the scene is published in %s as given",
+                    sidecar, " and ".join(outside), season.name, lo, hi, how, season.set_name)
 
 
 def read_sidecar(sidecar: Path) -> SceneSpec:
