@@ -72,11 +72,12 @@ def _open(url: str, **s3: Any):
 
 def _fail(exc: BaseException) -> None:
     code = exit_code_for(exc)
-    console.print("[bold red]error:[/] " + escape(str(exc)), highlight=False, markup=True)
+    # soft_wrap: one line however narrow the terminal (or 80 columns when piped), paths unbroken
+    console.print("[bold red]error:[/] " + escape(str(exc)), highlight=False, markup=True, soft_wrap=True)
     problems = getattr(exc, "problems", None)
     if problems:
         for p in problems[:200]:
-            console.print(f"  - {p}", highlight=False, markup=False)
+            console.print(f"  - {p}", highlight=False, markup=False, soft_wrap=True)
         if len(problems) > 200:
             console.print(f"  ... and {len(problems) - 200} more", highlight=False)
     raise typer.Exit(code)
