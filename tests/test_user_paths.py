@@ -20,3 +20,28 @@ def test_error_is_one_unwrapped_line_when_stderr_is_not_a_terminal(tmp_path):
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and release in lines[0] and lines[0].count("Fix:") == 1
+
+
+def test_private_cluster_starts_from_a_relative_folder(monkeypatch):
+    # `sen12stac api up demo` uses the default cache .sen12stac-cache/ (relative): initdb and
+    # pg_ctl run inside the folder, so relative paths used to land in a nested copy of it
+    import shutil
+
+    from tests.apihelpers import pg_folder
+
+    from sen12stac.api.database import PrivateCluster
+
+    base = pg_folder("sen12stac-test-relpg-")
+    base.chmod(0o755)  # the postgres account (when run as root) traverses it to reach the cluster
+    monkeypatch.chdir(base)
+    cluster = PrivateCluster(Path(".sen12stac-cache") / "api" / "x", durable=False)
+    try:
+        cluster.start()
+        assert (base / ".sen12stac-cache" / "api" / "x" / "pgdata" / "PG_VERSION").is_file()
+        import psycopg
+
+        with psycopg.connect(cluster.dsn, connect_timeout=10) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -110,6 +110,11 @@ class PrivateCluster:
     _bins: PgBinaries | None = None
     _started: bool = False
 
+    def __post_init__(self) -> None:
+        # absolute: PostgreSQL's programs run with the folder as their working directory, so a
+        # relative one (the default cache, .sen12stac-cache/) would point inside itself
+        self.folder = Path(self.folder).absolute()
+
     @property
     def pgdata(self) -> Path:
         return self.folder / "pgdata"
