@@ -45,3 +45,16 @@ def test_private_cluster_starts_from_a_relative_folder(monkeypatch):
     finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_api_declares_sort_in_a_form_pystac_client_recognises():
+    # the README's sortby examples printed "DoesNotConformTo: Server does not conform to SORT"
+    from pystac_client.conformance import ConformanceClasses
+    from starlette.testclient import TestClient
+
+    from sen12stac.api.serve import ServeSettings, create_app
+
+    app = create_app(ServeSettings(dsn="postgresql://postgres@127.0.0.1:1/pgstac"))
+    conforms = TestClient(app).get("/conformance").json()["conformsTo"]  # no lifespan: no database needed
+    assert any(ConformanceClasses.SORT.pattern.fullmatch(c) for c in conforms), conforms
+    assert any(ConformanceClasses.ITEM_SEARCH.pattern.fullmatch(c) for c in conforms)

@@ -73,7 +73,23 @@ def create_app(settings: ServeSettings) -> Any:
         yield
         await close_db_connection(app)
 
-    return instantiate_api(client=_direct_response_client(), extensions=Extensions(settings=api_settings), lifespan=lifespan, settings=api_settings).app
+    api = instantiate_api(client=_direct_response_client(), extensions=Extensions(settings=api_settings), lifespan=lifespan, settings=api_settings)
+    _declare_sort_v1_0(api.extensions)
+    return api.app
+
+
+# stac-fastapi 6 declares only Sort v1.1.0; pystac-client 0.9 looks for v1.0.x and warns
+# "Server does not conform to SORT" on every sortby. The sortby parameter is the same in both.
+SORT_V1_0 = "https://api.stacspec.org/v1.0.0/item-search#sort"
+
+
+def _declare_sort_v1_0(extensions: list[Any]) -> None:
+    from stac_fastapi.extensions.sort.sort import SortConformanceClasses
+
+    for ext in extensions:
+        classes = getattr(ext, "conformance_classes", None)
+        if isinstance(classes, list) and SortConformanceClasses.ITEM_SEARCH_SORT in classes and SORT_V1_0 not in classes:
+            classes.append(SORT_V1_0)
 
 
 def _direct_response_client() -> type:
