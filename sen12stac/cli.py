@@ -570,8 +570,9 @@ def download(
     """Copy a selection of pairs to a local folder: resumable, checksum-verified, one GET per file."""
     try:
         from .stream import select
-        from .stream.download import download as run_download
+        from .stream.download import check_target, download as run_download
 
+        check_target(to, format)  # before the selection and the progress bar: fail before work
         opts = {k: v for k, v in _s3_options(endpoint_url=endpoint_url).items()} if (release.startswith("s3://") or api) else {}
         if anonymous:
             opts = {k: v for k, v in opts.items() if k in ("endpoint_url", "region")}
@@ -587,7 +588,7 @@ def download(
         with Progress(TextColumn("[bold]download"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("pairs", total=len(sel))
             report = run_download(sel, to, format=format, threads=workers, on_error=on_error, progress=lambda d, t: bar.update(task, completed=d))
-        out.print(f"{report} -> {to}")
+        out.print(f"{report} -> {to}", soft_wrap=True)
         if report.problems:
             from .errors import StoreError
 

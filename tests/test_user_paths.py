@@ -58,3 +58,16 @@ def test_api_declares_sort_in_a_form_pystac_client_recognises():
     conforms = TestClient(app).get("/conformance").json()["conformsTo"]  # no lifespan: no database needed
     assert any(ConformanceClasses.SORT.pattern.fullmatch(c) for c in conforms), conforms
     assert any(ConformanceClasses.ITEM_SEARCH.pattern.fullmatch(c) for c in conforms)
+
+
+def test_download_checks_its_target_before_any_work(tmp_path):
+    # `download ... --to FILE` drew a 0/N progress bar, then failed; the target is checked first,
+    # before the release is even opened
+    target = tmp_path / "copy"
+    target.write_text("not a folder")
+    proc = _cli("download", str(tmp_path / "no-such-release"), "--to", str(target), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: --to {target} is a file. Fix: give a folder (it is created when missing)"
+    proc = _cli("download", str(tmp_path / "no-such-release"), "--to", str(tmp_path / "new"), "--format", "tif", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --format tif is not a download format. Fix:")
+    assert not (tmp_path / "new").exists()
