@@ -71,3 +71,29 @@ def test_download_checks_its_target_before_any_work(tmp_path):
     proc = _cli("download", str(tmp_path / "no-such-release"), "--to", str(tmp_path / "new"), "--format", "tif", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.startswith("error: --format tif is not a download format. Fix:")
     assert not (tmp_path / "new").exists()
+
+
+def test_second_cluster_on_a_running_folder_says_it_is_in_use():
+    # a second `sen12stac api up` of the same release told the user to delete the running database's folder
+    import shutil
+
+    import pytest
+    from tests.apihelpers import pg_folder
+
+    from sen12stac.api.database import PrivateCluster
+    from sen12stac.errors import DatabaseError
+
+    folder = pg_folder("sen12stac-test-twice-")
+    first = PrivateCluster(folder, durable=False).start()
+    try:
+        with pytest.raises(DatabaseError, match="already running") as info:
+            PrivateCluster(folder, durable=False).start()
+        assert "delete the folder" not in str(info.value)
+        assert (folder / "pgdata" / "PG_VERSION").is_file()  # the first one is untouched and still serves
+        import psycopg
+
+        with psycopg.connect(first.dsn, connect_timeout=10) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        first.stop()
+        shutil.rmtree(folder, ignore_errors=True)

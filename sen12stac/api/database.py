@@ -174,6 +174,25 @@ class PrivateCluster:
                     fix="put the cache where every user can traverse, e.g. SEN12STAC_WORK_DIR=/var/tmp/sen12stac",
                 )
 
+    def _running_postmaster(self) -> int | None:
+        """PID of a live PostgreSQL already serving ``pgdata`` (its lock file names it), else None."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # a stale lock file from a crash: PostgreSQL removes it on start
+        except PermissionError:
+            pass
+        try:
+            if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return None  # the PID was reused by something else
+        except OSError:
+            pass
+        return pid
+
     def initialized(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists()
 
@@ -186,6 +205,12 @@ class PrivateCluster:
         if not self.durable:
             options.update(fsync="off", full_page_writes="off")
         options.update(self.settings)
+        running = self._running_postmaster()
+        if running is not None:
+            raise DatabaseError(
+                f"the database in {self.folder} is already running (postmaster PID {running}): another `sen12stac api up` of this release is serving it",
+                fix="use that API, or stop it (Ctrl-C in its terminal) and run this command again",
+            )
         fixed = self.port
         last: DatabaseError | None = None
         for _ in range(1 if fixed else 4):  # a port picked free can be taken before we bind it
