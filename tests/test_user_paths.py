@@ -49,13 +49,20 @@ def test_private_cluster_starts_from_a_relative_folder(monkeypatch):
 
 def test_api_declares_sort_in_a_form_pystac_client_recognises():
     # the README's sortby examples printed "DoesNotConformTo: Server does not conform to SORT"
+    import asyncio
+
+    import httpx
     from pystac_client.conformance import ConformanceClasses
-    from starlette.testclient import TestClient
 
     from sen12stac.api.serve import ServeSettings, create_app
 
     app = create_app(ServeSettings(dsn="postgresql://postgres@127.0.0.1:1/pgstac"))
-    conforms = TestClient(app).get("/conformance").json()["conformsTo"]  # no lifespan: no database needed
+
+    async def conformance() -> list[str]:  # ASGITransport runs no lifespan: no database needed
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+            return (await client.get("/conformance")).json()["conformsTo"]
+
+    conforms = asyncio.run(conformance())
     assert any(ConformanceClasses.SORT.pattern.fullmatch(c) for c in conforms), conforms
     assert any(ConformanceClasses.ITEM_SEARCH.pattern.fullmatch(c) for c in conforms)
 
