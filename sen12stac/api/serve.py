@@ -150,7 +150,7 @@ def client_snippet(url: str, collection: str | None = None) -> str:
     return (
         "from pystac_client import Client\n"
         f'api = Client.open("{url}")\n'
-        f'search = api.search(collections=["{coll}"], filter={{"op": "=", "args": [{{"property": "ml-aoi:split"}}, "test"]}},\n'
-        '                     bbox=[-25, 34, 45, 72], max_items=100)\n'
+        f'search = api.search(collections=["{coll}"], filter={{"op": "=", "args": [{{"property": "ml-aoi:split"}}, "train"]}},\n'
+        '                     max_items=100)  # add bbox=[west, south, east, north] for a place\n'
         "print(search.matched(), [item.id for item in search.items()][:5])"
     )
