@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import ConfigError, Sen12StacError, exit_code_for
+from .errors import ConfigError, ObjectConflictError, Sen12StacError, exit_code_for
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Publish SAR-optical patch pairs (the SEN1-2 recipe) as COGs with a STAC catalog.")
 console = Console(stderr=True)
@@ -308,7 +308,13 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
 
         config = _config_from_options("synthetic", None, None, scenes_per_season, workers, scene_size, None, None, None)
         store = _open(str(out_dir))
-        summary = _run_build(config, store)
+        try:
+            summary = _run_build(config, store)
+        except ObjectConflictError as exc:  # e.g. `make demo` again after an upgrade changed the files
+            raise ObjectConflictError(
+                f"{out_dir} holds a demo built by another version of sen12stac ({str(exc).split('. Fix:')[0]})",
+                fix=f"delete it (rm -rf {out_dir}) and run the demo again, or pass --out NEW_FOLDER",
+            ) from None
         _print_summary(summary, str(out_dir))
         _write_report(store, summary)
         outcomes: dict[str, dict[int, str]] = {}

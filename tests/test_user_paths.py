@@ -104,3 +104,17 @@ def test_second_cluster_on_a_running_folder_says_it_is_in_use():
     finally:
         first.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_demo_over_an_older_demo_says_to_delete_it(tmp_path):
+    # `make demo` after an upgrade that changes the files: the conflict named a .tif and told the
+    # user to "write to a new, empty output location or a new release version"
+    args = ("demo", "--out", "d", "--scenes-per-season", "1", "--scene-size", "512", "--workers", "0")
+    first = _cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    tif = sorted((tmp_path / "d").glob("ROIs*/s2_*/*.tif"))[0]
+    tif.write_bytes(tif.read_bytes() + b"\0")  # what an older version left there
+    again = _cli(*args, cwd=tmp_path)
+    assert again.returncode == 5
+    line = again.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: d holds a demo built by another version of sen12stac") and "Fix: delete it (rm -rf d)" in line
