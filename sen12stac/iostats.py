@@ -7,8 +7,9 @@ Two counters, both per process:
 * GDAL's own network statistics (``CPL_VSIL_NETWORK_STATS_ENABLED``, GDAL >= 3.2): every GET
   and HEAD its ``/vsicurl/``-family handlers send and the bytes downloaded, read through
   ``VSINetworkStatsGetAsSerializedJSON``. rasterio has no binding for it, so it is called through
-  ctypes in the libgdal rasterio loaded (as :func:`sen12stac.gdalenv.clear_vsi_cache` does);
-  when that library cannot be found the GDAL figures are ``None``, never invented.
+  ctypes in the libgdal rasterio loaded; when that library cannot be found the GDAL figures are
+  ``None``, never invented. (The project's one remaining use of another package's internals:
+  tests/test_dependencies.py lists it as a known exception.)
 
 :func:`measure` resets both, runs a block, and returns the difference. Counts are process-wide:
 exact with one scene per process at a time (the build runs one thread per Dask worker).
@@ -69,8 +70,6 @@ def _gdal() -> Any:
     if _lib_searched:
         return _lib
     _lib_searched = True
-    from .gdalenv import _libgdal_candidates
-
     for path in _libgdal_candidates():
         try:
             lib = ctypes.CDLL(path)
@@ -83,6 +82,20 @@ def _gdal() -> Any:
         _lib = lib
         break
     return _lib
+
+
+def _libgdal_candidates() -> list[str]:
+    """Paths of the libgdal rasterio loaded (its wheel's bundled copy first)."""
+    import ctypes.util
+    import glob
+
+    import rasterio
+
+    candidates = sorted(glob.glob(os.path.join(os.path.dirname(rasterio.__file__) + ".libs", "libgdal*")))
+    found = ctypes.util.find_library("gdal")
+    if found:
+        candidates.append(found)
+    return candidates
 
 
 def gdal_stats() -> dict[str, int] | None:

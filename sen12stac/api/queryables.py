@@ -25,6 +25,12 @@ def _q(name: str, title: str, typ: str, index: str | None = "BTREE", **schema: A
 
 
 QUERYABLES: tuple[Queryable, ...] = (
+    # Core fields, defined inline: pgstac's defaults point `$ref`s at schemas.stacspec.org and
+    # geojson.org, which STAC Browser's search form then fetches from the internet. Not
+    # indexed here (pgstac handles id and geometry natively), as in pgstac's defaults.
+    Queryable("id", {"title": "Item ID", "description": "The pair id, e.g. ROIs1158_spring_7_p42", "type": "string"}, None),
+    Queryable("geometry", {"title": "Item Geometry", "description": "The patch footprint (GeoJSON, WGS84)", "type": "object",
+                           "properties": {"type": {"enum": ["Polygon", "MultiPolygon"]}, "coordinates": {"type": "array"}}}, None),
     _q("ml-aoi:split", "ML split (by scene)", "string", enum=["train", "validate", "test"]),
     _q("eo:cloud_cover", "Cloud cover of the patch (%)", "number", minimum=0, maximum=100),
     _q("sat:orbit_state", "Sentinel-1 orbit direction", "string", enum=["ascending", "descending"]),

@@ -295,6 +295,10 @@ class S3Store(ObjectStore):
             self._pid = pid
             return client
 
+    def boto3_client(self) -> Any:
+        """The configured boto3 S3 client (bucket-level calls such as ``sen12stac infra apply``)."""
+        return self._client()
+
     def _key(self, key: str) -> str:
         key = key.lstrip("/")
         if not key or any(p in (".", "..") for p in key.split("/")):

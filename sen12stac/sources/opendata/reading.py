@@ -23,7 +23,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import rasterio
-from rasterio._err import CPLE_BaseError  # GDAL errors rasterio passes through unwrapped
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
@@ -115,7 +114,7 @@ class SensorMosaic:
             href = item.hrefs[b]
             try:
                 ds = rasterio.open(gdal_path(href))
-            except (RasterioError, CPLE_BaseError, OSError) as exc:
+            except (RasterioError, OSError) as exc:  # rasterio wraps GDAL read/open failures in RasterioIOError
                 raise _unreadable(self.sensor, item, b, "cannot be opened", exc) from exc
             if ds.crs is None:
                 ds.close()
@@ -147,7 +146,7 @@ class SensorMosaic:
             for b in range(nb):
                 try:
                     vals[b] = self._vrt(i, b).read(1, window=window)
-                except (RasterioError, CPLE_BaseError, OSError) as exc:
+                except (RasterioError, OSError) as exc:  # rasterio wraps GDAL read/open failures in RasterioIOError
                     if isinstance(exc, SourceError):
                         raise
                     raise _unreadable(self.sensor, item, b, "cannot be read", exc) from exc
