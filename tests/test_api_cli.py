@@ -11,24 +11,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.apihelpers import EXE, pg_folder, run_cli, snapshot, sql, static_items, stop, wait_http
+from tests.apihelpers import EXE, fresh_db, pg_folder, run_cli, snapshot, sql, static_items, stop, wait_http
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, free_port
 
 pytest_plugins = ["tests.apifixtures", "tests.conftest_s3"]
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": TEST_SECRET_KEY, "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def fresh_db(pg, name: str) -> str:
-    """Another database in the session's cluster, with pgstac: tests that change data keep to their own."""
-    from sen12stac.api.database import prepare_database
-
-    with psycopg.connect(pg.dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = pg.dsn.rsplit("/", 1)[0] + "/" + name
-    prepare_database(dsn)
-    return dsn
 
 
 def one_error_line(r: subprocess.CompletedProcess) -> str:

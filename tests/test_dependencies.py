@@ -17,10 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "sen12stac"
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 #: Known uses of another package's internals, each with why (kept visible: the lead decides).
-KNOWN_PRIVATE_USE = {
-    "sen12stac/iostats.py": "GDAL's network statistics (requests per scene, issue 14) have no rasterio binding: "
-    "read through ctypes from rasterio's libgdal",
-}
+KNOWN_PRIVATE_USE: dict[str, str] = {}  # none left (iostats counts GDAL's requests from its debug messages)
 #: Runtime dependencies the library needs without importing them (each with why).
 LOADED_NOT_IMPORTED = {
     "imagecodecs": "tifffile loads it to decode the patch COGs' DEFLATE + predictor (sen12stac.stream)",

@@ -46,7 +46,10 @@ REMOTE_READ_OPTIONS = {
     "GDAL_HTTP_RETRY_DELAY": "1",
     "GDAL_HTTP_CONNECTTIMEOUT": "10",
     "GDAL_HTTP_TIMEOUT": "60",
-    "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",  # requests per scene in the build summary
+    # decode in the reading thread: JPEG 2000 (Earth Search L1C) otherwise reads its tiles in GDAL's
+    # own threads, which see neither these thread-local options (a Dask worker thread's rasterio.Env)
+    # nor the request counting (sen12stac/iostats.py); each build worker already has a core
+    "GDAL_NUM_THREADS": "1",
 }
 
 
