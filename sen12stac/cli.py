@@ -512,8 +512,8 @@ def api_load(
 
         release = _open_release(release_url, asset_base_url, endpoint_url)
         prepare_database(dsn, migrate_first=migrate)  # checks the DSN and pgstac; settings
-        report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False))
-        register_queryables(dsn)  # after the load: indexes built in bulk
+        report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False), analyze=False)
+        register_queryables(dsn, analyze=True)  # after the load: indexes built in bulk, then one ANALYZE
         out.print(str(report), highlight=False, soft_wrap=True)
     except Sen12StacError as exc:
         _fail(exc)
