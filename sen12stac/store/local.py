@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import posixpath
 import tempfile
 import time
 from pathlib import Path
@@ -98,10 +99,11 @@ class LocalStore(ObjectStore):
 
     def _path(self, key: str) -> Path:
         key = key.lstrip("/")
-        p = (self.root / key).resolve()
-        if self.root not in p.parents and p != self.root:
+        norm = posixpath.normpath(key) if key else "."
+        # lexical (no lstat per path component: that was 5 % of a build's time)
+        if norm == ".." or norm.startswith("../"):
             raise StoreError(f"key {key!r} escapes the store root {self.root}", fix="use a relative key without '..'")
-        return p
+        return self.root if norm == "." else self.root / norm
 
     def _write_tmp(self, path: Path, data: bytes) -> Path:
         try:
@@ -123,10 +125,10 @@ class LocalStore(ObjectStore):
 
     def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> bool:
         path = self._path(key)
-        if path.exists():
-            return False
         if self.durability == "deferred":
             return self._create(path, data)
+        if path.exists():
+            return False
         tmp = self._write_tmp(path, data)
         try:
             os.link(tmp, path)  # atomic, and fails if the name exists: a reader never sees a torn file
@@ -140,9 +142,13 @@ class LocalStore(ObjectStore):
         """Deferred durability: create the file in place (O_EXCL: never over an existing one).
         One open instead of mkstemp + link + unlink; a run killed mid-write leaves a short
         file modified after the sync marker, which the rerun replaces."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                fd = os.open(path, flags, 0o644)
+            except FileNotFoundError:  # the folder is new: one mkdir per folder, not per object
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, flags, 0o644)
         except FileExistsError:
             return False
         except OSError as exc:
