@@ -95,7 +95,7 @@ def _discard_store():
 
 
 def run_writer(n: int, store, tmp: Path) -> dict:
-    from sen12stac.catalog_writer import CatalogWriter
+    from sen12stac.stac.writer import CatalogWriter
     from sen12stac.config import BuildConfig
 
     writer = CatalogWriter(store, BuildConfig(), spool_dir=tmp)
@@ -114,7 +114,9 @@ def run_plain(n: int, out: Path) -> dict:
     """The same item dicts, json.dumps'd to one file each (the floor)."""
     from sen12stac.config import BuildConfig
     from sen12stac.splits import assign_split
-    from sen12stac.stac import build_item, item_key, load_catalog_texts, scene_context
+    from sen12stac.stac.item import build_item, scene_context
+    from sen12stac.stac.layout import item_key
+    from sen12stac.stac.texts import load_catalog_texts
 
     texts = load_catalog_texts()
     cfg = BuildConfig()
@@ -138,7 +140,7 @@ def run_plain(n: int, out: Path) -> dict:
 def run_validate(n: int, tmp: Path) -> list[dict]:
     """validate_catalog over an n-item catalog (schemas, links; placeholder assets, so no
     asset checks), with the fastjsonschema fast path and with jsonschema alone."""
-    from sen12stac import validate as v
+    from sen12stac.stac import validate as v
     from sen12stac.store import LocalStore
 
     store = LocalStore(tmp / "val")

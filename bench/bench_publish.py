@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Publish throughput: ``sen12stac.release.publish`` vs a plain boto3 put loop, same objects, same run.
+"""Publish throughput: ``sen12stac.release.publish.publish`` vs a plain boto3 put loop, same objects, same run.
 
     .venv/bin/python bench/bench_publish.py                   # 200 and 800 patch pairs
     .venv/bin/python bench/bench_publish.py --pairs 100       # quick look
@@ -83,7 +83,7 @@ def run_one(mode: str, endpoint: str, bucket: str, build: Path) -> dict:
                 n_bytes = sum(pool.map(put, files))
         out.update(seconds=time.perf_counter() - t0, objects=len(files), bytes=n_bytes)
     else:
-        from sen12stac.release import publish
+        from sen12stac.release.publish import publish
         from sen12stac.store import LocalStore
         from sen12stac.store.s3 import S3Store
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Regenerate ``catalog/examples/``: a tiny catalog (root, one collection, one scene
-catalog, one item) written by :class:`sen12stac.catalog_writer.CatalogWriter` from
+catalog, one item) written by :class:`sen12stac.stac.writer.CatalogWriter` from
 synthetic PatchRecords built here -- no pipeline, no rasters.
 
     .venv/bin/python scripts/make_examples.py            # rewrite catalog/examples/
@@ -275,7 +275,7 @@ def write_small_catalog(root, *, order_seed: int | None = None, config=None, put
     ``order_seed`` is given; return the store."""
     import random
 
-    from sen12stac.catalog_writer import CatalogWriter
+    from sen12stac.stac.writer import CatalogWriter
     from sen12stac.store import LocalStore, ObjectStore
 
     store = root if isinstance(root, ObjectStore) else LocalStore(root)
@@ -292,7 +292,7 @@ def write_small_catalog(root, *, order_seed: int | None = None, config=None, put
 
 def write_example(out: Path) -> list[Path]:
     """Write the example catalog's JSON files under ``out`` (replacing them) and return them."""
-    from sen12stac.catalog_writer import CatalogWriter
+    from sen12stac.stac.writer import CatalogWriter
     from sen12stac.store import LocalStore
 
     config = BuildConfig()

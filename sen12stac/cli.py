@@ -282,7 +282,7 @@ def validate(
     """Validate every catalog, collection and item offline; check assets and COGs."""
     try:
         from .errors import ValidationFailed
-        from .validate import validate_catalog
+        from .stac.validate import validate_catalog
 
         if url.endswith(".json"):
             base, _, key = url.rpartition("/")
@@ -299,7 +299,7 @@ def validate(
 
 
 def _do_publish(src, dest, version: str, notes: Optional[Path], workers: int, exclude: tuple[str, ...] = (), verify_cogs: Optional[int] = 200, verify_walk: bool = True) -> None:
-    from .release import publish
+    from .release.publish import publish
 
     try:
         notes_text = notes.read_text() if notes else None
@@ -343,8 +343,8 @@ def verify(
     """Check a release against its manifest: existence, size, checksum, COG and STAC validity."""
     try:
         from .errors import ValidationFailed
-        from .release import split_release_url
-        from .release import verify as verify_release
+        from .release.verify import verify as verify_release
+        from .release.version import split_release_url
 
         root, version = split_release_url(release_url)
         report = verify_release(_open(root, endpoint_url=endpoint_url), version, check_cogs=not no_cogs, cog_sample=cog_sample, full_checksums=full_checksums, stac_walk=not no_stac_walk)
@@ -359,7 +359,7 @@ def verify(
 def releases(root_url: str = typer.Argument(..., help="s3://bucket/prefix"), endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL")) -> None:
     """List the releases under a root: version, status, latest."""
     try:
-        from .release import list_releases
+        from .release.listing import list_releases
 
         infos = list_releases(_open(root_url, endpoint_url=endpoint_url))
         t = Table(title=f"releases under {root_url}")

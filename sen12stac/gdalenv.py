@@ -23,7 +23,7 @@ Use::
     with rasterio.Env(**kwargs):
         with rasterio.open("/vsis3/bucket/key.tif") as src: ...
 
-or ``store.gdal_env()`` on an :class:`~sen12stac.store.s3.S3Store`. ``rasterio.Env`` is
+or ``store.gdal_env()`` on any :class:`~sen12stac.store.ObjectStore`. ``rasterio.Env`` is
 per thread: give each worker thread its own long-lived ``Env``.
 """
 from __future__ import annotations
@@ -125,13 +125,6 @@ def rasterio_env_kwargs(
     kwargs.update(opts)
     kwargs.update({k: str(v) for k, v in gdal_overrides.items()})
     return kwargs
-
-
-def env_kwargs_for(store: Any) -> dict[str, Any]:
-    """``rasterio.Env`` kwargs to read ``store.gdal_path(key)``: the store's own if it has any
-    (S3), else none (a local folder needs no options)."""
-    fn = getattr(store, "gdal_env", None)
-    return dict(fn()) if callable(fn) else {}
 
 
 def clear_vsi_cache(prefix: str) -> bool:

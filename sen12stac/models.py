@@ -1,14 +1,13 @@
-"""Records that flow between stages. Plain, typed, JSON round-trippable.
+"""Records that flow between stages: plain, typed, immutable where they can be.
 
 The contract between the pipeline (issue: pipeline core) and its consumers (STAC,
 releases, streaming) is :class:`PatchRecord` / :class:`SceneResult`.
 """
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from affine import Affine
@@ -40,13 +39,6 @@ class ROI:
     def scene_id(self) -> str:
         return f"{self.set_name}_{self.index}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ROI":
-        return cls(d["set_name"], int(d["index"]), float(d["lon"]), float(d["lat"]), d["kind"])
-
 
 @dataclass(frozen=True)
 class Grid:
@@ -72,13 +64,6 @@ class Grid:
         t = self.affine @ Affine.translation(window.col_off, window.row_off)
         return (t.a, t.b, t.c, t.d, t.e, t.f)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"crs": self.crs, "transform": list(self.transform), "width": self.width, "height": self.height}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Grid":
-        return cls(d["crs"], tuple(float(v) for v in d["transform"]), int(d["width"]), int(d["height"]))  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
 class Acquisition:
@@ -95,17 +80,6 @@ class Acquisition:
     product_ids: tuple[str, ...] = ()
     start_datetime: str | None = None  # earliest acquisition in the mosaic
     end_datetime: str | None = None  # latest acquisition in the mosaic
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["product_ids"] = list(self.product_ids)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Acquisition":
-        d = dict(d)
-        d["product_ids"] = tuple(d.get("product_ids") or ())
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -180,17 +154,6 @@ class BandStats:
     def offset(self) -> float:
         return self.stretch_min - self.scale
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["scale"] = self.scale
-        d["offset"] = self.offset
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "BandStats":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 @dataclass(frozen=True)
 class SceneQC:
@@ -201,17 +164,6 @@ class SceneQC:
     override: str | None = None  # "accept" | "reject" when a manual decision was applied
     override_note: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["reasons"] = list(self.reasons)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SceneQC":
-        d = dict(d)
-        d["reasons"] = tuple(d.get("reasons") or ())
-        return cls(**d)
-
 
 @dataclass(frozen=True)
 class PatchQC:
@@ -221,17 +173,6 @@ class PatchQC:
     cloud_fraction: float
     seamline: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["reasons"] = list(self.reasons)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PatchQC":
-        d = dict(d)
-        d["reasons"] = tuple(d.get("reasons") or ())
-        return cls(**d)
-
 
 @dataclass(frozen=True)
 class AssetRecord:
@@ -239,13 +180,6 @@ class AssetRecord:
     size: int
     checksum: str  # sha2-256 multihash, hex ("1220" + sha256 hex)
     media_type: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AssetRecord":
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -273,55 +207,6 @@ class PatchRecord:
     source: str  # synthetic | local | earthengine
     software: str  # "sen12stac 0.1.0"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pair_id": self.pair_id,
-            "scene_id": self.scene_id,
-            "set_name": self.set_name,
-            "season": self.season,
-            "seed": self.seed,
-            "scene_index": self.scene_index,
-            "patch_index": self.patch_index,
-            "row": self.row,
-            "col": self.col,
-            "grid": self.grid.to_dict(),
-            "assets": {k: v.to_dict() for k, v in self.assets.items()},
-            "s1": self.s1.to_dict(),
-            "s2": self.s2.to_dict(),
-            "s1_stats": [b.to_dict() for b in self.s1_stats],
-            "s2_stats": [b.to_dict() for b in self.s2_stats],
-            "qc": self.qc.to_dict(),
-            "scene_qc": self.scene_qc.to_dict(),
-            "roi": self.roi.to_dict(),
-            "source": self.source,
-            "software": self.software,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PatchRecord":
-        return cls(
-            pair_id=d["pair_id"],
-            scene_id=d["scene_id"],
-            set_name=d["set_name"],
-            season=d["season"],
-            seed=int(d["seed"]),
-            scene_index=int(d["scene_index"]),
-            patch_index=int(d["patch_index"]),
-            row=int(d["row"]),
-            col=int(d["col"]),
-            grid=Grid.from_dict(d["grid"]),
-            assets={k: AssetRecord.from_dict(v) for k, v in d["assets"].items()},
-            s1=Acquisition.from_dict(d["s1"]),
-            s2=Acquisition.from_dict(d["s2"]),
-            s1_stats=tuple(BandStats.from_dict(b) for b in d["s1_stats"]),
-            s2_stats=tuple(BandStats.from_dict(b) for b in d["s2_stats"]),
-            qc=PatchQC.from_dict(d["qc"]),
-            scene_qc=SceneQC.from_dict(d["scene_qc"]),
-            roi=ROI.from_dict(d["roi"]),
-            source=d["source"],
-            software=d["software"],
-        )
-
 
 SceneStatus = Literal["published", "unavailable", "rejected", "failed"]
 
@@ -342,33 +227,3 @@ class SceneResult:
     seconds: float = 0.0
     message: str | None = None  # why unavailable / failed
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "roi": self.roi.to_dict(),
-            "season": self.season,
-            "status": self.status,
-            "grid": self.grid.to_dict() if self.grid else None,
-            "qc": self.qc.to_dict() if self.qc else None,
-            "patches": [p.to_dict() for p in self.patches],
-            "patch_positions": self.patch_positions,
-            "patch_rejections": dict(self.patch_rejections),
-            "bytes_written": self.bytes_written,
-            "seconds": self.seconds,
-            "message": self.message,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SceneResult":
-        return cls(
-            roi=ROI.from_dict(d["roi"]),
-            season=d["season"],
-            status=d["status"],
-            grid=Grid.from_dict(d["grid"]) if d.get("grid") else None,
-            qc=SceneQC.from_dict(d["qc"]) if d.get("qc") else None,
-            patches=[PatchRecord.from_dict(p) for p in d.get("patches", [])],
-            patch_positions=int(d.get("patch_positions", 0)),
-            patch_rejections=dict(d.get("patch_rejections", {})),
-            bytes_written=int(d.get("bytes_written", 0)),
-            seconds=float(d.get("seconds", 0.0)),
-            message=d.get("message"),
-        )

@@ -328,7 +328,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
     store = store.deferred()  # durable at each scene's end and at the end (store.sync), not per object
     writer = None
     if write_catalog:
-        from .catalog_writer import CatalogWriter
+        from .stac.writer import CatalogWriter
 
         writer = CatalogWriter(store, config)
     scenes: list[dict] = []

@@ -7,7 +7,7 @@
 Steps 1-3 compose into one linear map per band, from [stretch_min, stretch_max] in
 physical units (dB for S1, reflectance x 10000 for S2) onto DN 1..255; DN 0 is no-data.
 That map is kept in :class:`~sen12stac.models.BandStats` (``scale``/``offset``), so users
-recover physical values as ``offset + scale * DN`` (STAC ``raster:bands`` scale/offset).
+recover physical values as ``offset + scale * DN`` (STAC 1.1 ``bands``: ``raster:scale``/``raster:offset``).
 
 Statistics come from exact histograms accumulated strip by strip: S2 uint16 values are
 counted exactly; S1 dB values are binned at 0.01 dB over -80..+40 dB (values outside

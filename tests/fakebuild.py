@@ -1,6 +1,6 @@
 """A small STAC-shaped build folder for release tests and the publish benchmark.
 
-Same layout as the real build (sen12stac/stac.py): ``catalog.json`` -> season collections
+Same layout as the real build (sen12stac/stac/): ``catalog.json`` -> season collections
 ``ROIs1158_spring/collection.json`` (with an ``items.parquet``-like asset and a map PNG) ->
 scene catalogs ``ROIs1158_spring/7/catalog.json`` -> items ``.../ROIs1158_spring_7_p42.json``
 -> tiny COGs ``ROIs1158_spring/s1_7/ROIs1158_spring_s1_7_p42.tif`` and ``s2_7/...``.

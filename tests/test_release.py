@@ -19,17 +19,12 @@ import pytest
 import rasterio
 
 from sen12stac.errors import ConfigError, DuplicateReleaseError, ReleaseError
-from sen12stac.release import (
-    VERSION_EXT,
-    PrefixedStore,
-    latest_of,
-    list_releases,
-    normalize_version,
-    publish,
-    split_release_url,
-    verify,
-    version_key,
-)
+from sen12stac.release.layout import VERSION_EXT
+from sen12stac.release.listing import list_releases
+from sen12stac.release.publish import publish
+from sen12stac.release.verify import verify
+from sen12stac.release.version import latest_of, normalize_version, split_release_url, version_key
+from sen12stac.store.prefixed import PrefixedStore
 from sen12stac.store import LocalStore
 from tests.fakebuild import make_build
 from tests.faultproxy import FaultProxy
@@ -177,7 +172,7 @@ _CHILD = textwrap.dedent(
     """
     import os, sys, time
     sys.path.insert(0, {repo!r})
-    from sen12stac.release import publish
+    from sen12stac.release.publish import publish
     from sen12stac.store import LocalStore
     from sen12stac.store.s3 import S3Store
 

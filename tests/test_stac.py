@@ -13,15 +13,10 @@ from shapely.geometry import Point, shape
 from sen12stac.config import make_config
 from sen12stac.errors import ConfigError, ValidationFailed
 from sen12stac.models import Grid
-from sen12stac.stac import (
-    build_item,
-    footprint,
-    load_catalog_texts,
-    rebase_item,
-    relative_href,
-    resolve_href,
-    scene_context,
-)
+from sen12stac.stac.footprint import footprint
+from sen12stac.stac.hrefs import relative_href, resolve_href
+from sen12stac.stac.item import build_item, rebase_item, scene_context
+from sen12stac.stac.texts import load_catalog_texts
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -122,8 +117,8 @@ def test_item_fields():
         asset = item["assets"][name]
         assert asset["type"] == "image/tiff; application=geotiff; profile=cloud-optimized" and asset["roles"] == ["data"]
         assert asset["file:size"] == rec.assets[name].size and asset["file:checksum"] == rec.assets[name].checksum
-    assert [b["common_name"] for b in item["assets"]["s2"]["eo:bands"]] == ["red", "green", "blue"]
-    assert [b["name"] for b in item["assets"]["s2"]["eo:bands"]] == ["B04", "B03", "B02"]
+    assert [b["eo:common_name"] for b in item["assets"]["s2"]["bands"]] == ["red", "green", "blue"]
+    assert [b["name"] for b in item["assets"]["s2"]["bands"]] == ["B04", "B03", "B02"]
     assert item["assets"]["thumbnail"]["roles"] == ["thumbnail"]
     derived = [link for link in item["links"] if link["rel"] == "derived_from"]
     assert len(derived) == 2 and "S1A_IW_GRDH_1SDV_20170312T054528" in derived[0]["href"]
@@ -136,15 +131,15 @@ def test_raster_scale_and_offset_recover_physical_values():
     rec = _record()
     item = build_item(rec, "train", texts=TEXTS)
     for name, stats in (("s1", rec.s1_stats), ("s2", rec.s2_stats)):
-        bands = item["assets"][name]["raster:bands"]
+        bands = item["assets"][name]["bands"]
         assert len(bands) == len(stats)
         for band, st in zip(bands, stats):
             assert band["data_type"] == "uint8" and band["nodata"] == 0
             # physical = offset + scale * DN: DN 1 -> stretch_min, DN 255 -> stretch_max
-            assert band["offset"] + band["scale"] * 1 == pytest.approx(st.stretch_min, abs=1e-6)
-            assert band["offset"] + band["scale"] * 255 == pytest.approx(st.stretch_max, abs=1e-6)
+            assert band["raster:offset"] + band["raster:scale"] * 1 == pytest.approx(st.stretch_min, abs=1e-6)
+            assert band["raster:offset"] + band["raster:scale"] * 255 == pytest.approx(st.stretch_max, abs=1e-6)
             assert band["statistics"]["mean"] == pytest.approx(st.mean) and band["statistics"]["stddev"] == pytest.approx(st.std)
-    assert item["assets"]["s1"]["raster:bands"][0]["unit"] == "dB"
+    assert item["assets"]["s1"]["bands"][0]["unit"] == "dB"
 
 
 def test_items_of_a_scene_share_one_context_and_match_fresh_builds():
@@ -220,3 +215,22 @@ def test_committed_example_matches_a_fresh_regeneration(tmp_path):
     mx.write_example(again)
     for rel in mx.EXAMPLE_FILES:
         assert (again / rel).read_bytes() == (tmp_path / rel).read_bytes()
+
+
+def test_bands_follow_stac_1_1_with_eo_and_raster_v2():
+    from sen12stac.stac.extensions import EXT
+    from sen12stac.stac.validate import validate_stac_object
+
+    item = build_item(_record(), "train", texts=TEXTS)
+    assert EXT["eo"].endswith("/eo/v2.0.0/schema.json") and EXT["raster"].endswith("/raster/v2.0.0/schema.json")
+    assert {EXT["eo"], EXT["raster"]} <= set(item["stac_extensions"])
+    for asset in item["assets"].values():
+        assert "eo:bands" not in asset and "raster:bands" not in asset
+    assert validate_stac_object(item) == []
+    # the carried v2 schemas do check the prefixed fields inside bands (offline)
+    bad = json.loads(json.dumps(item))
+    bad["assets"]["s1"]["bands"][0]["raster:scale"] = "0.1"
+    assert any("raster" in p for p in validate_stac_object(bad))
+    bad = json.loads(json.dumps(item))
+    bad["assets"]["s2"]["bands"][0]["eo:center_wavelength"] = "red"
+    assert any("eo" in p for p in validate_stac_object(bad))

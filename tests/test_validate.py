@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from sen12stac.errors import ValidationFailed
-from sen12stac.stac import EXT
+from sen12stac.stac.extensions import EXT
 from sen12stac.store import LocalStore, multihash_sha256
-from sen12stac.validate import carried_schema_urls, raise_for_problems, validate_catalog, validate_stac_object
+from sen12stac.stac.validate import carried_schema_urls, raise_for_problems, validate_catalog, validate_stac_object
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -200,8 +200,8 @@ def _mutations(item: dict) -> list[tuple[str, dict]]:
         m("processing software", lambda x: x[p].__setitem__("processing:software", "sen12stac")),
         m("checksum", lambda x: x["assets"]["s1"].__setitem__("file:checksum", "xyz")),
         m("file size", lambda x: x["assets"]["s1"].__setitem__("file:size", -1)),
-        m("raster dtype", lambda x: x["assets"]["s1"]["raster:bands"][0].__setitem__("data_type", "u8")),
-        m("eo common name", lambda x: x["assets"]["s2"]["eo:bands"][0].__setitem__("common_name", "infrared")),
+        m("raster dtype", lambda x: x["assets"]["s1"]["bands"][0].__setitem__("data_type", "u8")),
+        m("eo common name", lambda x: x["assets"]["s2"]["bands"][0].__setitem__("eo:common_name", "infrared")),
         m("geometry", lambda x: x["geometry"]["coordinates"][0].__setitem__(0, [1.0])),
         m("bbox", lambda x: x.__setitem__("bbox", [1, 2, 3])),
         m("link href", lambda x: x["links"][0].__setitem__("href", 5)),
@@ -214,7 +214,7 @@ def _mutations(item: dict) -> list[tuple[str, dict]]:
 
 def test_the_fast_path_agrees_with_jsonschema(pristine):
     """validate_stac_object trusts fastjsonschema's 'valid'; it must never pass what jsonschema rejects."""
-    from sen12stac.validate import _fast_validator, _validator
+    from sen12stac.stac.validate import _fast_validator, _validator
 
     item = json.loads((pristine / ITEM).read_text())
     urls = ["https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"] + item["stac_extensions"]
@@ -236,7 +236,7 @@ def test_the_fast_path_agrees_with_jsonschema(pristine):
 
 
 def test_the_fast_path_compiles_and_passes_collections_and_catalogs(pristine):
-    from sen12stac.validate import _fast_validator, core_schema_url
+    from sen12stac.stac.validate import _fast_validator, core_schema_url
 
     for rel in ("catalog.json", "ROIs1158_spring/collection.json", "ROIs1158_spring/7/catalog.json"):
         obj = json.loads((pristine / rel).read_text())

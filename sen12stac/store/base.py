@@ -3,13 +3,20 @@
 Keys are '/'-separated and relative to the store's root URL. Stores never overwrite an
 object unconditionally: ``put_if_absent`` refuses, and ``replace`` needs the current ETag
 (used only for mutable indexes such as a release landing catalog).
+
+Every ability a caller uses is a method here (as pystac's ``StacIO``): the abstract ones
+each store implements; ``check``, ``list_dirs``, ``gdal_env`` and ``root`` have defaults
+that are right for a store without the ability, and stores override them where they can do
+better (S3: a one-request probe, a delimiter LIST, its endpoint and credentials for GDAL;
+a folder: its path).
 """
 from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from pathlib import Path
+from typing import Any, Iterator, Literal
 
 from ..errors import ObjectConflictError, StoreError
 
@@ -36,6 +43,8 @@ class NotFound(StoreError, FileNotFoundError):
 
 class ObjectStore(ABC):
     url: str
+    #: The local folder holding the objects, or None when they are not files on this machine.
+    root: Path | None = None
 
     @abstractmethod
     def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> bool:
@@ -61,6 +70,29 @@ class ObjectStore(ABC):
     @abstractmethod
     def gdal_path(self, key: str) -> str:
         """A path GDAL/rasterio can open (a filesystem path or /vsis3/...)."""
+
+    def check(self) -> None:
+        """Fail early with a clear :class:`StoreError` when the store cannot be used (missing
+        bucket, wrong credentials, unreachable endpoint), before any work starts. The default
+        checks nothing: a store that has nothing to probe is usable."""
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """The immediate sub-"folders" under ``prefix`` (names only, sorted), e.g. the release
+        folders ``["v1.0.0", "v1.1.0"]``. The default derives them from :meth:`list` (every
+        object); stores override it with something cheaper."""
+        base = prefix.strip("/")
+        base = base + "/" if base else ""
+        names = set()
+        for info in self.list(base):
+            rest = info.key[len(base) :]
+            if "/" in rest:
+                names.add(rest.split("/", 1)[0])
+        return sorted(names)
+
+    def gdal_env(self) -> dict[str, Any]:
+        """``rasterio.Env`` keyword arguments needed to open :meth:`gdal_path` paths (endpoint,
+        credentials session, read options). The default, for files on disk, needs none."""
+        return {}
 
     def exists(self, key: str) -> bool:
         return self.head(key) is not None

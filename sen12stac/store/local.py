@@ -213,6 +213,13 @@ class LocalStore(ObjectStore):
                 raise StoreError(f"cannot replace {path}", fix="keep the store on one filesystem") from exc
             raise
 
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """Immediate sub-folders under ``prefix`` (empty ones included)."""
+        folder = self._path(prefix) if prefix.strip("/") else self.root
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
     def discard(self, key: str) -> None:
         """Remove an object this run wrote but did not commit (a failed scene). Never used on
         published objects: the pipeline only discards keys its own ``put`` returned "written" for."""

@@ -624,12 +624,9 @@ def _is_connection_error(exc: BaseException) -> bool:
         ),
     ):
         return True
-    try:  # urllib3 errors can leak out of a streaming body read
-        from urllib3.exceptions import HTTPError as Urllib3Error
+    from urllib3.exceptions import HTTPError as Urllib3Error  # botocore's HTTP client
 
-        return isinstance(exc, Urllib3Error)
-    except ImportError:  # pragma: no cover
-        return False
+    return isinstance(exc, Urllib3Error)  # urllib3 errors can leak out of a streaming body read
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -25,9 +25,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Iterable, Mapping
 
-from .errors import ValidationFailed
-from .stac import resolve_href
-from .store import NotFound, ObjectStore
+from ..errors import ValidationFailed
+from ..store import NotFound, ObjectStore
+from .hrefs import resolve_href
 
 SCHEMA_PACKAGE = "sen12stac"
 SCHEMA_FOLDER = "schemas"
@@ -307,9 +307,7 @@ def _check_cog(store: ObjectStore, owner: str, name: str, target: str) -> list[s
 
 def _gdal_env_kwargs(store: ObjectStore) -> dict[str, Any]:
     """``rasterio.Env`` kwargs for reading ``store.gdal_path`` objects (the store's own for S3)."""
-    from .gdalenv import env_kwargs_for
-
-    kwargs = env_kwargs_for(store)
+    kwargs = dict(store.gdal_env())
     kwargs.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
     kwargs.setdefault("GDAL_PAM_ENABLED", "NO")
     # a validator must see the bytes as they are now, not GDAL's per-process cache of an
@@ -502,7 +500,7 @@ def validate_catalog(
     the problems found (empty = valid), each naming the object id/key and what is wrong.
 
     ``workers`` threads check the items of a scene catalog in parallel (reads, hashing,
-    COG checks). COGs are opened inside ``rasterio.Env(**gdalenv.env_kwargs_for(store))``,
+    COG checks). COGs are opened inside ``rasterio.Env(**store.gdal_env())``,
     so an S3 store's endpoint and credentials apply to its ``/vsis3/`` paths.
     """
     w = _Walk(store, check_assets, check_cogs and check_assets, workers)

@@ -1,9 +1,9 @@
 """Write the STAC catalog through an :class:`~sen12stac.store.ObjectStore`, one scene at a time.
 
 Linear in the number of items and flat in memory: each scene's items are built
-(:func:`sen12stac.stac.build_item`), written as one JSON object each, and appended to a
+(:func:`sen12stac.stac.item.build_item`), written as one JSON object each, and appended to a
 per-scene NDJSON spool on local disk; only small per-collection summaries
-(:class:`~sen12stac.stac.CollectionSummary`) stay in memory. ``finish`` turns the spools
+(:class:`~sen12stac.stac.summary.CollectionSummary`) stay in memory. ``finish`` turns the spools
 into one stac-geoparquet file per collection, then writes the collections and, last,
 the root catalog -- a reader who sees ``catalog.json`` sees a complete catalog.
 
@@ -22,35 +22,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import BuildConfig
-from .errors import ValidationFailed
-from .models import AssetRecord, SceneResult
-from .splits import assign_split
-from .stac import (
-    GEOJSON_MEDIA_TYPE,
-    JSON_MEDIA_TYPE,
-    PARQUET_MEDIA_TYPE,
-    ROOT_KEY,
-    CatalogTexts,
-    CollectionSummary,
-    SceneContext,
-    asset_from_record,
-    band_stats_dict,
-    build_collection,
-    build_item,
-    build_root,
-    build_scene_catalog,
-    collection_key,
-    geoparquet_key,
-    item_key,
-    load_catalog_texts,
-    rebase_item,
-    scene_catalog_key,
-    scene_context,
-    to_json_bytes,
-)
-from .store import ObjectStore
-from .store.base import multihash_sha256
+from ..config import BuildConfig
+from ..errors import ValidationFailed
+from ..models import AssetRecord, SceneResult
+from ..splits import assign_split
+from ..store import ObjectStore
+from ..store.base import multihash_sha256
+from .assets import asset_from_record, band_stats_dict
+from .catalog import build_root, build_scene_catalog
+from .collection import build_collection
+from .encoding import to_json_bytes
+from .item import SceneContext, build_item, rebase_item, scene_context
+from .layout import GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE, PARQUET_MEDIA_TYPE, ROOT_KEY, collection_key, geoparquet_key, item_key, scene_catalog_key
+from .summary import CollectionSummary
+from .texts import CatalogTexts, load_catalog_texts
 
 _patch_lock = threading.Lock()
 

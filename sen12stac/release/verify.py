@@ -1,0 +1,265 @@
+"""Verifying a published release against its manifest: every object present with its size
+and checksum, nothing extra, COGs valid through the store, STAC fields, links and schemas."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ValidationFailed
+from ..stac.validate import validate_catalog, validate_stac_object
+from ..store.base import NotFound, ObjectStore, sha256_hex
+from ..store.prefixed import PrefixedStore
+from .layout import MANIFEST_KEY, ROOT_KEY, VERSION_EXT
+from .manifest import MANIFEST_TYPE, PlannedObject
+from .pool import bounded
+from .version import normalize_version, release_dir
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    version: str
+    url: str
+    problems: list[str] = field(default_factory=list)
+    objects_checked: int = 0
+    bytes_checked: int = 0
+    checksums_downloaded: int = 0
+    cogs_checked: int = 0
+    cogs_total: int = 0
+    stac_checked: bool = False
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def raise_for_problems(self) -> None:
+        if self.problems:
+            raise ValidationFailed(
+                f"release v{self.version} at {self.url}: {len(self.problems)} problem(s)",
+                self.problems,
+                fix="re-run the same publish command: it resumes and rewrites what is missing; a size/checksum "
+                "mismatch of a published object needs a new version",
+            )
+
+    def __str__(self) -> str:
+        head = f"v{self.version} at {self.url}: " + ("verified" if self.ok else f"{len(self.problems)} problem(s)")
+        parts = [
+            f"{self.objects_checked} objects ({self.bytes_checked / 1e6:.1f} MB) present with the manifest's size and checksum"
+            if self.ok
+            else f"{self.objects_checked} objects checked",
+            f"{self.cogs_checked}/{self.cogs_total} COGs validated",
+            "STAC checked" if self.stac_checked else "STAC not checked",
+        ]
+        text = head + "; " + ", ".join(parts)
+        if self.skipped:
+            text += " (skipped: " + "; ".join(self.skipped) + ")"
+        if self.problems:
+            text += "\n" + "\n".join(f"  - {p}" for p in self.problems[:50])
+            if len(self.problems) > 50:
+                text += f"\n  ... and {len(self.problems) - 50} more"
+        return text
+
+
+def cog_problems(dest: ObjectStore, keys: list[str], workers: int, fresh_prefix: str | None = None) -> list[str]:
+    """Validate COGs through the store (GDAL /vsis3/ for S3), one long-lived rasterio.Env per
+    worker thread; I/O errors are retried (a dropped connection is not an invalid COG)."""
+    if not keys:
+        return []
+    import rasterio
+    from rasterio.errors import RasterioIOError
+    from rio_cogeo.cogeo import cog_validate
+
+    from ..gdalenv import clear_vsi_cache
+
+    env_kwargs = dict(dest.gdal_env())
+
+    if fresh_prefix:
+        # GDAL caches /vsis3/ sizes and content per process: a verify must see the objects as
+        # they are now. Clear that cache (with the store's endpoint options active, which the
+        # cache keys are built from), or else bypass it.
+        with rasterio.Env(**env_kwargs):
+            cleared = clear_vsi_cache(fresh_prefix)
+        if not cleared:
+            env_kwargs["CPL_VSIL_CURL_NON_CACHED"] = fresh_prefix
+    n = max(1, min(workers, len(keys)))
+    chunks = [keys[i::n] for i in range(n)]
+
+    def run(chunk: list[str]) -> list[str]:
+        out: list[str] = []
+        with rasterio.Env(**env_kwargs):
+            for key in chunk:
+                path = dest.gdal_path(key)
+                for attempt in range(1, 6):
+                    try:
+                        valid, errors, _warnings = cog_validate(path, quiet=True)
+                        if not valid:
+                            out.append(f"{key}: not a valid COG ({'; '.join(errors)})")
+                        break
+                    except RasterioIOError as exc:
+                        # A dropped connection or an exhausted 503 also ends as "not recognized as
+                        # a supported format" (GDAL saw no TIFF header): retry from a clean cache.
+                        if attempt == 5:
+                            what = "not a GeoTIFF" if "not recognized as" in str(exc) else "unreadable through GDAL"
+                            out.append(f"{key}: {what} ({exc})")
+                        else:
+                            if fresh_prefix:
+                                clear_vsi_cache(path)
+                            time.sleep(0.1 * attempt)
+        return out
+
+    problems: list[str] = []
+    bounded(run, chunks, n, problems.extend)
+    return sorted(problems)
+
+
+def stac_problems(dest: ObjectStore, vdir: str, version: str, manifest: dict[str, Any], walk: bool, workers: int) -> tuple[list[str], list[str]]:
+    """Version fields and links on the release root and collections; schema validation of
+    those (``walk=False``) or of the whole tree (``walk=True``: validate_catalog)."""
+    problems: list[str] = []
+    skipped: list[str] = []
+    for key in [manifest.get("root", ROOT_KEY)] + list(manifest.get("collections", [])):
+        try:
+            obj = json.loads(dest.get(f"{vdir}/{key}"))
+        except NotFound:
+            continue  # reported by the object check
+        except ValueError:
+            problems.append(f"{vdir}/{key}: not valid JSON")
+            continue
+        if obj.get("version") != version:
+            problems.append(f"{vdir}/{key}: version field is {obj.get('version')!r}, expected {version!r}")
+        if VERSION_EXT not in (obj.get("stac_extensions") or []):
+            problems.append(f"{vdir}/{key}: does not declare the version extension")
+        if not any(link.get("rel") == "latest-version" for link in obj.get("links", [])):
+            problems.append(f"{vdir}/{key}: no latest-version link")
+        if not walk:
+            problems += [f"STAC: {p}" for p in validate_stac_object(obj, f"{vdir}/{key}")]
+    if walk:
+        view = PrefixedStore(dest, vdir)  # the release as a self-contained catalog
+        root = manifest.get("root", ROOT_KEY)
+        problems += [f"STAC: {p}" for p in validate_catalog(view, root, check_assets=False, check_cogs=False, workers=workers)]
+    else:
+        skipped.append("STAC schema walk over items and scene catalogs (root and collections were validated)")
+    return problems, skipped
+
+
+def verify(
+    dest: ObjectStore,
+    version: str,
+    *,
+    check_cogs: bool = True,
+    check_stac: bool = True,
+    full_checksums: bool = False,
+    cog_sample: int | None = None,
+    stac_walk: bool = True,
+    workers: int = 8,
+) -> VerifyReport:
+    """Check the release ``v{version}`` under ``dest`` against its ``release.json``.
+
+    * every manifest object exists with its size and checksum (the S3 ETag when it is an
+      MD5 -- the server's own digest of the stored bytes -- else, or with
+      ``full_checksums``, the object is downloaded and its SHA-256 compared);
+    * no object under ``v{version}/`` is missing from the manifest;
+    * ``check_cogs``: every ``.tif`` (or an evenly spaced sample of ``cog_sample``) passes
+      ``rio_cogeo`` validation, read through GDAL from the store itself;
+    * ``check_stac``: version fields and links on the root and collections, and
+      :func:`sen12stac.stac.validate.validate_catalog` on the release (schemas and internal
+      links of every catalog, collection and item; one GET per JSON object). With
+      ``stac_walk=False`` only the root and collections are schema-validated: the items'
+      bytes are still proven identical to the build's by their checksums.
+    """
+    version = normalize_version(version)
+    vdir = release_dir(version)
+    url = dest.join(vdir)
+    try:
+        raw = dest.get(f"{vdir}/{MANIFEST_KEY}")
+    except NotFound:
+        return VerifyReport(
+            version,
+            url,
+            problems=[f"{vdir}/{MANIFEST_KEY} does not exist: v{version} was never published, or its publish stopped before the commit"],
+        )
+    try:
+        manifest = json.loads(raw)
+        objects = manifest["objects"]
+        if manifest.get("type") != MANIFEST_TYPE:
+            raise KeyError("type")
+    except (ValueError, KeyError, TypeError):
+        return VerifyReport(version, url, problems=[f"{vdir}/{MANIFEST_KEY} is not a sen12stac release manifest"])
+    problems: list[str] = []
+    if manifest.get("version") != version:
+        problems.append(f"{vdir}/{MANIFEST_KEY} is for version {manifest.get('version')!r}, not {version!r}")
+
+    listing = {info.key[len(vdir) + 1 :]: info for info in dest.list(vdir + "/")}
+    planned = {
+        o["key"]: PlannedObject(o["key"], int(o["size"]), o["sha256"], o.get("md5", ""), "asset", None) for o in objects
+    }
+    for k in sorted(set(listing) - set(planned) - {MANIFEST_KEY}):
+        problems.append(f"{vdir}/{k}: not in the manifest")
+    downloaded = 0
+    n_bytes = 0
+
+    def check_one(k: str) -> tuple[str, str | None, bool, int]:
+        e = planned[k]
+        info = listing.get(k)
+        if info is None:
+            return k, "missing", False, 0
+        if info.size != e.size:
+            return k, f"{info.size} bytes, manifest says {e.size}", False, 0
+        etag = (info.etag or "").strip('"').lower()
+        if not full_checksums and e.md5 and etag == e.md5:
+            return k, None, False, e.size
+        if not full_checksums and info.etag is None:  # e.g. a local folder: head computes the MD5
+            head = dest.head(f"{vdir}/{k}")
+            if head is not None and head.etag and head.etag.strip('"').lower() == e.md5:
+                return k, None, False, e.size
+        data = dest.get(f"{vdir}/{k}")
+        if sha256_hex(data) != e.sha256:
+            return k, "sha256 differs from the manifest", True, 0
+        return k, None, True, e.size
+
+    def collect(r: tuple[str, str | None, bool, int]) -> None:
+        nonlocal downloaded, n_bytes
+        k, problem, dl, size = r
+        downloaded += dl
+        n_bytes += size
+        if problem:
+            problems.append(f"{vdir}/{k}: {problem}")
+
+    bounded(check_one, sorted(planned), workers, collect)
+
+    skipped: list[str] = []
+    cogs = sorted(k for k in planned if k.lower().endswith((".tif", ".tiff")) and k in listing)
+    cogs_total = len(cogs)
+    checked_cogs: list[str] = []
+    if check_cogs:
+        checked_cogs = cogs
+        if cog_sample is not None and cog_sample < len(cogs):
+            step = len(cogs) / max(cog_sample, 1)
+            checked_cogs = [cogs[int(i * step)] for i in range(cog_sample)]
+            skipped.append(f"COG validation of {cogs_total - len(checked_cogs)} of {cogs_total} COGs (sample of {len(checked_cogs)})")
+        prefix = dest.gdal_path(f"{vdir}/{MANIFEST_KEY}")[: -len(MANIFEST_KEY)]
+        problems += cog_problems(dest, [f"{vdir}/{k}" for k in checked_cogs], workers, prefix if prefix.startswith("/vsi") else None)
+    else:
+        skipped.append("COG validation")
+    stac_checked = False
+    if check_stac:
+        found, stac_skipped = stac_problems(dest, vdir, version, manifest, stac_walk, workers)
+        problems += found
+        skipped += stac_skipped
+        stac_checked = True
+    else:
+        skipped.append("STAC checks")
+    return VerifyReport(
+        version=version,
+        url=url,
+        problems=sorted(set(problems), key=problems.index),
+        objects_checked=len(planned),
+        bytes_checked=n_bytes,
+        checksums_downloaded=downloaded,
+        cogs_checked=len(checked_cogs),
+        cogs_total=cogs_total,
+        stac_checked=stac_checked,
+        skipped=skipped,
+    )

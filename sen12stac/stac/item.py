@@ -1,0 +1,267 @@
+"""STAC items: one per published patch pair, built as plain dicts from its record (no pystac
+tree, no href resolution, so writing 300k items stays linear; ``pystac.Item.from_dict``
+reads every one, with the extension helpers working). The scene-level part is built once
+per scene (:class:`SceneContext`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from ..config import BuildConfig
+from ..errors import ConfigError, ValidationFailed
+from ..models import Acquisition, PatchRecord, format_datetime
+from .assets import item_asset_template, bands_with_stats
+from .encoding import json_number, parse_datetime
+from .extensions import EXT, SAR_FIELDS, STAC_VERSION
+from .footprint import footprint, grid_bounds, proj_fields
+from .hrefs import relative_href, resolve_href
+from .layout import JSON_MEDIA_TYPE, ROOT_KEY, collection_key, item_key
+from .texts import CatalogTexts, load_catalog_texts
+
+
+def split_software(software: str) -> dict[str, str]:
+    """``"sen12stac 0.1.0"`` -> ``{"sen12stac": "0.1.0"}`` (processing:software)."""
+    parts = software.strip().rsplit(" ", 1)
+    if len(parts) == 2 and parts[0] and parts[1]:
+        return {parts[0]: parts[1]}
+    return {software.strip() or "sen12stac": "unknown"}
+
+
+def _acquisition_asset_fields(acq: Acquisition, what: str) -> dict[str, Any]:
+    """Per-asset acquisition fields. An unknown time of day (a local scene whose sidecar gives
+    only a date, or only a season) leaves ``datetime`` out; the range must then be known."""
+    d: dict[str, Any] = {}
+    if acq.datetime:
+        d["datetime"] = format_datetime(parse_datetime(acq.datetime, f"{what}.datetime"))
+    elif not (acq.start_datetime and acq.end_datetime):
+        raise ConfigError(
+            f"{what} has no datetime and no start_datetime/end_datetime",
+            fix="give the acquisition time, or at least the date range, in the scene's metadata",
+        )
+    if acq.start_datetime:
+        d["start_datetime"] = format_datetime(parse_datetime(acq.start_datetime, f"{what}.start_datetime"))
+    if acq.end_datetime:
+        d["end_datetime"] = format_datetime(parse_datetime(acq.end_datetime, f"{what}.end_datetime"))
+    if acq.platform:
+        d["platform"] = acq.platform
+    d["constellation"] = acq.constellation
+    d["instruments"] = [acq.instrument]
+    if acq.orbit_state:
+        d["sat:orbit_state"] = acq.orbit_state
+    if acq.relative_orbit is not None:
+        d["sat:relative_orbit"] = int(acq.relative_orbit)
+    return d
+
+
+def _derived_from_links(acq: Acquisition, templates: Mapping[str, Any]) -> list[dict[str, Any]]:
+    t = templates.get(acq.sensor)
+    links = []
+    for pid in acq.product_ids:
+        if not pid:
+            continue
+        if pid.startswith(("http://", "https://")):
+            links.append({"rel": "derived_from", "href": pid})
+            continue
+        if not t:
+            continue
+        name = pid.rsplit("/", 1)[-1]
+        if name.endswith(".SAFE"):
+            name = name[: -len(".SAFE")]
+        link = {
+            "rel": "derived_from",
+            "href": t["href_template"].format(name=quote(name, safe=""), product_id=quote(pid, safe="")),
+        }
+        if t.get("type"):
+            link["type"] = t["type"]
+        links.append(link)
+    return links
+
+
+@dataclass
+class SceneContext:
+    """What every item of one scene shares, built once per scene (the per-item cost is
+    then the footprint and a few dict copies)."""
+
+    record: PatchRecord  # the record this context was built from
+    split: str
+    properties: dict[str, Any]
+    s1_asset: dict[str, Any]
+    s2_asset: dict[str, Any]
+    thumbnail_asset: dict[str, Any]
+    derived_from: list[dict[str, Any]]
+    extensions: list[str]
+
+    def matches(self, record: PatchRecord) -> bool:
+        r = self.record
+        return record is r or (
+            record.scene_id == r.scene_id
+            and record.s1 == r.s1
+            and record.s2 == r.s2
+            and record.s1_stats == r.s1_stats
+            and record.s2_stats == r.s2_stats
+            and record.scene_qc == r.scene_qc
+            and record.roi == r.roi
+            and record.source == r.source
+            and record.software == r.software
+            and record.seed == r.seed
+            and record.season == r.season
+        )
+
+
+def scene_context(
+    record: PatchRecord, split: str, texts: CatalogTexts, config: BuildConfig | None = None
+) -> SceneContext:
+    """The shared part of the items of ``record``'s scene."""
+    s1f = _acquisition_asset_fields(record.s1, f"{record.pair_id} s1")
+    s2f = _acquisition_asset_fields(record.s2, f"{record.pair_id} s2")
+    times = []
+    for f in (s1f, s2f):
+        for k in ("datetime", "start_datetime", "end_datetime"):
+            if k in f:
+                times.append(parse_datetime(f[k], k))
+    props: dict[str, Any] = {
+        "datetime": s2f.get("datetime"),  # the S2 acquisition; null when only its date range is known
+        "start_datetime": format_datetime(min(times)),
+        "end_datetime": format_datetime(max(times)),
+        "instruments": sorted({record.s1.instrument, record.s2.instrument}),
+        "gsd": json_number(abs(record.grid.transform[0])),
+    }
+    props.update(SAR_FIELDS)
+    if record.s1.orbit_state:
+        props["sat:orbit_state"] = record.s1.orbit_state
+    if record.s1.relative_orbit is not None:
+        props["sat:relative_orbit"] = int(record.s1.relative_orbit)
+    props["ml-aoi:split"] = split
+    props["processing:software"] = split_software(record.software)
+    props["sen12:set"] = record.set_name
+    props["sen12:season"] = record.season
+    props["sen12:seed"] = int(record.seed)
+    props["sen12:scene_id"] = record.scene_id
+    props["sen12:scene_index"] = int(record.scene_index)
+    props["sen12:roi_lon"] = json_number(record.roi.lon)
+    props["sen12:roi_lat"] = json_number(record.roi.lat)
+    props["sen12:roi_kind"] = record.roi.kind
+    props["sen12:source"] = record.source
+    if record.s2.cloud_cover is not None:
+        props["sen12:s2_product_cloud_cover"] = json_number(record.s2.cloud_cover, 3)
+    sqc = record.scene_qc
+    scene_qc: dict[str, Any] = {
+        "accepted": bool(sqc.accepted),
+        "reasons": list(sqc.reasons),
+        "metrics": {k: json_number(v) for k, v in sorted(sqc.metrics.items())},
+    }
+    if sqc.override is not None:
+        scene_qc["override"] = sqc.override
+    if sqc.override_note is not None:
+        scene_qc["override_note"] = sqc.override_note
+    props["sen12:scene_qc"] = scene_qc
+
+    s1_asset = item_asset_template(texts, "s1")
+    s1_asset.update(s1f)
+    s1_asset["bands"] = bands_with_stats(s1_asset["bands"], record.s1_stats, f"{record.scene_id} s1")
+    s2_asset = item_asset_template(texts, "s2")
+    s2_asset.update(s2f)
+    s2_asset["bands"] = bands_with_stats(s2_asset["bands"], record.s2_stats, f"{record.scene_id} s2")
+    thumb = item_asset_template(texts, "thumbnail")
+
+    if record.source in texts.derived_from.get("skip_sources", ()):
+        derived = []
+    else:
+        derived = _derived_from_links(record.s1, texts.derived_from) + _derived_from_links(record.s2, texts.derived_from)
+    exts = ["eo", "file", "ml-aoi", "processing", "proj", "raster", "sar"]
+    if "sat:orbit_state" in props or "sat:relative_orbit" in props:
+        exts.append("sat")
+    return SceneContext(
+        record=record,
+        split=split,
+        properties=props,
+        s1_asset=s1_asset,
+        s2_asset=s2_asset,
+        thumbnail_asset=thumb,
+        derived_from=derived,
+        extensions=sorted(EXT[e] for e in exts),
+    )
+
+
+def build_item(
+    record: PatchRecord,
+    split: str,
+    *,
+    texts: CatalogTexts | None = None,
+    config: BuildConfig | None = None,
+    context: SceneContext | None = None,
+) -> dict[str, Any]:
+    """The STAC item (dict) of one published patch pair, with hrefs relative to its key
+    :func:`item_key`. Pass ``context`` (from :func:`scene_context`) to share the
+    scene-level work between the items of a scene."""
+    if context is None or not context.matches(record) or context.split != split:
+        context = scene_context(record, split, texts or load_catalog_texts(), config)
+    key = item_key(record.set_name, record.scene_index, record.pair_id)
+    geometry, bbox = footprint(record.grid)
+    props = dict(context.properties)
+    qc = record.qc
+    props["eo:cloud_cover"] = json_number(100.0 * qc.cloud_fraction, 4)
+    props.update(dict(proj_fields(record.grid.crs)))
+    props["proj:shape"] = [int(record.grid.height), int(record.grid.width)]
+    props["proj:transform"] = [float(v) for v in record.grid.transform]
+    props["proj:bbox"] = grid_bounds(record.grid)
+    props["sen12:patch_index"] = int(record.patch_index)
+    props["sen12:row"] = int(record.row)
+    props["sen12:col"] = int(record.col)
+    props["sen12:nodata_fraction"] = json_number(qc.nodata_fraction)
+    props["sen12:cloud_fraction"] = json_number(qc.cloud_fraction)
+    props["sen12:seamline"] = bool(qc.seamline)
+    props["sen12:qc_reasons"] = list(qc.reasons)
+
+    assets: dict[str, Any] = {}
+    for name, base in (("s1", context.s1_asset), ("s2", context.s2_asset), ("thumbnail", context.thumbnail_asset)):
+        rec = record.assets.get(name)
+        if rec is None:
+            if name == "thumbnail":
+                continue
+            raise ValidationFailed(
+                f"patch {record.pair_id} has no {name!r} asset record",
+                [f"{record.pair_id}: missing asset record {name}"],
+                fix="publish both COGs before adding the scene to the catalog",
+            )
+        a: dict[str, Any] = {"href": relative_href(key, rec.key)}
+        a.update(base)
+        if rec.media_type and name == "thumbnail":
+            a["type"] = rec.media_type
+        a["file:size"] = int(rec.size)
+        a["file:checksum"] = rec.checksum
+        assets[name] = a
+
+    links = [
+        {"rel": "root", "href": relative_href(key, ROOT_KEY), "type": JSON_MEDIA_TYPE},
+        {"rel": "parent", "href": "./catalog.json", "type": JSON_MEDIA_TYPE},
+        {"rel": "collection", "href": relative_href(key, collection_key(record.set_name)), "type": JSON_MEDIA_TYPE},
+    ]
+    links.extend(dict(link) for link in context.derived_from)
+    return {
+        "type": "Feature",
+        "stac_version": STAC_VERSION,
+        "stac_extensions": list(context.extensions),
+        "id": record.pair_id,
+        "geometry": geometry,
+        "bbox": bbox,
+        "properties": props,
+        "links": links,
+        "assets": assets,
+        "collection": record.set_name,
+    }
+
+
+def rebase_item(item: Mapping[str, Any], from_key: str, to_key: str) -> dict[str, Any]:
+    """A copy of ``item`` (stored at ``from_key``) whose relative hrefs are relative to
+    ``to_key`` instead -- used for the geoparquet rows (hrefs relative to the parquet file)."""
+    out = dict(item)
+
+    def fix(href: str) -> str:
+        target = resolve_href(from_key, href)
+        return href if target is None else relative_href(to_key, target)
+
+    out["links"] = [dict(link, href=fix(link["href"])) for link in item.get("links", [])]
+    out["assets"] = {k: dict(a, href=fix(a["href"])) for k, a in item.get("assets", {}).items()}
+    return out
