@@ -144,7 +144,8 @@ def _config_from_options(source: str, source_path: Optional[Path], seasons: Opti
     return make_config(**values)
 
 
-def _run_build(config, store) -> Any:
+def _run_build(config, store, run=None) -> Any:
+    """``build(config, store)`` (or ``run(progress)``) under a progress bar."""
     from .pipeline import build
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False) as bar:
@@ -159,7 +160,7 @@ def _run_build(config, store) -> Any:
             elif event == "stage":
                 bar.update(task, last=f"writing {data['name']}")
 
-        return build(config, store, progress=on)
+        return run(on) if run is not None else build(config, store, progress=on)
 
 
 def _print_summary(summary, where: str) -> None:
@@ -191,7 +192,7 @@ def build_cmd(
     overrides: Optional[Path] = typer.Option(None, help="manual scene QC decisions (JSON or CSV)"),
     defect_rate: Optional[float] = typer.Option(None, help="synthetic: share of scenes with a defect"),
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON/TOML file with BuildConfig fields"),
-    version: Optional[str] = typer.Option(None, help="with an s3:// --out: build locally, then publish as this release version"),
+    version: Optional[str] = typer.Option(None, help="with an s3:// --out: the release version the workers build straight into (committed last)"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL (MinIO, Ceph, R2, a local server)"),
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
@@ -200,12 +201,15 @@ def build_cmd(
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")
+            # Workers write straight into the release prefix; the client writes the catalog and
+            # commits the release last (sen12stac.release.direct). No local staging.
+            from .pipeline import build_release
+
             dest = _open(out_url, endpoint_url=endpoint_url)
-            staging = EnvSettings().work_dir / "staging" / version
-            summary = _run_build(config, _open(str(staging)))
-            _print_summary(summary, str(staging))
-            _raise_if_failed(summary)  # never publish a release with failed scenes
-            _do_publish(_open(str(staging)), dest, version, None, 8)
+            summary, report = _run_build(config, None, run=lambda on: build_release(config, dest, version, progress=on))
+            _print_summary(summary, out_url)
+            _raise_if_failed(summary)  # nothing was committed: the same command completes it
+            out.print(str(report))
             return
         store = _open(out_url)
         summary = _run_build(config, store)

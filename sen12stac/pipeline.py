@@ -395,3 +395,47 @@ def _keep_samples(keep: list[PatchRecord], res: SceneResult) -> None:
     ordered = sorted(res.patches, key=lambda p: p.patch_index)
     for i in sorted({len(ordered) // 3, (2 * len(ordered)) // 3}):  # one pick when a scene has a single patch
         keep.append(ordered[i])
+
+
+# ---------------------------------------------------------------------------------------
+# Straight into a release in object storage
+
+
+SUMMARY_KEY = "build-summary.json"
+
+
+def summary_bytes(summary: BuildSummary) -> bytes:
+    """``build-summary.json``: deterministic (no timings), part of the build and of its release."""
+    import json
+
+    return (json.dumps(summary.to_dict(), indent=1, sort_keys=True) + "\n").encode()
+
+
+def build_release(
+    config: BuildConfig,
+    dest: ObjectStore,
+    version: str,
+    *,
+    progress: Progress | None = None,
+    source: Source | None = None,
+    notes: str | None = None,
+    verify_cogs: int | None = 200,
+    verify_stac_walk: bool = True,
+):
+    """Build the recipe straight into the release ``v{version}`` under ``dest`` (no staging):
+    workers write their assets into the release prefix, the client writes the catalog, and
+    when every scene succeeded the release is committed, verified and listed in the landing
+    catalog (:mod:`sen12stac.release.direct`). Returns ``(summary, report)``; ``report`` is
+    None when a scene failed (nothing is committed; the same call again completes it)."""
+    from .release.direct import ReleaseBuildStore, check_release_target, commit_release
+
+    check_release_target(dest, version)
+    store = ReleaseBuildStore(dest, version)
+    summary = build(config, store, progress=progress, source=source)
+    if summary.root_key is None:
+        return summary, None
+    store.put_or_verify(SUMMARY_KEY, summary_bytes(summary), "application/json")
+    emit = progress or (lambda event, data: None)
+    report = commit_release(store, notes=notes, verify_cogs=verify_cogs, verify_stac_walk=verify_stac_walk,
+                            progress=lambda stage: emit("stage", {"name": stage}))
+    return summary, report
