@@ -127,7 +127,7 @@ def rois(
         _fail(exc)
 
 
-def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path]):
+def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], scheduler: Optional[str] = None, profile: Optional[str] = None):
     from .config import make_config
 
     env = EnvSettings()
@@ -138,6 +138,12 @@ def _config_from_options(source: str, source_path: Optional[Path], seasons: Opti
     for key, val in (("source", source), ("source_path", source_path), ("seasons", _split_csv(seasons)), ("scenes_per_season", scenes_per_season), ("workers", workers), ("scene_size_px", scene_size), ("defect_rate", defect_rate)):
         if val is not None:
             values[key] = val
+    if scheduler is not None:
+        values["scheduler"] = scheduler
+    if profile is not None:
+        from .config import cog_profile
+
+        values["cog"] = cog_profile(profile)
     if overrides is not None:
         values.setdefault("scene_qc", {})
         values["scene_qc"] = {**values["scene_qc"], "overrides": overrides}
@@ -194,10 +200,12 @@ def build_cmd(
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON/TOML file with BuildConfig fields"),
     version: Optional[str] = typer.Option(None, help="with an s3:// --out: the release version the workers build straight into (committed last)"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL (MinIO, Ceph, R2, a local server)"),
+    scheduler: Optional[str] = typer.Option(None, help="a running Dask scheduler (tcp://host:port) instead of a local cluster; its workers read the source and write to --out"),
+    profile: Optional[str] = typer.Option(None, help="COG compression: compatible (DEFLATE, every reader; the default) | fast (ZSTD level 1: GDAL/rasterio/tifffile, not STAC Browser's geotiff.js)"),
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
     try:
-        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file)
+        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, scheduler, profile)
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")
