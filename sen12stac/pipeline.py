@@ -348,7 +348,6 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
             })
             if writer is not None:
                 writer.add_scene(res)
-            store.sync()  # the scene's objects and items are durable: a crash repeats at most the scenes after it
             res.patches = []  # the records are in the catalog now; drop them
             emit("scene", {"result": res, "scene": scenes[-1]})
         root_key = None
@@ -363,7 +362,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
             collection_assets = season_figures(store, published, outcomes, samples)
             emit("stage", {"name": "catalog"})
             root_key = writer.finish({k: v.as_counts() for k, v in counts.items()}, collection_assets)
-            store.sync()
+        store.sync()  # the writer syncs at each scene and at the end; this covers a build without a catalog
     scenes.sort(key=lambda s: s["scene_id"])
     return BuildSummary(counts, scenes, root_key, round(time.perf_counter() - t0, 3), candidates)
 
