@@ -269,19 +269,30 @@ def _dask_client(config: BuildConfig):
         cluster.close()
 
 
-def _run_scenes(tasks: list[tuple[ROI, str]], source: Source, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override]) -> Iterator[SceneResult]:
+def _run_scenes(tasks: list[tuple[ROI, str]], source: Source, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override], emit: Progress | None = None) -> Iterator[SceneResult]:
+    emit = emit or (lambda event, data: None)
     if config.workers == 0 and not config.scheduler:
+        emit("cluster", {"workers": 0, "scheduler": None})
         for roi, season in tasks:
             yield process_scene(roi, season, source, store, config, overrides)
         return
     from distributed import as_completed
 
     with _dask_client(config) as client:
+        emit("cluster", {"workers": len(client.scheduler_info().get("workers", {})), "scheduler": config.scheduler})
         shared = client.scatter([source, store, config, overrides], broadcast=True)
         run = uuid.uuid4().hex[:8]  # keys unique per build: two builds on one shared scheduler never share results
-        futures = [client.submit(process_scene, roi, season, *shared, pure=False, key=f"scene-{run}-{roi.scene_id}") for roi, season in tasks]
-        for fut in as_completed(futures):
-            res = fut.result()
+        futures = {client.submit(process_scene, roi, season, *shared, pure=False, key=f"scene-{run}-{roi.scene_id}"): (roi, season) for roi, season in tasks}
+        for fut in as_completed(list(futures)):
+            try:
+                res = fut.result()
+            except Sen12StacError:
+                raise  # a conflict under a published key stops the build (exit 5)
+            except Exception as exc:  # noqa: BLE001 - a lost worker (KilledWorker after Dask's retries), a dropped connection
+                roi, season = futures[fut]
+                res = SceneResult(roi=roi, season=season, status="failed")
+                res.message = (f"{type(exc).__name__} on the Dask cluster while running {roi.scene_id}: {exc}"
+                               ". Fix: run the same command again: this scene is retried, finished ones are skipped")
             fut.release()
             yield res
 
@@ -337,7 +348,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
     with contextlib.ExitStack() as stack:
         if writer is not None:
             stack.enter_context(writer)  # the item spool and put threads go away on any exit
-        for res in _run_scenes(tasks, source, store, config, overrides):
+        for res in _run_scenes(tasks, source, store, config, overrides, emit):
             _count(counts[res.roi.set_name], res)
             outcomes[res.roi.set_name][res.roi.index] = res.status
             _keep_samples(samples[res.roi.set_name], res)
