@@ -134,3 +134,7 @@ the last sync, sen12stac/store/local.py); objects created in place with O_EXCL; 
 folder; scaling once per strip; the cloud mask on integer reductions; the ROI map's land as one PolyCollection
 (same PNG bytes, 12x faster); the synthetic renderer in place (same values, fewer array passes).
 """
+
+
+if __name__ == "__main__":
+    main()
