@@ -143,6 +143,12 @@ class ReleaseBuildStore(ObjectStore):
     def replace(self, key: str, data: bytes, expected_etag: str | None, content_type: str | None = None) -> None:
         raise ReleaseError(f"{self.join(key)}: a release is write-once", fix="report this as a bug: a build never replaces objects of a release")
 
+    def discard(self, key: str) -> None:
+        """A failed scene's rollback (only keys its own puts wrote): remove and forget."""
+        self.inner.discard(key)
+        with self._lock:
+            self.written.pop(key, None)
+
     # -- reads (the build reads its own COGs back for the contact sheet)
     def get(self, key: str) -> bytes:
         if key in self.held:
