@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_build.py
 	$(PY) bench/bench_catalog.py
 	$(PY) bench/bench_publish.py
+	$(PY) bench/bench_stream.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis build *.egg-info

@@ -384,6 +384,55 @@ def releases(root_url: str = typer.Argument(..., help="s3://bucket/prefix"), end
         _fail(exc)
 
 
+# -- download (issue 11: streaming) ------------------------------------------------------------
+@app.command()
+def download(
+    release: str = typer.Argument(..., help="release: folder, s3://bucket/prefix/vX.Y.Z, https:// URL (or a STAC API URL with --api)"),
+    to: Path = typer.Option(..., "--to", help="local folder (created; an interrupted download resumes there)"),
+    season: list[str] = typer.Option([], help="season(s): spring, summer, fall, winter (repeatable or comma-separated; default all)"),
+    split: Optional[str] = typer.Option(None, help="train, validate or test (comma-separated for several)"),
+    bbox: Optional[str] = typer.Option(None, help="west,south,east,north in degrees"),
+    datetime: Optional[str] = typer.Option(None, help="RFC 3339 instant or interval a/b (.. for an open end)"),
+    filter: Optional[str] = typer.Option(None, "--filter", help="CQL2 text, e.g. \"eo:cloud_cover\" < 5"),
+    ids: Optional[str] = typer.Option(None, help="comma-separated item ids"),
+    format: str = typer.Option("cog", "--format", help="cog (the release's files and layout) or png (the original SEN1-2 8-bit PNGs)"),
+    on_error: str = typer.Option("skip", help="skip (report at the end, exit 4) or stop at the first missing/damaged file"),
+    workers: int = typer.Option(8, help="concurrent GETs"),
+    api: bool = typer.Option(False, "--api", help="RELEASE is a STAC API URL (searched with pystac-client)"),
+    anonymous: bool = typer.Option(False, "--anonymous", help="unsigned S3 requests (a public bucket)"),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
+) -> None:
+    """Copy a selection of pairs to a local folder: resumable, checksum-verified, one GET per file."""
+    try:
+        from .stream import select
+        from .stream.download import download as run_download
+
+        opts = {k: v for k, v in _s3_options(endpoint_url=endpoint_url).items()} if (release.startswith("s3://") or api) else {}
+        if anonymous:
+            opts = {k: v for k, v in opts.items() if k in ("endpoint_url", "region")}
+            opts["anonymous"] = True
+        if on_error not in ("skip", "stop"):
+            raise ConfigError(f"--on-error {on_error}", fix="use skip or stop")
+        seasons = [s for v in season for s in v.split(",") if s.strip()] or None
+        sel = select(release, seasons=seasons, split=split, bbox=bbox, datetime=datetime, filter=filter,
+                     ids=_split_csv(ids), api=api, **opts)
+        if not len(sel):
+            out.print(f"{release}: no pair matches the selection; nothing to download")
+            return
+        with Progress(TextColumn("[bold]download"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("pairs", total=len(sel))
+            report = run_download(sel, to, format=format, threads=workers, on_error=on_error, progress=lambda d, t: bar.update(task, completed=d))
+        out.print(f"{report} -> {to}")
+        if report.problems:
+            from .errors import StoreError
+
+            for p in report.problems[:20]:
+                console.print(f"  skipped {p}", highlight=False, markup=False)
+            raise StoreError(f"{len(report.problems)} file(s) could not be copied (listed above)", fix="repair the release (sen12stac verify) and run the same command again: finished files are kept")
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
 def main() -> None:
     try:
         app()

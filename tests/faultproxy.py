@@ -11,7 +11,8 @@ instead of passing the request on:
   (a conditional PUT then meets its own object: 412).
 
 Bounded: it stops itself after ``max_lifetime`` seconds, handler threads are daemons, and
-``max_faults`` caps the number of injected faults. Point the client's endpoint URL at
+``max_faults`` caps the number of injected faults. With ``fault_rate=0`` it is a plain
+counting proxy: ``log`` holds (method, path, signed) of every request that reached it. Point the client's endpoint URL at
 ``proxy.url``; the Host header is passed through unchanged so SigV4 signatures still hold.
 """
 from __future__ import annotations
@@ -58,6 +59,7 @@ class FaultProxy:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.requests = 0
+        self.log: list[tuple[str, str, bool]] = []  # (method, path with query, signed?) of every request seen
         self.faults: dict[str, int] = {m: 0 for m in ALL_MODES}
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
@@ -161,6 +163,8 @@ class FaultProxy:
 
             def _handle(self) -> None:
                 body = self._read_body()
+                with proxy._lock:
+                    proxy.log.append((self.command, self.path, "authorization" in {k.lower() for k in self.headers} or "X-Amz-Signature" in self.path))
                 mode = proxy._pick()
                 if mode == "503":
                     self.send_response(503, "Slow Down")

@@ -1,0 +1,62 @@
+"""Stream patch pairs straight from a release (folder, ``s3://``, ``https://``) or a STAC API.
+
+    from sen12stac.stream import select, stream
+    sel = select("s3://bucket/sen1-2/v1.0.0", seasons="winter", split="test", endpoint_url=...)
+    for sample in stream(sel, seed=0):          # {"s1": (1,256,256) uint8, "s2": (3,256,256), "id": ..., ...}
+        ...
+
+PyTorch: :mod:`sen12stac.stream.torch` (``PairStream``, ``PairDataset``). Local copies:
+:mod:`sen12stac.stream.download`. See docs/streaming.md.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Sequence
+
+from .fetch import AssetError, OnError, Problem, Reader, Report, decode_tiff, iter_samples, load_pair, to_physical
+from .location import Location, S3Options
+from .order import epoch_order, shard
+from .records import Asset, Band, Pair
+from .select import Query, Selection, select_api, select_release
+
+__all__ = ["select", "stream", "Selection", "Query", "Pair", "Asset", "Band", "Location", "S3Options", "Reader", "Report", "Problem",
+           "AssetError", "decode_tiff", "to_physical", "load_pair", "iter_samples", "epoch_order", "shard"]
+
+
+def select(release: str | Location, *, seasons: str | Iterable[str] | None = None, split: str | Iterable[str] | None = None,
+           bbox: Sequence[float] | None = None, datetime: str | None = None, filter: str | dict | None = None,
+           ids: Iterable[str] | None = None, api: bool = False, **s3_options: Any) -> Selection:
+    """Choose pairs from a release or, with ``api=True``, from a STAC API at ``release``.
+
+    ``release``: a folder, ``file://``, ``s3://bucket/prefix/vX.Y.Z`` or ``https://`` URL of a
+    release root (the folder holding its ``catalog.json``; a URL ending in ``.json`` names
+    the root catalog itself). ``s3_options``: ``endpoint_url``, ``region``, ``profile``,
+    access keys, ``anonymous=True`` for unsigned reads of a public bucket (also used for
+    the ``s3://`` asset hrefs an API returns)."""
+    query = Query.make(seasons=seasons, split=split, bbox=bbox, datetime=datetime, filter=filter, ids=ids)
+    if api:
+        if isinstance(release, Location):
+            raise TypeError("api=True takes the API's URL")
+        return select_api(str(release), query, location=_api_location(s3_options))
+    if isinstance(release, Location):
+        return select_release(release, query)
+    url = str(release)
+    catalog_key = "catalog.json"
+    if url.endswith(".json"):
+        url, _, catalog_key = url.rpartition("/")
+        url = url or "."
+    return select_release(Location.parse(url, **s3_options), query, catalog_key=catalog_key)
+
+
+def _api_location(s3_options: dict[str, Any]) -> Location:
+    """Asset hrefs from an API are absolute; this location only carries the S3 settings."""
+    return Location("s3", "-", S3Options.make(**s3_options))
+
+
+def stream(selection: Selection, *, seed: int | None = 0, epoch: int = 0, values: str = "uint8", threads: int = 8, prefetch: int = 16,
+           cache_dir: str | None = None, verify: bool = True, on_error: OnError = "skip", rank: int = 0, world_size: int = 1,
+           worker: int = 0, num_workers: int = 1, report: Report | None = None) -> Iterator[dict[str, Any]]:
+    """Samples of ``selection`` in the order fixed by ``(seed, epoch)`` (``seed=None``: by id),
+    this shard's part only. Pass a :class:`Report` to read the counts afterwards."""
+    order = shard(epoch_order(len(selection), seed=seed, epoch=epoch), rank=rank, world_size=world_size, worker=worker, num_workers=num_workers)
+    reader = Reader(selection.location, cache_dir=cache_dir, verify=verify, where=selection.where)
+    return iter_samples((selection.pairs[i] for i in order), reader, values=values, threads=threads, prefetch=prefetch, on_error=on_error, report=report)
