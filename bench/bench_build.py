@@ -129,7 +129,7 @@ copies; scaling per patch.
 
 Changes, each checked byte-identical against a build from before them (every COG, thumbnail, item, figure):
 the scene is read once and held between the passes when it fits `scene_cache_mb` (sen12stac/scenecache.py);
-deferred durability for folder builds (one `sync` per scene and at the end; a rerun replaces objects written after
+deferred durability for folder builds (one `sync` when the catalog is complete; a rerun replaces objects written after
 the last sync, sen12stac/store/local.py); objects created in place with O_EXCL; lexical key checks and one mkdir per
 folder; scaling once per strip; the cloud mask on integer reductions; the ROI map's land as one PolyCollection
 (same PNG bytes, 12x faster); the synthetic renderer in place (same values, fewer array passes).

@@ -7,7 +7,7 @@
 For each size, in a fresh subprocess (so peak RSS is that size's alone):
 
 * ``CatalogWriter -> LocalStore``: add_scene for every scene (item build, JSON, put-if-absent
-  write, durable at the end of each scene with one ``sync``, NDJSON spool, scene catalog) plus finish (stac-geoparquet
+  write, durable when the catalog is complete with one ``sync``, NDJSON spool, scene catalog) plus finish (stac-geoparquet
   per collection, collections, root), items/s over the whole;
 * ``CatalogWriter -> discard``: the same into a store that drops the bytes -- the build and
   serialisation cost alone;
@@ -164,7 +164,7 @@ def one(n: int, mode: str) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="sen12stac-bench-"))
     try:
         if mode in ("writer-local", "writer-local-fsync"):
-            # what a build uses: durability at each scene's end and at the end (one sync each);
+            # what a build uses: durable when the catalog is complete (one sync at the end);
             # "-fsync": every object fsynced before it appears (the store's default elsewhere)
             store = LocalStore(tmp / "out") if mode == "writer-local-fsync" else LocalStore(tmp / "out").deferred()
             r = run_writer(n, store, tmp)
@@ -224,7 +224,7 @@ def main() -> int:
     label = {
         "plain": "plain `json.dumps` per-item files (no fsync, no catalogs)",
         "writer-discard": "CatalogWriter -> discard store (build + serialise + spool + parquet)",
-        "writer-local": "CatalogWriter -> LocalStore as a build uses it (deferred durability: one sync per scene and at the end)",
+        "writer-local": "CatalogWriter -> LocalStore as a build uses it (deferred durability: one sync when the catalog is complete)",
         "writer-local-fsync": "CatalogWriter -> LocalStore with an fsync per object (before this change)",
     }
     for n in sizes:

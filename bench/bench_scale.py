@@ -2,7 +2,7 @@
 processes (`dask scheduler` + `dask worker`, as tests/test_cluster.py starts them), the same
 build each time; the four outputs must be byte-identical.
 
-    .venv/bin/python bench/bench_scale.py [--scenes 8] [--scene-size 1536]
+    .venv/bin/python bench/bench_scale.py [--scenes 16] [--scene-size 1280]
 
 Writes bench/results/scale.md. On a 2-core machine shared with others the ratio is bounded by
 what the other processes leave: the machine's load average is printed beside the figures.
@@ -48,8 +48,8 @@ def run(work: Path, name: str, **cfg) -> tuple[float, int, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--scenes", type=int, default=8)
-    ap.add_argument("--scene-size", type=int, default=1536)
+    ap.add_argument("--scenes", type=int, default=16)
+    ap.add_argument("--scene-size", type=int, default=1280)
     args = ap.parse_args()
     common = {"scenes_per_season": args.scenes, "scene_size_px": args.scene_size}
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))

@@ -336,7 +336,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
     overrides = load_overrides(config.scene_qc.overrides)
     counts, candidates, tasks = plan_rois(config, source)
     emit("plan", {"total": len(tasks)})
-    store = store.deferred()  # durable at each scene's end and at the end (store.sync), not per object
+    store = store.deferred()  # durable when the catalog is complete (store.sync), not per object
     writer = None
     if write_catalog:
         from .stac.writer import CatalogWriter
@@ -373,7 +373,8 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
             collection_assets = season_figures(store, published, outcomes, samples)
             emit("stage", {"name": "catalog"})
             root_key = writer.finish({k: v.as_counts() for k, v in counts.items()}, collection_assets)
-        store.sync()  # the writer syncs at each scene and at the end; this covers a build without a catalog
+        if writer is None:
+            store.sync()  # the writer syncs when the catalog is complete; this covers a build without one
     scenes.sort(key=lambda s: s["scene_id"])
     return BuildSummary(counts, scenes, root_key, round(time.perf_counter() - t0, 3), candidates)
 

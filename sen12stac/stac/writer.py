@@ -223,7 +223,6 @@ class CatalogWriter:
             },
         )
         self.store.put_or_verify(scene_catalog_key(set_name, result.roi.index), to_json_bytes(cat), JSON_MEDIA_TYPE)
-        self.store.sync()  # a checkpoint: the scene's objects are durable (a no-op where every put already is)
         with self._lock:
             for item in items:
                 summary.add_item(item)
@@ -279,7 +278,7 @@ class CatalogWriter:
                 collection_ids.append(set_name)
             root = build_root(collection_ids, texts=self.texts)
             self.store.put_or_verify(ROOT_KEY, to_json_bytes(root), JSON_MEDIA_TYPE)
-            self.store.sync()
+            self.store.sync()  # the checkpoint: every object of the catalog durable (a no-op where each put already is)
             return ROOT_KEY
         finally:
             self.close()
