@@ -21,7 +21,7 @@ pytest_plugins = ["tests.conftest_s3"]
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
-SMALL = ["--source", "synthetic", "--seasons", "spring", "--scenes-per-season", "3", "--scene-size", "640"]
+SMALL = ["--source", "synthetic", "--seasons", "spring", "--scenes-per-season", "3", "--scene-size", "640"]  # = _config()
 
 
 def _aws_env(moto) -> dict[str, str]:
@@ -49,14 +49,29 @@ def _tree(s3, bucket: str, prefix: str) -> dict[str, str]:
     return out
 
 
+def _store(moto, url: str):
+    from sen12stac.store.s3 import S3Store
+
+    return S3Store.from_url(url, endpoint_url=moto.endpoint_url, access_key_id=TEST_ACCESS_KEY, secret_access_key=TEST_SECRET_KEY)
+
+
+def _config():
+    from sen12stac.config import make_config
+
+    return make_config(source="synthetic", seasons=("spring",), scenes_per_season=3, scene_size_px=640, workers=0)
+
+
 @pytest.fixture(scope="module")
-def reference(moto, tmp_path_factory):
-    """One bucket for the module and the 1-worker build of SMALL into it (release v1.0.0 under ref/)."""
+def reference(moto):
+    """One bucket for the module and the 1-worker build of SMALL into it, in this process
+    (release v1.0.0 under ref/): what every other way of building must reproduce."""
+    from sen12stac.pipeline import build_release
+
     s3 = moto.client()
     bucket = f"cluster-{os.getpid()}"
     s3.create_bucket(Bucket=bucket)
-    r = _cli(["build", "--out", f"s3://{bucket}/ref", "--version", "1.0.0", "--workers", "0", *SMALL], tmp_path_factory.mktemp("ref"), moto)
-    assert r.returncode == 0, r.stdout + r.stderr
+    summary, report = build_release(_config(), _store(moto, f"s3://{bucket}/ref"), "1.0.0", verify_cogs=5)
+    assert report is not None and report.verify.ok
     tree = _tree(s3, bucket, "ref/v1.0.0/")
     assert any(k.endswith(".tif") for k in tree) and "catalog.json" in tree and "release.json" in tree
     return bucket, tree
@@ -76,11 +91,15 @@ def test_two_worker_processes_write_straight_to_s3_byte_identical_to_one_worker(
     assert not [p for p in (tmp_path / "client").rglob("*") if p.suffix in (".tif", ".jpg", ".json")]
     assert not [p for p in (tmp_path / "cluster").rglob("*") if p.suffix in (".tif", ".jpg")]
     assert TEST_SECRET_KEY not in r.stdout + r.stderr + logs
-    # the direct release equals the classic path: a folder build published with `publish`
-    f = _cli(["build", "--out", str(tmp_path / "folder"), "--workers", "0", *SMALL], tmp_path / "client", moto)
-    assert f.returncode == 0, f.stdout + f.stderr
-    p = _cli(["publish", str(tmp_path / "folder"), f"s3://{bucket}/staged", "--version", "1.0.0"], tmp_path / "client", moto)
-    assert p.returncode == 0, p.stdout + p.stderr
+    # the direct release equals the classic path: a folder build (with its build-summary.json)
+    # published with `publish`
+    from sen12stac.pipeline import SUMMARY_KEY, build, summary_bytes
+    from sen12stac.release.publish import publish
+    from sen12stac.store import LocalStore
+
+    folder = LocalStore(tmp_path / "folder")
+    folder.put_if_absent(SUMMARY_KEY, summary_bytes(build(_config(), folder)))
+    publish(folder, _store(moto, f"s3://{bucket}/staged"), "1.0.0", verify_cogs=5)
     assert _tree(s3, bucket, "staged/v1.0.0/") == ref
 
 
