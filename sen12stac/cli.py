@@ -127,11 +127,12 @@ def rois(
         _fail(exc)
 
 
-def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], scheduler: Optional[str] = None, profile: Optional[str] = None):
+def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], ee_options: Optional[dict[str, Any]] = None, scheduler: Optional[str] = None, profile: Optional[str] = None):
     from .config import make_config
 
     env = EnvSettings()
     values: dict[str, Any] = _load_config_file(config_file)
+    _merge_ee_options(values, ee_options or {}, env.work_dir)
     values.setdefault("workers", env.workers)
     if env.scheduler:
         values.setdefault("scheduler", env.scheduler)
@@ -148,6 +149,22 @@ def _config_from_options(source: str, source_path: Optional[Path], seasons: Opti
         values.setdefault("scene_qc", {})
         values["scene_qc"] = {**values["scene_qc"], "overrides": overrides}
     return make_config(**values)
+
+
+# --- Earth Engine source options (issue 13) --------------------------------------------
+def _merge_ee_options(values: dict[str, Any], ee_options: dict[str, Any], work_dir: Path) -> None:
+    """--ee-* options into the config's ``earthengine`` section; the cache folder (downloaded
+    scenes, batch task ids) defaults to the work folder, so a re-run of a build resumes."""
+    ee = dict(values.get("earthengine") or {})
+    ee.update({k: v for k, v in ee_options.items() if v is not None})
+    ee.setdefault("cache_dir", work_dir / "earthengine")
+    values["earthengine"] = ee
+
+
+def _ee_options(project, key_file, export, bucket, drive_folder, drive_dir, rois, s2_collection) -> dict[str, Any]:
+    return {"project": project, "key_file": key_file, "export": export, "bucket": bucket, "drive_folder": drive_folder,
+            "drive_dir": drive_dir, "rois": rois, "s2_collection": s2_collection}
+# ----------------------------------------------------------------------------------------
 
 
 def _run_build(config, store, run=None) -> Any:
@@ -189,7 +206,7 @@ def _print_summary(summary, where: str) -> None:
 @app.command("build")
 def build_cmd(
     out_url: str = typer.Option(..., "--out", help="output folder, file:// URL, or s3://bucket/prefix (with --version)"),
-    source: Optional[str] = typer.Option(None, help="synthetic (the offline default) | local"),
+    source: Optional[str] = typer.Option(None, help="synthetic (the offline default) | local | earthengine"),
     source_path: Optional[Path] = typer.Option(None, help="folder of scene pairs for --source local"),
     seasons: Optional[str] = typer.Option(None, help="comma-separated seasons (default: all four)"),
     scenes_per_season: Optional[int] = typer.Option(None, help="process at most N ROIs per season"),
@@ -200,12 +217,21 @@ def build_cmd(
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON/TOML file with BuildConfig fields"),
     version: Optional[str] = typer.Option(None, help="with an s3:// --out: the release version the workers build straight into (committed last)"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL (MinIO, Ceph, R2, a local server)"),
+    ee_project: Optional[str] = typer.Option(None, help="earthengine: Cloud project registered for Earth Engine"),
+    ee_key_file: Optional[Path] = typer.Option(None, help="earthengine: service-account JSON key (default: application default credentials)"),
+    ee_export: Optional[str] = typer.Option(None, help="earthengine: pixels (direct download, default) | gcs | drive (batch export)"),
+    ee_bucket: Optional[str] = typer.Option(None, help="earthengine: Cloud Storage bucket for --ee-export gcs"),
+    ee_drive_folder: Optional[str] = typer.Option(None, help="earthengine: Drive folder for --ee-export drive"),
+    ee_drive_dir: Optional[Path] = typer.Option(None, help="earthengine: local folder where that Drive folder is synced"),
+    ee_rois: Optional[str] = typer.Option(None, help="earthengine: sampler (default) | earthengine (randomPoints) | a GeoJSON from `sen12stac rois`"),
+    ee_s2_collection: Optional[str] = typer.Option(None, help="earthengine: Sentinel-2 collection (default COPERNICUS/S2_HARMONIZED)"),
     scheduler: Optional[str] = typer.Option(None, help="a running Dask scheduler (tcp://host:port) instead of a local cluster; its workers read the source and write to --out"),
     profile: Optional[str] = typer.Option(None, help="COG compression: compatible (DEFLATE, every reader; the default) | fast (ZSTD level 1: GDAL/rasterio/tifffile, not STAC Browser's geotiff.js)"),
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
     try:
-        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, scheduler, profile)
+        ee_options = _ee_options(ee_project, ee_key_file, ee_export, ee_bucket, ee_drive_folder, ee_drive_dir, ee_rois, ee_s2_collection)
+        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, ee_options, scheduler, profile)
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")
@@ -379,6 +405,26 @@ def releases(root_url: str = typer.Argument(..., help="s3://bucket/prefix"), end
             t.add_column(col)
         for r in infos:
             t.add_row(*[str(getattr(r, f, "")) for f in ("version", "status", "latest", "objects", "items")])
+        out.print(t)
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+@app.command("ee-tasks")
+def ee_tasks(cache_dir: Optional[Path] = typer.Option(None, help="the Earth Engine cache folder (default: $SEN12STAC_WORK_DIR/earthengine)")) -> None:
+    """Batch exports of the earthengine source as last seen: scene image, state, progress, task id."""
+    try:
+        from .sources.earthengine.export import TaskLedger
+
+        folder = (cache_dir or EnvSettings().work_dir / "earthengine") / "tasks"
+        if not folder.is_dir():
+            raise ConfigError(f"no Earth Engine tasks under {folder}", fix="run `sen12stac build --source earthengine --ee-export gcs|drive ...` first, or pass --cache-dir")
+        t = Table(title=f"Earth Engine batch exports ({folder})")
+        for col in ("export", "state", "progress", "task id"):
+            t.add_column(col, overflow="fold")
+        for rec in TaskLedger(folder).all():
+            task_id = str(rec.get("operation", "?")).rsplit("/", 1)[-1]  # `earthengine task info ID`
+            t.add_row(rec.get("name", "?"), rec.get("state", "?"), f"{100.0 * float(rec.get('progress') or 0.0):.0f}%", task_id)
         out.print(t)
     except Sen12StacError as exc:
         _fail(exc)

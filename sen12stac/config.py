@@ -95,6 +95,36 @@ class SplitConfig(_Frozen):
         return v
 
 
+class EarthEngineConfig(_Frozen):
+    """The ``earthengine`` source (sen12stac/sources/earthengine/): account, recipe, ROIs, export path."""
+
+    project: str | None = Field(None, description="Google Cloud project registered for Earth Engine (default: the service account's)")
+    key_file: Path | None = Field(None, description="service-account JSON key; default: application default credentials / `earthengine authenticate`")
+    s2_collection: str = Field("COPERNICUS/S2_HARMONIZED", description="Sentinel-2 Level-1C collection id")
+    s1_collection: str = Field("COPERNICUS/S1_GRD", description="Sentinel-1 GRD collection id")
+    max_cloud: float = Field(1.0, ge=0, le=100, description="CLOUDY_PIXEL_PERCENTAGE threshold per granule (paper: 1)")
+    rois: str = Field("sampler", description="'sampler' (the offline sampler's ROIs, default), 'earthengine' (randomPoints on the server) or a GeoJSON file written by `sen12stac rois`")
+    land_asset: str | None = Field(None, description="table asset of the land layer for rois='earthengine' (default: the carried layer, uploaded inline)")
+    urban_asset: str | None = Field(None, description="table asset of the urban layer for rois='earthengine'")
+    export: Literal["pixels", "gcs", "drive"] = Field("pixels", description="computePixels download, or a batch export to Cloud Storage / Drive")
+    bucket: str | None = Field(None, description="Cloud Storage bucket for export='gcs'")
+    prefix: str = Field("sen12stac", description="object prefix (gcs) of batch exports")
+    drive_folder: str | None = Field(None, description="Drive folder for export='drive'")
+    drive_dir: Path | None = Field(None, description="local folder where the Drive folder is synced (export='drive')")
+    cache_dir: Path = Field(Path(".sen12stac-cache/earthengine"), description="downloaded scenes, task ids, ROI points (resume state)")
+    poll_seconds: float = Field(30.0, gt=0, description="batch export: seconds between task state checks")
+    max_request_bytes: int = Field(48 * 1024 * 1024, ge=1024, le=48 * 1024 * 1024, description="computePixels: uncompressed bytes per request (documented limit 48 MB)")
+    max_request_side: int = Field(32768, ge=16, le=32768, description="computePixels: pixels per side per request (documented limit 32768)")
+
+    @model_validator(mode="after")
+    def _export_target(self) -> "EarthEngineConfig":
+        if self.export == "gcs" and not self.bucket:
+            raise ValueError("export 'gcs' needs a bucket (--ee-bucket)")
+        if self.export == "drive" and not (self.drive_folder and self.drive_dir):
+            raise ValueError("export 'drive' needs drive_folder and drive_dir (--ee-drive-folder, --ee-drive-dir)")
+        return self
+
+
 class BuildConfig(_Frozen):
     source: Literal["synthetic", "local", "earthengine"] = "synthetic"
     source_path: Path | None = Field(None, description="folder of scene pairs for the local source")
@@ -116,6 +146,7 @@ class BuildConfig(_Frozen):
     patch_qc: PatchQCConfig = PatchQCConfig()
     cog: CogConfig = CogConfig()
     split: SplitConfig = SplitConfig()
+    earthengine: EarthEngineConfig = EarthEngineConfig()
 
     @field_validator("seasons")
     @classmethod

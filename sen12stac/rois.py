@@ -105,6 +105,12 @@ def sample_candidates(season: Season, *, n_land: int = 100, n_urban: int = 50, s
     rng = np.random.default_rng(season.seed)
     points = [(lon, lat, "land") for lon, lat in _sample_layer(land_layer(), n_land, rng)]
     points += [(lon, lat, "urban") for lon, lat in _sample_layer(urban_layer(), n_urban, rng)]
+    return deoverlap(points, scene_size_m)
+
+
+def deoverlap(points: Iterable[tuple[float, float, str]], scene_size_m: float = 44_800.0) -> list[Candidate]:
+    """The recipe's overlap rule, in sampling order: a point closer than side * sqrt(2) to a
+    point already kept is dropped (used for points drawn here and by Earth Engine)."""
     min_dist = scene_size_m * math.sqrt(2.0)
     kept: list[Candidate] = []
     out: list[Candidate] = []

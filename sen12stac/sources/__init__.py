@@ -18,8 +18,8 @@ def make_source(config: BuildConfig) -> Source:
         assert config.source_path is not None  # checked by BuildConfig
         return LocalSource(config.source_path, pixel_size=config.pixel_size)
     if config.source == "earthengine":
-        raise ConfigError(
-            "the Earth Engine source is not available in this release",
-            fix="use --source synthetic (offline) or --source local with scenes you exported yourself",
-        )
-    raise ConfigError(f"unknown source {config.source!r}", fix="use synthetic or local")
+        from .earthengine import EarthEngineSource
+
+        return EarthEngineSource(config.earthengine, n_land=config.n_land, n_urban=config.n_urban,
+                                 scene_size_m=config.scene_size_px * config.pixel_size)
+    raise ConfigError(f"unknown source {config.source!r}", fix="use synthetic, local or earthengine")

@@ -1,0 +1,44 @@
+"""Regenerate the golden Earth Engine graphs under tests/earthengine/golden/ (offline).
+
+    .venv/bin/python scripts/ee_goldens.py
+
+One file per season: every graph the earthengine source sends for one scene (a fixed ROI,
+the recipe's 4,480 px grid), serialized as the REST API receives it. Review the diff: a
+change here is a change to what Earth Engine computes.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN = REPO / "tests" / "earthengine" / "golden"
+ROI_LON, ROI_LAT = 11.576, 48.137  # Munich: a fixed land ROI (zone 32N)
+
+
+def build() -> dict[str, dict]:
+    from sen12stac.seasons import SEASONS
+    from sen12stac.sources.earthengine.graphs import describe
+    from sen12stac.sources.earthengine.offline import initialize_offline
+    from sen12stac.utm import default_grid
+
+    initialize_offline()
+    grid = default_grid(ROI_LON, ROI_LAT, 4480)
+    return {name: describe(season, grid) for name, season in SEASONS.items()}
+
+
+def dumps(doc: dict) -> str:
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def main() -> int:
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    for name, doc in build().items():
+        (GOLDEN / f"{name}.json").write_text(dumps(doc))
+        print(f"wrote {GOLDEN / f'{name}.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""The Earth Engine source (issue 13): the paper's own data selection on earthengine-api.
+
+graphs.py   the computation graphs (collections, filters, mosaics, ROI sampling)
+export.py   pixels onto the scene grid: chunked computePixels, or batch export + task polling
+auth.py     credentials and project, checked before any work
+source.py   the ``models.Source`` the pipeline calls
+offline.py  ``ee.Initialize`` with earthengine-api's recorded fixtures (tests, goldens)
+"""
+from .source import EarthEngineScene, EarthEngineSource
+
+__all__ = ["EarthEngineSource", "EarthEngineScene"]
