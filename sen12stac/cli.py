@@ -174,12 +174,21 @@ def _run_build(config, store, run=None) -> Any:
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False) as bar:
         task = bar.add_task("scenes", total=None, last="")
 
+        failed = [0]
+
         def on(event: str, data: dict) -> None:
             if event == "plan":
                 bar.update(task, total=data["total"])
+            elif event == "cluster":
+                n = data["workers"]
+                bar.update(task, description=f"scenes on {n} worker{'s' if n != 1 else ''}" if n else "scenes (in this process)")
             elif event == "scene":
                 s = data["scene"]
-                bar.update(task, advance=1, last=f"{s['scene_id']}: {s['status']} ({s['patches']} pairs)")
+                if s["status"] == "failed":  # reported as it happens; the run goes on, a rerun retries it
+                    failed[0] += 1
+                    bar.console.print(f"failed {s['scene_id']}: {s['message']}", soft_wrap=True, markup=False, highlight=False)
+                extra = f", {failed[0]} failed so far" if failed[0] else ""
+                bar.update(task, advance=1, last=f"{s['scene_id']}: {s['status']} ({s['patches']} pairs){extra}")
             elif event == "stage":
                 bar.update(task, last=f"writing {data['name']}")
 
