@@ -194,29 +194,39 @@ def main() -> int:
     ap.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     ap.add_argument("--validate-items", type=int, default=2312, help="items of the catalog validate_catalog is timed on (0: skip)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "catalog.md")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the fastest run of each method is reported")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(int(args.one[0]), args.one[1])))
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows = []
+    load0 = os.getloadavg()[0]
     for n in sizes:
-        for mode in ("plain", "writer-discard", "writer-local", "writer-local-fsync"):
-            t0 = time.perf_counter()
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", str(n), mode], check=True, capture_output=True, text=True
-            ).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            print(f"  {n:>7} {mode:<15} {r['items'] / r['total_s']:>8.0f} items/s  ({time.perf_counter() - t0:.0f} s wall)", file=sys.stderr)
-            rows.append(r)
+        # the modes interleaved, --repeat rounds, the fastest of each kept: on a machine shared
+        # with other work the minimum is the figure least disturbed by the others
+        best: dict[str, dict] = {}
+        for _ in range(args.repeat):
+            for mode in ("plain", "writer-discard", "writer-local", "writer-local-fsync"):
+                t0 = time.perf_counter()
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", str(n), mode], check=True, capture_output=True, text=True
+                ).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                print(f"  {n:>7} {mode:<15} {r['items'] / r['total_s']:>8.0f} items/s  ({time.perf_counter() - t0:.0f} s wall)", file=sys.stderr)
+                if mode not in best or r["total_s"] < best[mode]["total_s"]:
+                    best[mode] = r
+        rows.extend(best.values())
+    load1 = os.getloadavg()[0]
 
     lines = [
         "# Catalog writing: CatalogWriter vs plain json.dumps per-item files",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"`bench/bench_catalog.py --sizes {args.sizes}`. Synthetic records, 1,156 items per scene, 4 collections. "
+        f"`bench/bench_catalog.py --sizes {args.sizes} --repeat {args.repeat}`. Synthetic records, 1,156 items per scene, 4 collections. "
         "Each row runs in its own process (peak RSS is that row's alone). Items/s = items / (add_scene time + finish time); "
-        "record generation is outside the timed region.",
+        f"record generation is outside the timed region. The methods ran interleaved, {args.repeat} rounds, the fastest run of each "
+        f"kept. Machine load (1-min average) {load0:.1f} at the start, {load1:.1f} at the end, on {os.cpu_count()} cores.",
         "",
         "| items | method | items/s | ratio to json.dumps | add_scene s | finish s | peak RSS MB |",
         "|---:|---|---:|---:|---:|---:|---:|",
