@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_catalog.py
 	$(PY) bench/bench_publish.py
 	$(PY) bench/bench_stream.py
+	$(PY) bench/bench_opendata.py
+	$(PY) bench/bench_api.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis build *.egg-info

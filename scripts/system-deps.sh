@@ -4,6 +4,9 @@
 set -euo pipefail
 NEEDED=(
   "python3 python3"   # the interpreter that builds .venv (always present; keeps the mechanism exercised)
+  # STAC API (sen12stac api up, tests/test_api*.py): a private PostgreSQL cluster with PostGIS
+  "/usr/lib/postgresql/15/bin/initdb postgresql"
+  "/usr/share/postgresql/15/extension/postgis.control postgresql-15-postgis-3"
 )
 missing=()
 for entry in "${NEEDED[@]}"; do
@@ -13,6 +16,6 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "system-deps: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}"
 fi

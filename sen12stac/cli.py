@@ -127,12 +127,31 @@ def rois(
         _fail(exc)
 
 
-def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], ee_options: Optional[dict[str, Any]] = None, scheduler: Optional[str] = None, profile: Optional[str] = None):
+def _stac_options(preset: Optional[str], rois_file: Optional[Path], s1_api: Optional[str], s1_collection: Optional[str], s2_api: Optional[str], s2_collection: Optional[str]) -> dict[str, Any]:
+    """The stac source's command-line settings as a (partial) ``BuildConfig.stac``."""
+    out: dict[str, Any] = {}
+    if preset is not None:
+        out["preset"] = preset
+    if rois_file is not None:
+        out["rois_file"] = rois_file
+    for sensor, api, coll in (("s1", s1_api, s1_collection), ("s2", s2_api, s2_collection)):
+        sec = {k: v for k, v in (("api_url", api), ("collection", coll)) if v is not None}
+        if sec:
+            out[sensor] = sec
+    return out
+
+
+def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], ee_options: Optional[dict[str, Any]] = None, stac: Optional[dict[str, Any]] = None, scheduler: Optional[str] = None, profile: Optional[str] = None):
     from .config import make_config
 
     env = EnvSettings()
     values: dict[str, Any] = _load_config_file(config_file)
     _merge_ee_options(values, ee_options or {}, env.work_dir)
+    if stac:  # command-line stac settings on top of the config file's, sensor by sensor
+        merged = dict(values.get("stac") or {})
+        for key, val in stac.items():
+            merged[key] = {**(merged.get(key) or {}), **val} if isinstance(val, dict) else val
+        values["stac"] = merged
     values.setdefault("workers", env.workers)
     if env.scheduler:
         values.setdefault("scheduler", env.scheduler)
@@ -170,6 +189,9 @@ def _ee_options(project, key_file, export, bucket, drive_folder, drive_dir, rois
 def _run_build(config, store, run=None) -> Any:
     """``build(config, store)`` (or ``run(progress)``) under a progress bar."""
     from .pipeline import build
+    from .sources import make_source
+
+    source = make_source(config)  # checks the source (e.g. a STAC API answering) before any progress or work
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False) as bar:
         task = bar.add_task("scenes", total=None, last="")
@@ -192,7 +214,7 @@ def _run_build(config, store, run=None) -> Any:
             elif event == "stage":
                 bar.update(task, last=f"writing {data['name']}")
 
-        return run(on) if run is not None else build(config, store, progress=on)
+        return run(on, source) if run is not None else build(config, store, progress=on, source=source)
 
 
 def _print_summary(summary, where: str) -> None:
@@ -208,6 +230,10 @@ def _print_summary(summary, where: str) -> None:
     for s in summary.scenes:
         if s["status"] == "failed":
             out.print(f"[red]failed[/] {s['scene_id']}: {s['message']}")
+    req = summary.requests
+    if req:
+        gdal = "not measurable here" if req.get("range_reads") is None else f"{req['range_reads']} range reads, {(req.get('bytes_read') or 0) / 1e6:.1f} MB read"
+        out.print(f"network: {req['searches']} STAC API requests ({req['search_bytes'] / 1e3:.0f} kB), {gdal} (per scene: build-summary.json)")
     rate = summary.patches_published / summary.seconds if summary.seconds else 0.0
     out.print(f"{summary.patches_published} patch pairs, {summary.bytes_written / 1e6:.1f} MB in {summary.seconds:.1f} s ({rate:.1f} pairs/s) -> {where}")
 
@@ -215,7 +241,7 @@ def _print_summary(summary, where: str) -> None:
 @app.command("build")
 def build_cmd(
     out_url: str = typer.Option(..., "--out", help="output folder, file:// URL, or s3://bucket/prefix (with --version)"),
-    source: Optional[str] = typer.Option(None, help="synthetic (the offline default) | local | earthengine"),
+    source: Optional[str] = typer.Option(None, help="synthetic (the offline default) | local | earthengine | stac (public STAC APIs)"),
     source_path: Optional[Path] = typer.Option(None, help="folder of scene pairs for --source local"),
     seasons: Optional[str] = typer.Option(None, help="comma-separated seasons (default: all four)"),
     scenes_per_season: Optional[int] = typer.Option(None, help="process at most N ROIs per season"),
@@ -234,13 +260,24 @@ def build_cmd(
     ee_drive_dir: Optional[Path] = typer.Option(None, help="earthengine: local folder where that Drive folder is synced"),
     ee_rois: Optional[str] = typer.Option(None, help="earthengine: sampler (default) | earthengine (randomPoints) | a GeoJSON from `sen12stac rois`"),
     ee_s2_collection: Optional[str] = typer.Option(None, help="earthengine: Sentinel-2 collection (default COPERNICUS/S2_HARMONIZED)"),
+    # --source stac: public STAC APIs (docs/sources.md, "stac"); everything else through --config
+    stac_preset: Optional[str] = typer.Option(None, help="--source stac: earth-search | planetary-computer"),
+    stac_rois: Optional[Path] = typer.Option(None, help="--source stac: GeoJSON of ROI points (`sen12stac rois` output) instead of sampling"),
+    s1_api: Optional[str] = typer.Option(None, help="--source stac: S1 STAC API URL (overrides the preset)"),
+    s1_collection: Optional[str] = typer.Option(None, help="--source stac: S1 collection id"),
+    s2_api: Optional[str] = typer.Option(None, help="--source stac: S2 STAC API URL (overrides the preset)"),
+    s2_collection: Optional[str] = typer.Option(None, help="--source stac: S2 collection id"),
     scheduler: Optional[str] = typer.Option(None, help="a running Dask scheduler (tcp://host:port) instead of a local cluster; its workers read the source and write to --out"),
     profile: Optional[str] = typer.Option(None, help="COG compression: compatible (DEFLATE, every reader; the default) | fast (ZSTD level 1: GDAL/rasterio/tifffile, not STAC Browser's geotiff.js)"),
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
     try:
         ee_options = _ee_options(ee_project, ee_key_file, ee_export, ee_bucket, ee_drive_folder, ee_drive_dir, ee_rois, ee_s2_collection)
-        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, ee_options, scheduler, profile)
+        stac = _stac_options(stac_preset, stac_rois, s1_api, s1_collection, s2_api, s2_collection)
+        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, ee_options, stac, scheduler, profile)
+        if stac and config.source != "stac":
+            raise ConfigError(f"--stac-preset, --stac-rois, --s1-* and --s2-* apply to --source stac only (the source is {config.source})",
+                              fix="add --source stac, or leave those options out")
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")
@@ -249,7 +286,7 @@ def build_cmd(
             from .pipeline import build_release
 
             dest = _open(out_url, endpoint_url=endpoint_url)
-            summary, report = _run_build(config, None, run=lambda on: build_release(config, dest, version, progress=on))
+            summary, report = _run_build(config, None, run=lambda on, source: build_release(config, dest, version, progress=on, source=source))
             _print_summary(summary, out_url)
             _raise_if_failed(summary)  # nothing was committed: the same command completes it
             out.print(str(report))
@@ -415,6 +452,99 @@ def releases(root_url: str = typer.Argument(..., help="s3://bucket/prefix"), end
         for r in infos:
             t.add_row(*[str(getattr(r, f, "")) for f in ("version", "status", "latest", "objects", "items")])
         out.print(t)
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+# ----------------------------------------------------------------------------- api (STAC API: pgstac + stac-fastapi-pgstac)
+
+api_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Query a release through a STAC API (PostgreSQL + pgstac + stac-fastapi-pgstac).")
+app.add_typer(api_app, name="api")
+
+
+def _need_api_extra() -> None:
+    try:
+        import pypgstac  # noqa: F401
+        import stac_fastapi.pgstac  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"the STAC API needs the api extra ({exc.name} is not installed)", fix="pip install 'sen12stac[api]'") from None
+
+
+def _open_release(url: str, asset_base_url: Optional[str], endpoint_url: Optional[str]):
+    from .api.load import open_release
+
+    s3 = _s3_options(endpoint_url=endpoint_url) if url.startswith("s3://") else {}
+    return open_release(url, asset_base_url=asset_base_url, **s3)
+
+
+@api_app.command("up")
+def api_up(
+    release_url: str = typer.Argument(..., help="release or build: folder, file://, s3:// (the folder, its catalog.json, or a landing catalog)"),
+    port: int = typer.Option(8081, help="API port on --host"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on (127.0.0.1: this machine only)"),
+    asset_base_url: Optional[str] = typer.Option(None, help="public URL of RELEASE (e.g. https://bucket.s3.amazonaws.com/prefix) for asset hrefs"),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
+) -> None:
+    """Private PostgreSQL + pgstac in the cache folder, load RELEASE (once), serve it until Ctrl-C."""
+    try:
+        _need_api_extra()
+        from .api.serve import client_snippet
+        from .api.up import UpSettings, up
+
+        release = _open_release(release_url, asset_base_url, endpoint_url)
+        first = next((l for l in release.root.get("links", []) if l.get("rel") == "child"), {})
+        coll = (first.get("href") or "").strip("./").split("/")[0] or None
+
+        def ready(url: str, report, dsn: str) -> None:
+            out.print(str(report) if report else f"reusing the database loaded from {release.url} (unchanged)", highlight=False, soft_wrap=True)
+            out.print(f"\nSTAC API at {url}  (database {dsn}; Ctrl-C stops both)\n", highlight=False, soft_wrap=True)
+            out.print(client_snippet(url, coll), highlight=False, markup=False, soft_wrap=True)
+
+        up(release, UpSettings(cache_dir=EnvSettings().work_dir, host=host, port=port), on_ready=ready,
+           on_progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False))
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+@api_app.command("load")
+def api_load(
+    release_url: str = typer.Argument(..., help="release or build: folder, file://, s3:// (the folder, its catalog.json, or a landing catalog)"),
+    dsn: str = typer.Option(..., help="pgstac database, postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME"),
+    asset_base_url: Optional[str] = typer.Option(None, help="public URL of RELEASE (e.g. https://bucket.s3.amazonaws.com/prefix) for asset hrefs"),
+    replace: bool = typer.Option(False, "--replace", help="a collection loaded from another release version gets this one's items (by id)"),
+    migrate: bool = typer.Option(False, "--migrate", help="install or upgrade pgstac in the database first"),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
+) -> None:
+    """Load a release into a pgstac database: collections, then items in bulk (upsert; one transaction per collection)."""
+    try:
+        _need_api_extra()
+        from .api.database import prepare_database
+        from .api.load import load_release
+        from .api.queryables import register_queryables
+
+        release = _open_release(release_url, asset_base_url, endpoint_url)
+        prepare_database(dsn, migrate_first=migrate)  # checks the DSN and pgstac; settings
+        report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False))
+        register_queryables(dsn)  # after the load: indexes built in bulk
+        out.print(str(report), highlight=False, soft_wrap=True)
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+@api_app.command("serve")
+def api_serve(
+    dsn: str = typer.Option(..., help="pgstac database, postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on (127.0.0.1: this machine only)"),
+    port: int = typer.Option(8081, help="API port"),
+) -> None:
+    """Serve a pgstac database with stac-fastapi-pgstac (filter, sort, fields, query, pagination) until Ctrl-C."""
+    try:
+        _need_api_extra()
+        from .api.serve import ServeSettings, serve
+
+        out.print(f"STAC API at http://{host}:{port}  (Ctrl-C stops it)", highlight=False, soft_wrap=True)
+        serve(ServeSettings(dsn=dsn, host=host, port=port))
     except Sen12StacError as exc:
         _fail(exc)
 

@@ -125,9 +125,34 @@ class EarthEngineConfig(_Frozen):
         return self
 
 
+class StacSensorConfig(_Frozen):
+    """Where one sensor's scenes come from in the ``stac`` source. Every field left unset is
+    taken from the preset (``sen12stac/sources/opendata/presets.py``)."""
+
+    api_url: str | None = Field(None, description="STAC API landing page, e.g. https://planetarycomputer.microsoft.com/api/stac/v1")
+    collection: str | None = Field(None, description="collection id, e.g. sentinel-1-rtc or sentinel-2-l1c")
+    assets: tuple[str, ...] | None = Field(None, description="asset keys in band order: S1 (VV,), S2 (B04, B03, B02)")
+    filter_lang: Literal["cql2-json", "query"] | None = Field(None, description="how the recipe's filters are sent: the filter (CQL2) or the query extension")
+    signer: Literal["none", "planetary-computer"] | None = Field(None, description="href signer (Planetary Computer SAS tokens)")
+    units: Literal["linear", "db"] | None = Field(None, description="S1 values: linear power (converted to dB) or dB")
+    max_cloud_cover: float | None = Field(None, ge=0, le=100, description="S2: eo:cloud_cover at most this (paper: 1)")
+    max_items: int | None = Field(None, ge=1, le=1000, description="at most this many items per scene (the newest)")
+    requester_pays: bool | None = Field(None, description="s3:// assets in a requester-pays bucket (Earth Search L1C JPEG 2000)")
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint for s3:// asset hrefs (default AWS)")
+    s3_region: str | None = Field(None, description="region of the s3:// assets' bucket (sentinel-s2-l1c: eu-central-1)")
+
+
+class StacSourceConfig(_Frozen):
+    preset: Literal["earth-search", "planetary-computer"] | None = Field(None, description="documented defaults for both sensors")
+    s1: StacSensorConfig = StacSensorConfig()
+    s2: StacSensorConfig = StacSensorConfig()
+    rois_file: Path | None = Field(None, description="GeoJSON of ROI points (`sen12stac rois` output) instead of sampling them")
+
+
 class BuildConfig(_Frozen):
-    source: Literal["synthetic", "local", "earthengine"] = "synthetic"
+    source: Literal["synthetic", "local", "earthengine", "stac"] = "synthetic"
     source_path: Path | None = Field(None, description="folder of scene pairs for the local source")
+    stac: StacSourceConfig | None = Field(None, description="the stac source: STAC APIs per sensor (see docs/sources.md)")
     seasons: tuple[str, ...] = tuple(SEASONS)
     scenes_per_season: int | None = Field(None, ge=1, description="process at most this many ROIs per season")
     scene_size_px: int = Field(4480, ge=256, description="scene side in pixels at 10 m (4480 px ~ 1,156 patches)")
@@ -170,6 +195,8 @@ class BuildConfig(_Frozen):
             raise ValueError("scene_size_px must be at least patch_size")
         if self.source == "local" and self.source_path is None:
             raise ValueError("the local source needs source_path (a folder of scene pairs)")
+        if self.source == "stac" and self.stac is None:
+            raise ValueError("the stac source needs stac settings (a preset, or an API and collection per sensor)")
         return self
 
 

@@ -51,6 +51,10 @@ class DuplicateReleaseError(ReleaseError):
     """The version exists with different content."""
 
 
+class DatabaseError(Sen12StacError, ConnectionError):
+    """The STAC API's database is unreachable, refuses us, lacks pgstac, or a load failed (rolled back)."""
+
+
 class ValidationFailed(Sen12StacError, ValueError):
     """STAC or COG validation found problems; ``problems`` lists them."""
 
@@ -70,6 +74,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (StoreError, 4),
     (ValidationFailed, 6),
     (ReleaseError, 7),
+    (DatabaseError, 8),
     (Sen12StacError, 1),
 ]
 

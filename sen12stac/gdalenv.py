@@ -137,6 +137,22 @@ def clear_vsi_cache(prefix: str) -> bool:
     COG instead of 1).
     """
     import ctypes
+
+    for path in _libgdal_candidates():
+        try:
+            fn = ctypes.CDLL(path).VSICurlPartialClearCache
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes = [ctypes.c_char_p]
+        fn.restype = None
+        fn(prefix.encode())
+        return True
+    return False
+
+
+def _libgdal_candidates() -> list[str]:
+    """Paths of the libgdal rasterio loaded (its wheel's bundled copy first), for the two GDAL
+    functions rasterio has no binding for (cache clearing, network statistics)."""
     import ctypes.util
     import glob
     import os
@@ -147,13 +163,4 @@ def clear_vsi_cache(prefix: str) -> bool:
     found = ctypes.util.find_library("gdal")
     if found:
         candidates.append(found)
-    for path in candidates:
-        try:
-            fn = ctypes.CDLL(path).VSICurlPartialClearCache
-        except (OSError, AttributeError):
-            continue
-        fn.argtypes = [ctypes.c_char_p]
-        fn.restype = None
-        fn(prefix.encode())
-        return True
-    return False
+    return candidates

@@ -114,7 +114,7 @@ class SceneRaster(Protocol):
 
 
 class Source(Protocol):
-    """A scene source (synthetic | local | earthengine)."""
+    """A scene source (synthetic | local | earthengine | stac)."""
 
     name: str
 
@@ -204,7 +204,7 @@ class PatchRecord:
     qc: PatchQC
     scene_qc: SceneQC
     roi: ROI
-    source: str  # synthetic | local | earthengine
+    source: str  # synthetic | local | earthengine | stac
     software: str  # "sen12stac 0.1.0"
 
 
@@ -226,4 +226,5 @@ class SceneResult:
     bytes_written: int = 0
     seconds: float = 0.0
     message: str | None = None  # why unavailable / failed
+    requests: dict[str, int | None] | None = None  # network cost (remote sources): searches, range reads, bytes
 

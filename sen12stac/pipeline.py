@@ -19,7 +19,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from . import SOFTWARE
+from . import SOFTWARE, iostats
 from .cog import COG_MEDIA_TYPE, encode_cog
 from .config import BuildConfig
 from .errors import ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
@@ -54,6 +54,14 @@ def process_scene(roi: ROI, season_name: str, source: Source, store: ObjectStore
     t0 = time.perf_counter()
     season = SEASONS[season_name]
     result = SceneResult(roi=roi, season=season_name, status="failed")
+    with iostats.measure() as cost:
+        _process_scene(roi, season, source, store, config, overrides, result, t0)
+    if cost.any:  # a remote source: what the scene cost on the network (searches, range reads, bytes)
+        result.requests = cost.to_dict()
+    return result
+
+
+def _process_scene(roi: ROI, season: Season, source: Source, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override], result: SceneResult, t0: float) -> None:
     try:
         request = scene_request(roi, season, source, config)
         result.grid = request.grid
@@ -61,7 +69,7 @@ def process_scene(roi: ROI, season_name: str, source: Source, store: ObjectStore
             scene = source.open_scene(request)
         except SceneUnavailable as exc:
             result.status, result.message = "unavailable", str(exc)
-            return result
+            return
         try:
             # GDAL's block cache is per process and defaults to 5 % of RAM: cap it so a
             # reprojected local scene read in strips stays small (measured 589 -> 222 MB peak).
@@ -79,7 +87,6 @@ def process_scene(roi: ROI, season_name: str, source: Source, store: ObjectStore
         result.bytes_written = 0  # its objects were removed
     finally:
         result.seconds = round(time.perf_counter() - t0, 3)
-    return result
 
 
 def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override], result: SceneResult) -> None:
@@ -229,9 +236,22 @@ class BuildSummary:
     def bytes_written(self) -> int:
         return sum(c.bytes_written for c in self.seasons.values())
 
+    @property
+    def requests(self) -> dict[str, int | None] | None:
+        """Network cost of the whole build (remote sources only): the scenes' requests summed."""
+        per = [s["requests"] for s in self.scenes if s.get("requests")]
+        if not per:
+            return None
+        total: dict[str, int | None] = {}
+        for r in per:
+            for k, v in r.items():
+                total[k] = None if v is None or total.get(k, 0) is None else int(total.get(k) or 0) + int(v)
+        return total
+
     def to_dict(self) -> dict:
         """Deterministic (no timings): the file is part of the build and of its release."""
         return {
+            **({"requests": self.requests} if self.requests is not None else {}),
             "root": self.root_key,
             "seasons": {k: {**v.as_counts(), "scene_rejections": dict(v.scene_rejections), "patch_rejections": dict(v.patch_rejections)} for k, v in self.seasons.items()},
             "scenes": self.scenes,
@@ -356,6 +376,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
                 "scene_id": res.roi.scene_id, "status": res.status, "kind": res.roi.kind, "lon": res.roi.lon, "lat": res.roi.lat,
                 "reasons": list(res.qc.reasons) if res.qc else [], "override": res.qc.override if res.qc else None,
                 "patches": len(res.patches), "patch_rejections": res.patch_rejections, "message": res.message,
+                **({"requests": res.requests} if res.requests is not None else {}),
             })
             if writer is not None:
                 writer.add_scene(res)

@@ -17,9 +17,14 @@ def make_source(config: BuildConfig) -> Source:
 
         assert config.source_path is not None  # checked by BuildConfig
         return LocalSource(config.source_path, pixel_size=config.pixel_size)
+    if config.source == "stac":
+        from .opendata import StacSource
+
+        assert config.stac is not None  # checked by BuildConfig
+        return StacSource(config.stac)
     if config.source == "earthengine":
         from .earthengine import EarthEngineSource
 
         return EarthEngineSource(config.earthengine, n_land=config.n_land, n_urban=config.n_urban,
                                  scene_size_m=config.scene_size_px * config.pixel_size)
-    raise ConfigError(f"unknown source {config.source!r}", fix="use synthetic, local or earthengine")
+    raise ConfigError(f"unknown source {config.source!r}", fix="use synthetic, local, earthengine or stac")

@@ -1,5 +1,6 @@
 """Asset dicts: templates from the catalog texts, hrefs and file fields from asset records,
-STAC 1.1 ``bands`` filled from band statistics (``raster:scale``/``raster:offset``, ``statistics``)."""
+STAC 1.1 ``bands`` filled from band statistics (``raster:scale``/``raster:offset``; the scene's
+statistics themselves live once per scene, in the scene catalog's ``sen12:band_stats``)."""
 from __future__ import annotations
 
 import json
@@ -62,22 +63,6 @@ def band_stats_dict(stats: BandStats) -> dict[str, Any]:
     }
 
 
-def _band_fields(stats: BandStats, valid_total: int | None) -> dict[str, Any]:
-    statistics: dict[str, Any] = {
-        "mean": json_number(stats.mean),
-        "stddev": json_number(stats.std),
-        "minimum": json_number(stats.stretch_min),
-        "maximum": json_number(stats.stretch_max),
-    }
-    if valid_total:
-        statistics["valid_percent"] = json_number(100.0 * stats.valid_pixels / valid_total, 4)
-    return {
-        "raster:scale": json_number(stats.scale, 9),
-        "raster:offset": json_number(stats.offset, 9),
-        "statistics": statistics,
-    }
-
-
 def bands_with_stats(template: list[dict[str, Any]], stats: tuple[BandStats, ...], what: str) -> list[dict[str, Any]]:
     if len(stats) != len(template):
         raise ValidationFailed(
@@ -94,6 +79,7 @@ def bands_with_stats(template: list[dict[str, Any]], stats: tuple[BandStats, ...
                 [f"{what}: band order {st.band} != {b['name']}"],
                 fix="give BandStats in the published band order (S1: VV; S2: B04, B03, B02)",
             )
-        b.update(_band_fields(st, None))
+        b["raster:scale"] = json_number(st.scale, 9)
+        b["raster:offset"] = json_number(st.offset, 9)
         bands.append(b)
     return bands

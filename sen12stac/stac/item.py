@@ -109,6 +109,21 @@ class SceneContext:
         )
 
 
+def scene_qc_dict(sqc: Any) -> dict[str, Any]:
+    """A scene's QC decision for its scene catalog (``sen12:scene_qc``): the same for every
+    item of the scene, so it is written once per scene, not in each item."""
+    out: dict[str, Any] = {
+        "accepted": bool(sqc.accepted),
+        "reasons": list(sqc.reasons),
+        "metrics": {k: json_number(v) for k, v in sorted(sqc.metrics.items())},
+    }
+    if sqc.override is not None:
+        out["override"] = sqc.override
+    if sqc.override_note is not None:
+        out["override_note"] = sqc.override_note
+    return out
+
+
 def scene_context(
     record: PatchRecord, split: str, texts: CatalogTexts, config: BuildConfig | None = None
 ) -> SceneContext:
@@ -145,17 +160,6 @@ def scene_context(
     props["sen12:source"] = record.source
     if record.s2.cloud_cover is not None:
         props["sen12:s2_product_cloud_cover"] = json_number(record.s2.cloud_cover, 3)
-    sqc = record.scene_qc
-    scene_qc: dict[str, Any] = {
-        "accepted": bool(sqc.accepted),
-        "reasons": list(sqc.reasons),
-        "metrics": {k: json_number(v) for k, v in sorted(sqc.metrics.items())},
-    }
-    if sqc.override is not None:
-        scene_qc["override"] = sqc.override
-    if sqc.override_note is not None:
-        scene_qc["override_note"] = sqc.override_note
-    props["sen12:scene_qc"] = scene_qc
 
     s1_asset = item_asset_template(texts, "s1")
     s1_asset.update(s1f)

@@ -30,6 +30,7 @@ from ..store import ObjectStore
 from ..store.base import multihash_sha256
 from .assets import asset_from_record, band_stats_dict
 from .catalog import build_root, build_scene_catalog
+from .item import scene_qc_dict
 from .collection import build_collection
 from .encoding import to_json_bytes
 from .item import SceneContext, build_item, rebase_item, scene_context
@@ -216,6 +217,7 @@ class CatalogWriter:
             split=split,
             extra={
                 "sen12:patch_positions": int(result.patch_positions),
+                "sen12:scene_qc": scene_qc_dict(patches[0].scene_qc),
                 "sen12:band_stats": {
                     "s1": [band_stats_dict(b) for b in patches[0].s1_stats],
                     "s2": [band_stats_dict(b) for b in patches[0].s2_stats],

@@ -7,7 +7,7 @@ split, bbox, datetime, ids); a CQL2 filter (text or JSON) is then evaluated per 
 item with the ``cql2`` package (cql2-rs), which implements the whole of CQL2 (basic and
 advanced comparison, ``LIKE``, ``IN``, ``BETWEEN``, ``IS NULL``, spatial ``S_*`` and
 temporal ``T_*`` operators, array operators, arithmetic) against item properties, ``id``,
-``collection`` and ``geometry``. Nested fields (``"sen12:scene_qc".accepted``) cannot be
+``collection`` and ``geometry``. Nested fields (``"processing:software".sen12stac``) cannot be
 named in CQL2 text.
 
 A STAC API goes through pystac-client's ``search`` (collections, bbox, datetime, ids, and

@@ -1,0 +1,396 @@
+#!/usr/bin/env python
+"""STAC API at the full dataset's size: load rate and POST /search latency.
+
+    .venv/bin/python bench/bench_api.py                    # 282,384 items (the dataset), ~10 min
+    .venv/bin/python bench/bench_api.py --items 20000      # quick look
+
+1. Builds one real scene with the pipeline (``sen12stac build``, synthetic source) and takes
+   its first item and its collection as the shapes to copy.
+2. Generates ``--items`` items from that item, as a release on disk: scenes of 208 patches
+   (a 16-column grid) at random places (lon -170..170, lat -55..70), seasons round-robin over
+   four collections, each scene one split (the default 0.8/0.1/0.1), datetimes inside the
+   season's window, eo:cloud_cover uniform 0-10 %; ids, hrefs, geometry, bbox, scene and
+   patch fields changed accordingly, everything else as built. One stac-geoparquet file per
+   collection, collections and root as the writer makes them. Not timed.
+3. In a private cluster (the settings of ``sen12stac api up``), in the same run:
+   * baseline: ``pypgstac load items`` of the same items as NDJSON, insert mode, into an empty
+     database (the loader's floor: no reading of a release, no upsert);
+   * ``sen12stac api load``'s path (:func:`sen12stac.api.load.load_release`) into another empty
+     database: parquet read, hrefs made absolute, upsert, one transaction per collection,
+     queryable indexes, ANALYZE.
+4. Serves the loaded database with ``sen12stac api serve`` (uvicorn, one process) and times
+   ``POST /search`` (httpx, sequential, after 3 warm-up requests) for season+split,
+   bbox+split, cloud cover+datetime at limit 10 and 100; for each query also the time of
+   pgstac's ``search()`` in SQL alone (the database's share) in the same run.
+
+Writes the table to bench/results/api.md. Opt-in: not part of ``make test``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+EXE = str(Path(sys.executable).with_name("sen12stac"))
+
+SEASONS = [  # set name, window
+    ("ROIs1158_spring", "2017-03-01", "2017-05-30"),
+    ("ROIs1868_summer", "2017-06-01", "2017-08-30"),
+    ("ROIs1970_fall", "2017-09-01", "2017-11-30"),
+    ("ROIs2017_winter", "2016-12-01", "2017-02-28"),
+]
+PATCHES_PER_SCENE = 208
+EUROPE = [-25.0, 34.0, 45.0, 72.0]
+
+
+def template(work: Path) -> tuple[dict, dict]:
+    out = work / "one-scene"
+    r = subprocess.run([EXE, "build", "--source", "synthetic", "--out", str(out), "--seasons", "spring", "--scenes-per-season", "1", "--scene-size", "768", "--workers", "0"], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(r.stderr)
+    item_path = sorted(out.glob("ROIs1158_spring/*/ROIs1158_spring_*_p*.json"))[0]
+    return json.loads(item_path.read_text()), json.loads((out / "ROIs1158_spring" / "collection.json").read_text())
+
+
+def _shift(coords, dx: float, dy: float):
+    if isinstance(coords[0], (int, float)):
+        return [round(coords[0] + dx, 7), round(coords[1] + dy, 7)]
+    return [_shift(c, dx, dy) for c in coords]
+
+
+def generate(item0: dict, n: int, seed: int = 282384):
+    """Yields (set_name, item) for n items (deterministic)."""
+    from datetime import datetime, timedelta, timezone
+
+    rng = random.Random(seed)
+    x0, y0 = item0["bbox"][0], item0["bbox"][1]
+    w = item0["bbox"][2] - item0["bbox"][0]
+    h = item0["bbox"][3] - item0["bbox"][1]
+    old_scene = item0["properties"]["sen12:scene_index"]
+    old_set = item0["properties"]["sen12:set"]
+    done = 0
+    scene = 0
+    while done < n:
+        set_name, start, end = SEASONS[scene % 4]
+        split = rng.choices(["train", "validate", "test"], [0.8, 0.1, 0.1])[0]
+        lon, lat = rng.uniform(-170, 170), rng.uniform(-55, 70)
+        t0 = datetime.fromisoformat(start).replace(tzinfo=timezone.utc)
+        span = (datetime.fromisoformat(end).replace(tzinfo=timezone.utc) - t0).total_seconds()
+        s2_time = t0 + timedelta(seconds=rng.uniform(0, span))
+        s1_time = s2_time - timedelta(hours=rng.uniform(1, 30))
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        for k in range(min(PATCHES_PER_SCENE, n - done)):
+            row, col = divmod(k, 16)
+            it = copy.deepcopy(item0)
+            pid = f"{set_name}_{scene}_p{k}"
+            dx, dy = lon - x0 + col * w / 2, lat - y0 - row * h / 2
+            it["id"] = pid
+            it["geometry"]["coordinates"] = _shift(it["geometry"]["coordinates"], dx, dy)
+            b = it["bbox"]
+            it["bbox"] = [round(b[0] + dx, 7), round(b[1] + dy, 7), round(b[2] + dx, 7), round(b[3] + dy, 7)]
+            p = it["properties"]
+            p["datetime"] = s2_time.strftime(fmt)
+            p["start_datetime"], p["end_datetime"] = s1_time.strftime(fmt), s2_time.strftime(fmt)
+            p["ml-aoi:split"] = split
+            p["eo:cloud_cover"] = round(rng.uniform(0, 10), 4)
+            p["sen12:set"], p["sen12:season"] = set_name, set_name.split("_")[1]
+            p["sen12:scene_id"], p["sen12:scene_index"] = f"{set_name}_{scene}", scene
+            p["sen12:patch_index"], p["sen12:row"], p["sen12:col"] = k, row, col
+            it["collection"] = set_name
+            for a in it["assets"].values():
+                a["href"] = a["href"].replace(f"_{old_scene}/", f"_{scene}/").replace(old_set, set_name).rsplit("_p", 1)[0] + f"_p{k}." + a["href"].rsplit(".", 1)[1]
+                if "datetime" in a:
+                    a["datetime"] = (s1_time if "sentinel-1" in str(a.get("constellation", "")) else s2_time).strftime(fmt)
+            yield set_name, it
+            done += 1
+        scene += 1
+
+
+def write_release(item0: dict, coll0: dict, n: int, out: Path, ndjson: Path) -> dict[str, int]:
+    """The release layout the loader reads (root, collections, one geoparquet each), plus the
+    same items as absolute-href NDJSON for the baseline."""
+    import orjson
+    import pyarrow.parquet as pq
+
+    from sen12stac.api.load import STRUCTURAL_RELS
+
+    out.mkdir(parents=True)
+    buckets: dict[str, list[dict]] = {s: [] for s, _, _ in SEASONS}
+    writers: dict[str, pq.ParquetWriter] = {}
+    counts: dict[str, int] = {s: 0 for s, _, _ in SEASONS}
+    base = out.resolve().as_uri()
+
+    def flush(set_name: str) -> None:
+        rows = buckets[set_name]
+        if not rows:
+            return
+        table = _arrow_table(rows)
+        if set_name not in writers:
+            (out / set_name).mkdir()
+            writers[set_name] = pq.ParquetWriter(str(out / set_name / "items.parquet"), table.schema, compression="zstd")
+        writers[set_name].write_table(table.cast(writers[set_name].schema))
+        buckets[set_name] = []
+
+    with open(ndjson, "wb") as nd:
+        for set_name, it in generate(item0, n):
+            rel = dict(it, links=[l for l in it["links"] if l["rel"] not in STRUCTURAL_RELS])
+            rel["assets"] = {k: dict(a, href=a["href"].replace("../", "./", 1)) for k, a in it["assets"].items()}
+            buckets[set_name].append(rel)
+            counts[set_name] += 1
+            absolute = dict(rel, assets={k: dict(a, href=f"{base}/{set_name}/{a['href'][2:]}") for k, a in rel["assets"].items()})
+            nd.write(orjson.dumps(absolute) + b"\n")
+            if len(buckets[set_name]) >= 8192:
+                flush(set_name)
+        for s in list(buckets):
+            flush(s)
+    for w in writers.values():
+        w.close()
+    root = {"type": "Catalog", "stac_version": "1.1.0", "id": "sen1-2", "description": "bench", "links": []}
+    for set_name, _, _ in SEASONS:
+        if not counts[set_name]:
+            continue
+        c = copy.deepcopy(coll0)
+        c["id"] = set_name
+        c["links"] = [l for l in c["links"] if l["rel"] not in ("child", "item")]
+        c["assets"] = {"items": {"href": "./items.parquet", "type": "application/vnd.apache.parquet", "roles": ["stac-items"]}}
+        (out / set_name / "collection.json").write_text(json.dumps(c))
+        root["links"].append({"rel": "child", "href": f"./{set_name}/collection.json", "type": "application/json"})
+    (out / "catalog.json").write_text(json.dumps(root))
+    return counts
+
+
+def _arrow_table(rows: list[dict]):
+    import pyarrow as pa
+    from stac_geoparquet.arrow import parse_stac_items_to_arrow
+
+    return pa.Table.from_batches(list(parse_stac_items_to_arrow(rows, chunk_size=len(rows))))
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def queries() -> dict[str, dict]:
+    return {
+        "season + split": {"collections": ["ROIs1158_spring"], "filter": {"op": "=", "args": [{"property": "ml-aoi:split"}, "test"]}, "filter-lang": "cql2-json"},
+        "bbox (Europe) + split": {"bbox": EUROPE, "filter": {"op": "=", "args": [{"property": "ml-aoi:split"}, "test"]}, "filter-lang": "cql2-json"},
+        "cloud cover + datetime": {"datetime": "2017-03-01T00:00:00Z/2017-04-15T00:00:00Z", "filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, 5]}, "filter-lang": "cql2-json"},
+    }
+
+
+def time_api(url: str, reps: int) -> list[dict]:
+    import httpx
+
+    rows = []
+    with httpx.Client(timeout=120) as client:
+        for name, body in queries().items():
+            for limit in (10, 100):
+                req = dict(body, limit=limit)
+                for _ in range(3):
+                    r = client.post(url + "/search", json=req)
+                    r.raise_for_status()
+                times = []
+                for _ in range(reps):
+                    t = time.perf_counter()
+                    r = client.post(url + "/search", json=req)
+                    times.append((time.perf_counter() - t) * 1000)
+                    r.raise_for_status()
+                data = r.json()
+                rows.append({"query": name, "limit": limit, "p50": statistics.median(times), "p95": pct(times, 0.95), "matched": data.get("numberMatched"), "returned": len(data["features"]), "bytes": len(r.content)})
+    return rows
+
+
+def time_sql(dsn: str, reps: int) -> dict[tuple[str, int], float]:
+    import psycopg
+
+    out = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET search_path TO pgstac, public")
+        for name, body in queries().items():
+            for limit in (10, 100):
+                req = json.dumps(dict(body, limit=limit, conf={"nohydrate": True}))  # as the API asks (use_api_hydrate)
+                for _ in range(3):
+                    conn.execute("SELECT search(%s::jsonb)", (req,)).fetchone()
+                times = []
+                for _ in range(reps):
+                    t = time.perf_counter()
+                    conn.execute("SELECT search(%s::jsonb)", (req,)).fetchone()
+                    times.append((time.perf_counter() - t) * 1000)
+                out[(name, limit)] = statistics.median(times)
+    return out
+
+
+def compare_read_paths(n: int, out: Path) -> None:
+    """Reading a folder release back as item dicts: the item JSON walk against the
+    geoparquet conversion, the same n items, twice each (the second with a warm page cache)."""
+    from sen12stac.api.load import _geoparquet_key, _items_from_geoparquet, _items_from_json, open_release, read_collections
+
+    work = Path(tempfile.mkdtemp(prefix="sen12stac-bench-paths-", dir="/var/tmp"))
+    try:
+        item0, coll0 = template(work)
+        write_release(item0, coll0, n, work / "release", work / "items.ndjson")
+        rel = work / "release"
+        scenes: dict[tuple[str, int], list[str]] = {}
+        for set_name, it in generate(item0, n):  # the same items as JSON under scene catalogs
+            scene = it["properties"]["sen12:scene_index"]
+            d = rel / set_name / str(scene)
+            d.mkdir(exist_ok=True)
+            (d / f"{it['id']}.json").write_text(json.dumps(it, separators=(",", ":")))
+            scenes.setdefault((set_name, scene), []).append(it["id"])
+        for (set_name, scene), ids in scenes.items():
+            (rel / set_name / str(scene) / "catalog.json").write_text(json.dumps({"type": "Catalog", "id": f"{set_name}_{scene}", "links": [{"rel": "item", "href": f"./{i}.json"} for i in ids]}))
+        for cpath in rel.glob("*/collection.json"):
+            c = json.loads(cpath.read_text())
+            c["links"] += [{"rel": "child", "href": f"./{s}/catalog.json"} for (sn, s) in scenes if sn == c["id"]]
+            cpath.write_text(json.dumps(c))
+        r = open_release(str(rel))
+        colls = read_collections(r)
+        rows = []
+        for name, fn in (("item JSON walk", lambda c: _items_from_json(r, c.key, c.content)), ("geoparquet to dicts", lambda c: _items_from_geoparquet(r, _geoparquet_key(c)))) * 2:
+            t = time.perf_counter()
+            k = sum(1 for c in colls for _ in fn(c))
+            rows.append((name, k, time.perf_counter() - t))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    lines = [f"# Reading {n:,} items of a folder release back (bench/bench_api.py --read-paths {n})", "", "| path | run | seconds | items/s |", "|---|---:|---:|---:|"]
+    for i, (name, k, dt) in enumerate(rows):
+        lines.append(f"| {name} | {i // 2 + 1} | {dt:.1f} | {k / dt:,.0f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--items", type=int, default=282384)
+    ap.add_argument("--reps", type=int, default=50)
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "api.md")
+    ap.add_argument("--work", type=Path, default=None, help="scratch folder, kept (default: a temporary one under /var/tmp, removed)")
+    ap.add_argument("--keep-running", action="store_true", help="leave the database running at the end (for profiling)")
+    ap.add_argument("--read-paths", type=int, default=None, metavar="N", help="only compare the two ways of reading N items of a folder release")
+    args = ap.parse_args()
+    if args.read_paths:
+        compare_read_paths(args.read_paths, REPO / "bench" / "results" / "api-read-paths.md")
+        return
+
+    from pypgstac.db import PgstacDB
+    from pypgstac.load import Loader, Methods
+
+    from sen12stac.api.database import PrivateCluster, prepare_database
+    from sen12stac.api.load import load_release, open_release
+    from sen12stac.api.queryables import register_queryables
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="sen12stac-bench-api-", dir="/var/tmp"))
+    work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)
+    cluster = PrivateCluster(work / "pg")
+    server = None
+    try:
+        item0, coll0 = template(work)
+        t = time.perf_counter()
+        counts = write_release(item0, coll0, args.items, work / "release", work / "items.ndjson")
+        gen_s = time.perf_counter() - t
+        item_bytes = (work / "items.ndjson").stat().st_size / args.items
+        print(f"generated {args.items:,} items ({item_bytes:,.0f} bytes each as NDJSON) in {gen_s:.0f} s", flush=True)
+
+        cluster.start()
+        base = cluster.dsn.rsplit("/", 1)[0]
+        import psycopg
+
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE baseline")
+        dsn_base = base + "/baseline"
+        prepare_database(dsn_base)
+        db = PgstacDB(dsn=dsn_base)
+        loader = Loader(db)
+        colls = [json.loads((work / "release" / s / "collection.json").read_text()) for s, _, _ in SEASONS if counts[s]]
+        for c in colls:
+            c["assets"] = {}
+        loader.load_collections(iter(colls), insert_mode=Methods.insert)
+        t = time.perf_counter()
+        loader.load_items(str(work / "items.ndjson"), insert_mode=Methods.insert)
+        base_s = time.perf_counter() - t
+        db.close()
+        print(f"baseline pypgstac load items (insert) {base_s:.1f} s", flush=True)
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            conn.execute("DROP DATABASE baseline WITH (FORCE)")
+
+        prepare_database(cluster.dsn)
+        t = time.perf_counter()
+        report = load_release(open_release(str(work / "release")), cluster.dsn)
+        register_queryables(cluster.dsn)  # as `api up` / `api load` do: indexes built after the load
+        load_s = time.perf_counter() - t
+        print(f"load_release {load_s:.1f} s: {report}", flush=True)
+        with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+            db_mb = conn.execute("SELECT pg_database_size('pgstac')").fetchone()[0] / 1e6
+            stored = conn.execute("SELECT avg(pg_column_size(content)) FROM pgstac.items").fetchone()[0]
+
+        from sen12stac.api.database import free_port
+
+        port = free_port()
+        server = subprocess.Popen([EXE, "api", "serve", "--dsn", cluster.dsn, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        import httpx
+
+        for _ in range(300):
+            try:
+                httpx.get(url + "/", timeout=2).raise_for_status()
+                break
+            except Exception:  # noqa: BLE001
+                time.sleep(0.2)
+        rows = time_api(url, args.reps)
+        sql_ms = time_sql(cluster.dsn, args.reps)
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGINT)
+            server.wait(30)
+        if not args.keep_running:
+            cluster.stop()
+        else:
+            print("database left running:", cluster.dsn, flush=True)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    lines = [
+        f"# STAC API benchmark ({args.items:,} items)",
+        "",
+        f"Command: `.venv/bin/python bench/bench_api.py{'' if args.items == 282384 else f' --items {args.items}'}`; {platform.node()}, {os.cpu_count()} cores, shared machine; PostgreSQL with `sen12stac api up`'s settings.",
+        "",
+        f"Items: {item_bytes:,.0f} bytes each as JSON (absolute hrefs); {stored:,.0f} bytes stored per item (pgstac dehydrated content, compressed); database {db_mb:,.0f} MB.",
+        "",
+        "| load | seconds | items/s | ratio to baseline (time) |",
+        "|---|---:|---:|---:|",
+        f"| baseline: `pypgstac load items` NDJSON, insert, empty database | {base_s:.1f} | {args.items / base_s:,.0f} | 1.00 |",
+        f"| `sen12stac api load` path: geoparquet, upsert, one transaction per collection; then queryable indexes, ANALYZE | {load_s:.1f} | {args.items / load_s:,.0f} | {load_s / base_s:.2f} |",
+        "",
+        f"POST /search, {args.reps} sequential requests after 3 warm-ups (ms); `pgstac.search()` in SQL alone in the same run:",
+        "",
+        "| query | limit | p50 | p95 | SQL search() p50 | numberMatched | response KB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['query']} | {r['limit']} | {r['p50']:.1f} | {r['p95']:.1f} | {sql_ms[(r['query'], r['limit'])]:.1f} | {r['matched']:,} | {r['bytes'] / 1024:.0f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

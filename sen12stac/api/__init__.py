@@ -1,0 +1,9 @@
+"""The STAC API: a release in PostgreSQL + PostGIS + pgstac, served by stac-fastapi-pgstac.
+
+    database.py    a private PostgreSQL cluster in a cache folder; DSN checks; pgstac migrate + settings
+    queryables.py  the fields users filter on, registered in pgstac with types and indexes
+    load.py        a release (folder, file://, s3://) -> pgstac, one transaction per collection
+    serve.py       stac-fastapi-pgstac under uvicorn, bound to 127.0.0.1 by default
+
+Needs the ``api`` extra (``pip install 'sen12stac[api]'``): pypgstac and stac-fastapi-pgstac.
+"""

@@ -1,0 +1,195 @@
+"""`sen12stac api up|load|serve` as a user runs them: errors, all-or-nothing loads, S3 releases, `up` twice."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.apihelpers import EXE, pg_folder, run_cli, snapshot, sql, static_items, stop, wait_http
+from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, free_port
+
+pytest_plugins = ["tests.apifixtures", "tests.conftest_s3"]
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": TEST_SECRET_KEY, "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def fresh_db(pg, name: str) -> str:
+    """Another database in the session's cluster, with pgstac: tests that change data keep to their own."""
+    from sen12stac.api.database import prepare_database
+
+    with psycopg.connect(pg.dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = pg.dsn.rsplit("/", 1)[0] + "/" + name
+    prepare_database(dsn)
+    return dsn
+
+
+def one_error_line(r: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    errors = [l for l in lines if l.startswith("error:")]
+    assert len(errors) == 1, r.stderr
+    assert errors[0].count("Fix:") == 1, errors[0]
+    return errors[0]
+
+
+def test_wrong_dsn(built_release):
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/pgstac"
+    r = run_cli("api", "load", str(built_release), "--dsn", dsn)
+    assert r.returncode == 8
+    line = one_error_line(r)
+    assert f"cannot connect to {dsn}" in line and "--dsn" in line
+    r = run_cli("api", "serve", "--dsn", "postgresql://postgres:s3cret-pw@127.0.0.1:1/pgstac")
+    assert r.returncode == 8 and "cannot connect" in one_error_line(r)
+    assert "s3cret-pw" not in r.stderr + r.stdout  # a password never reaches the terminal
+
+
+def test_database_without_pgstac(pg, built_release):
+    base = pg.dsn.rsplit("/", 1)[0]
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS plain")
+        conn.execute("CREATE DATABASE plain")
+    r = run_cli("api", "load", str(built_release), "--dsn", base + "/plain")
+    assert r.returncode == 8
+    line = one_error_line(r)
+    assert "has no pgstac schema" in line and "pypgstac migrate" in line
+    r = run_cli("api", "serve", "--dsn", base + "/plain")
+    assert r.returncode == 8 and "has no pgstac schema" in one_error_line(r)
+    # --migrate is the fix it names
+    r = run_cli("api", "load", str(built_release), "--dsn", base + "/plain", "--migrate")
+    assert r.returncode == 0, r.stderr
+    assert sql(base + "/plain", "SELECT count(*) FROM pgstac.items")[0][0] == len(static_items(built_release))
+
+
+def test_url_that_is_not_a_release(tmp_path, pg):
+    (tmp_path / "notes.txt").write_text("hello")
+    r = run_cli("api", "load", str(tmp_path), "--dsn", pg.dsn)
+    assert r.returncode == 2
+    assert "is not a sen12stac release" in one_error_line(r)
+    (tmp_path / "catalog.json").write_text(json.dumps({"type": "Feature", "id": "x"}))
+    r = run_cli("api", "load", str(tmp_path / "catalog.json"), "--dsn", pg.dsn)
+    assert r.returncode == 2 and "not a root Catalog" in one_error_line(r)
+
+
+def test_unreachable_and_missing_bucket(pg, moto):
+    r = run_cli("api", "load", "s3://sen12-nowhere/sen12", "--dsn", pg.dsn, "--endpoint-url", f"http://127.0.0.1:{free_port()}", env=S3_ENV)
+    assert r.returncode == 4
+    assert "cannot reach" in one_error_line(r)
+    r = run_cli("api", "load", "s3://sen12-missing-bucket/sen12", "--dsn", pg.dsn, "--endpoint-url", moto.endpoint_url, env=S3_ENV)
+    assert r.returncode == 4
+    assert "does not exist" in one_error_line(r)
+
+
+def test_a_failed_load_leaves_the_previous_state(pg, built_release, tmp_path):
+    """All or nothing per collection. Every item of the copy changes (new hrefs: another folder;
+    winter also a new cloud cover), and the last winter item cannot be stored (a NUL character,
+    which PostgreSQL's jsonb refuses): the load fails after writing earlier winter chunks inside
+    its transaction, and winter is exactly as before. Spring, loaded first in its own
+    transaction, is committed with its new hrefs."""
+    from sen12stac.api.load import load_release, open_release
+    from sen12stac.errors import DatabaseError
+
+    dsn = fresh_db(pg, "rollback")
+    load_release(open_release(str(built_release)), dsn)
+    before = snapshot(dsn)
+    assert len(before) == len(static_items(built_release))
+
+    copy = tmp_path / "changed"
+    shutil.copytree(built_release, copy)
+    (copy / "ROIs2017_winter" / "items.parquet").unlink()  # the loader walks the item JSON instead
+    winter = sorted(copy.glob("ROIs2017_winter/*/ROIs2017_winter_*_p*.json"))
+    assert len(winter) > 10
+    for path in winter:
+        item = json.loads(path.read_text())
+        item["properties"]["eo:cloud_cover"] = 77.7
+        path.write_text(json.dumps(item))
+    bad = json.loads(winter[-1].read_text())
+    bad["properties"]["title"] = "broken \u0000 title"
+    winter[-1].write_text(json.dumps(bad))
+
+    def rows(coll: str) -> list[tuple]:
+        return [row for row in snapshot(dsn) if row[0] == coll]
+
+    spring_before = [row for row in before if row[0] == "ROIs1158_spring"]
+    winter_before = [row for row in before if row[0] == "ROIs2017_winter"]
+    with pytest.raises(DatabaseError, match="ROIs2017_winter .*rolled back"):
+        load_release(open_release(str(copy)), dsn, chunksize=5)
+    assert rows("ROIs2017_winter") == winter_before
+    spring_after = rows("ROIs1158_spring")
+    assert [r[1] for r in spring_after] == [r[1] for r in spring_before]
+    assert all("/changed/ROIs1158_spring/" in r[3] and "/changed/" not in b[3] for r, b in zip(spring_after, spring_before))
+    r = run_cli("api", "load", str(copy), "--dsn", dsn)
+    assert r.returncode == 8 and "ROIs2017_winter" in one_error_line(r)
+    assert rows("ROIs2017_winter") == winter_before and rows("ROIs1158_spring") == spring_after
+
+
+def test_s3_release_landing_catalog_asset_base_url_and_replace(pg, built_release, moto, bucket):
+    publish = ["--endpoint-url", moto.endpoint_url, "--verify-cogs", "0", "--no-verify-walk"]
+    r = run_cli("publish", str(built_release), f"s3://{bucket}/sen12", "--version", "1.0.0", *publish, env=S3_ENV)
+    assert r.returncode == 0, r.stderr
+    dsn = fresh_db(pg, "froms3")
+    base = "https://data.example.org/sen12"
+    r = run_cli("api", "load", f"s3://{bucket}/sen12/catalog.json", "--dsn", dsn, "--asset-base-url", base, "--endpoint-url", moto.endpoint_url, env=S3_ENV)
+    assert r.returncode == 0, r.stderr
+    walk = static_items(built_release)
+    rows = sql(dsn, "SELECT id, content FROM pgstac.items")
+    assert len(rows) == len(walk)
+    item = next(c for i, c in rows if i == walk[0]["id"])
+    assert item["assets"]["s1"]["href"].startswith(f"{base}/v1.0.0/{walk[0]['collection']}/s1_")
+    assert {v for (v,) in sql(dsn, "SELECT content->>'version' FROM pgstac.collections")} == {"1.0.0"}
+
+    r = run_cli("publish", str(built_release), f"s3://{bucket}/sen12", "--version", "1.1.0", *publish, env=S3_ENV)
+    assert r.returncode == 0, r.stderr
+    load = ["api", "load", f"s3://{bucket}/sen12", "--dsn", dsn, "--asset-base-url", base, "--endpoint-url", moto.endpoint_url]
+    before = snapshot(dsn)
+    r = run_cli(*load, env=S3_ENV)  # the landing catalog now leads to 1.1.0
+    assert r.returncode == 5 and "--replace" in one_error_line(r)
+    assert snapshot(dsn) == before
+    r = run_cli(*load, "--replace", env=S3_ENV)
+    assert r.returncode == 0, r.stderr
+    hrefs = [c["assets"]["s2"]["href"] for _, c in sql(dsn, "SELECT id, content FROM pgstac.items")]
+    assert len(hrefs) == len(walk) and all(h.startswith(f"{base}/v1.1.0/") for h in hrefs)
+
+
+def _postmaster_pids(cache: Path) -> list[Path]:
+    return list(cache.glob("api/*/pgdata/postmaster.pid"))
+
+
+def test_up_serves_stops_on_ctrl_c_and_reuses_the_database(built_release):
+    from pystac_client import Client
+
+    cache = pg_folder("sen12stac-test-up-")
+    cache.chmod(0o755)  # as root, the cluster below it belongs to the unprivileged postgres account
+    env = {"SEN12STAC_WORK_DIR": str(cache)}
+    n = len(static_items(built_release))
+    try:
+        for attempt, sig in ((1, signal.SIGINT), (2, signal.SIGTERM)):
+            port = free_port()
+            proc = subprocess.Popen([EXE, "api", "up", str(built_release), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    env={**os.environ, **env, "COLUMNS": "5000"}, start_new_session=True)
+            url = f"http://127.0.0.1:{port}"
+            wait_http(url + "/", proc, timeout=120)
+            assert Client.open(url).search(limit=50).matched() == n
+            assert len(_postmaster_pids(cache)) == 1
+            stop(proc, sig)
+            output = proc.stdout.read()
+            assert not _postmaster_pids(cache), output  # PostgreSQL stopped with the API
+            assert f"STAC API at {url}" in output and "from pystac_client import Client" in output
+            if attempt == 1:
+                assert f"loaded {n} items" in output, output
+            else:
+                assert "reusing the database" in output and f"loaded {n} items" not in output, output
+    finally:
+        from sen12stac.api.database import find_postgres
+
+        for pid in _postmaster_pids(cache):  # a failed assertion must not leave a server behind
+            subprocess.run([find_postgres().exe("pg_ctl"), "-D", str(pid.parent), "-m", "immediate", "stop"], capture_output=True,
+                           user="postgres" if os.geteuid() == 0 else None)
+        shutil.rmtree(cache, ignore_errors=True)
