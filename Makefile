@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
 
-.PHONY: demo test system venv bench examples clean
+.PHONY: demo test system venv bench examples clean browser browser-test-tools infra
 
 # Debian packages the tests need, installed when missing (scripts/system-deps.sh lists them).
 system:
@@ -20,11 +20,22 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: system $(STAMP)
+# STAC Browser, built once into the user cache (npm; about 2 minutes the first time, then a no-op)
+# so `sen12stac browse` works offline; the tests also need playwright-core.
+browser:
+	@bash scripts/build-stac-browser.sh
+browser-test-tools:
+	@bash scripts/build-stac-browser.sh --test-tools
+
+# infra/bucket.yaml and the JSON beside it, rendered from sen12stac/infra.py.
+infra: $(STAMP)
+	$(PY) scripts/make_infra.py
+
+demo: system $(STAMP) browser
 	$(VENV)/bin/sen12stac demo --out $(DEMO)
 	$(VENV)/bin/sen12stac validate $(DEMO)/catalog.json
 
-test: system $(STAMP)
+test: system $(STAMP) browser-test-tools
 	$(PY) -m pytest -q
 
 examples: $(STAMP)

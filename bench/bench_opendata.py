@@ -138,7 +138,7 @@ def run(size: int) -> list[dict]:
         config = make_config(source="synthetic", seasons=("fall",), scene_size_px=size, workers=0,
                              scene_qc={"max_nodata_fraction": 1.0, "max_cloud_fraction": 1.0, "max_colour_cast": 10.0})
         tuned = dict(reading.REMOTE_READ_OPTIONS)
-        defaults = {"CPL_VSIL_NETWORK_STATS_ENABLED": "YES", "GDAL_HTTP_MAX_RETRY": "4"}
+        defaults = {"GDAL_HTTP_MAX_RETRY": "4"}
         put_cache, read_mosaic = reading.StripCache.put, reading.SensorMosaic.read
 
         def oldest_first(self, window):  # the plain last-on-top loop: every item read in every window

@@ -351,6 +351,7 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
         out.print(f"  per-season figures    {out_dir}/ROIs*/roi_map.png, contact_sheet.png")
         out.print(f"  build summary         {out_dir / 'build-summary.json'}")
         out.print(f"  validate it           .venv/bin/sen12stac validate {out_dir}/catalog.json")
+        out.print(f"  browse it             .venv/bin/sen12stac browse {out_dir}")
     except Sen12StacError as exc:
         _fail(exc)
 
@@ -525,8 +526,8 @@ def api_load(
 
         release = _open_release(release_url, asset_base_url, endpoint_url)
         prepare_database(dsn, migrate_first=migrate)  # checks the DSN and pgstac; settings
-        report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False))
-        register_queryables(dsn)  # after the load: indexes built in bulk
+        report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False), analyze=False)
+        register_queryables(dsn, analyze=True)  # after the load: indexes built in bulk, then one ANALYZE
         out.print(str(report), highlight=False, soft_wrap=True)
     except Sen12StacError as exc:
         _fail(exc)
@@ -545,6 +546,87 @@ def api_serve(
 
         out.print(f"STAC API at http://{host}:{port}  (Ctrl-C stops it)", highlight=False, soft_wrap=True)
         serve(ServeSettings(dsn=dsn, host=host, port=port))
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+# -- browse: STAC Browser on a release, a bucket or a STAC API (sen12stac/browse.py) ----------
+
+
+class BrowseEnv(BaseSettings):
+    """Where the cached STAC Browser build lives: SEN12STAC_BROWSER_CACHE, else XDG_CACHE_HOME/sen12stac, else ~/.cache/sen12stac."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    sen12stac_browser_cache: Optional[Path] = None
+    xdg_cache_home: Optional[Path] = None
+
+    def cache_root(self) -> Path:
+        if self.sen12stac_browser_cache:
+            return self.sen12stac_browser_cache
+        return (self.xdg_cache_home or Path.home() / ".cache") / "sen12stac"
+
+
+@app.command()
+def browse(
+    release: Optional[str] = typer.Argument(None, help="a release or build folder (holding catalog.json), or s3://bucket/prefix[/vX.Y.Z]"),
+    api: Optional[str] = typer.Option(None, "--api", help="a STAC API landing page instead (e.g. the URL `sen12stac api` prints)"),
+    port: int = typer.Option(0, help="port on 127.0.0.1 (0: any free port)"),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL (MinIO, Ceph, R2, a local server)"),
+) -> None:
+    """Serve STAC Browser on 127.0.0.1 pointed at a release, a bucket or a STAC API; prints the URL."""
+    try:
+        import time
+
+        from . import browse as b
+
+        if (release is None) == (api is None):
+            raise ConfigError("browse needs exactly one of RELEASE or --api URL", fix="e.g. `sen12stac browse demo` or `sen12stac browse --api http://127.0.0.1:8081/`")
+        if api is not None:
+            target = b.api_target(api)
+        elif release.startswith("s3://"):
+            s3 = _s3_options(endpoint_url=endpoint_url)
+            target = b.s3_target(release, endpoint_url=s3.get("endpoint_url"), region=s3.get("region"))
+        else:
+            target = b.folder_target(Path(release))
+        b.check_reachable(target)
+        dist = b.ensure_build(BrowseEnv().cache_root())
+        server = b.serve(target, dist, port=port)
+        out.print(f"STAC Browser at {server.url}  ({target.kind} {release or api}, catalog {server.catalog_url}; Ctrl-C stops)", soft_wrap=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            server.close()
+    except Sen12StacError as exc:
+        _fail(exc)
+
+
+# -- infra: the release bucket as code (sen12stac/infra.py; infra/README.md) -----------------
+
+infra_app = typer.Typer(no_args_is_help=True, help="The release bucket as code: policy, CORS, versioning, lifecycle (the same definition as infra/bucket.yaml).")
+app.add_typer(infra_app, name="infra")
+
+
+@infra_app.command("apply")
+def infra_apply(
+    bucket_url: str = typer.Argument(..., help="s3://BUCKET[/PREFIX]: the bucket, and the prefix `sen12stac publish` writes releases under"),
+    public: bool = typer.Option(False, "--public", help="let anyone read the released data (GetObject on PREFIX/catalog.json and PREFIX/v*/*); default private"),
+    no_public_access_block: bool = typer.Option(False, "--no-public-access-block", help="skip the public access block (endpoints without that API, e.g. MinIO)"),
+    allow_http: bool = typer.Option(False, "--allow-http", help="a plain-http endpoint (local MinIO, moto): leave out the statement that denies plain-HTTP requests"),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
+) -> None:
+    """Put the bucket's versioning, CORS, lifecycle rule, public access block and policy (idempotent)."""
+    try:
+        from . import infra
+        from .store.s3 import S3Store
+
+        bucket, prefix = infra.split_bucket_url(bucket_url)
+        opts = _s3_options(endpoint_url=endpoint_url)
+        store = S3Store.from_url(f"s3://{bucket}", **opts)
+        report = infra.apply(store.boto3_client(), bucket, prefix, public=public, endpoint=opts.get("endpoint_url") or "AWS", allow_http=allow_http,
+                             public_access_block_supported=not no_public_access_block)
+        out.print(str(report), highlight=False, soft_wrap=True)
     except Sen12StacError as exc:
         _fail(exc)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import rasterio
+from rasterio.enums import ColorInterp
 from rasterio.io import MemoryFile
 
 from .config import CogConfig
@@ -15,6 +16,10 @@ from .errors import RasterFormatError
 from .models import Grid
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+# Colour interpretation of the S2 COG's bands (B4, B3, B2): QGIS, GDAL and browsers show true
+# colour without set-up. GDAL writes it as TIFF PHOTOMETRIC=RGB. S1's one band is grey (GDAL's default).
+RGB = ("red", "green", "blue")
 
 # One GDAL environment for encoding: no aux.xml sidecars, no directory scans.
 _ENV = {"GDAL_PAM_ENABLED": "NO", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
@@ -30,6 +35,7 @@ def encode_cog(
     tags: dict[str, str] | None = None,
     scales: tuple[float, ...] | None = None,
     offsets: tuple[float, ...] | None = None,
+    colorinterp: tuple[str, ...] | None = None,
 ) -> bytes:
     """Return the bytes of a COG holding ``data`` (bands, rows, cols) on ``grid``.
 
@@ -40,6 +46,8 @@ def encode_cog(
     bands, h, w = data.shape
     if (h, w) != (grid.height, grid.width):
         raise RasterFormatError(f"array is {w}x{h} but its grid is {grid.width}x{grid.height}")
+    if colorinterp is not None and len(colorinterp) != bands:
+        raise RasterFormatError(f"{len(colorinterp)} colour interpretations for {bands} bands")
     profile = {
         "driver": "COG",
         "width": w,
@@ -64,6 +72,8 @@ def encode_cog(
             if scales is not None and offsets is not None:
                 dst.scales = scales  # GDAL band scale/offset: physical = offset + scale * DN
                 dst.offsets = offsets
+            if colorinterp is not None:
+                dst.colorinterp = [ColorInterp[name] for name in colorinterp]
             if tags:
                 dst.update_tags(**tags)
         return bytes(mem.read())

@@ -20,7 +20,7 @@ import rasterio
 from rasterio.windows import Window
 
 from . import SOFTWARE, iostats
-from .cog import COG_MEDIA_TYPE, encode_cog
+from .cog import COG_MEDIA_TYPE, RGB, encode_cog
 from .config import BuildConfig
 from .errors import ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
 from .models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, SceneResult, Source
@@ -178,7 +178,7 @@ def _publish_patch(roi, request, pos, u8, s1_stats, s2_stats, pqc, sqc, scene, s
     n = pos.number
     s1_bytes = encode_cog(s1_u8, pgrid, nodata=0, descriptions=S1_BANDS, config=config.cog,
                           scales=tuple(b.scale for b in s1_stats), offsets=tuple(b.offset for b in s1_stats))
-    s2_bytes = encode_cog(s2_u8, pgrid, nodata=0, descriptions=S2_BANDS, config=config.cog,
+    s2_bytes = encode_cog(s2_u8, pgrid, nodata=0, descriptions=S2_BANDS, config=config.cog, colorinterp=RGB,
                           scales=tuple(b.scale for b in s2_stats), offsets=tuple(b.offset for b in s2_stats))
     assets = {
         "s1": _put(store, patch_key(roi.set_name, "s1", roi.index, n), s1_bytes, COG_MEDIA_TYPE, written),

@@ -64,6 +64,20 @@ def sql(dsn: str, query: str, *args) -> list[tuple]:
         return conn.execute(query, args or None).fetchall()
 
 
+def fresh_db(pg, name: str) -> str:
+    """Another database in the session's cluster, with pgstac: tests that change data keep to their own."""
+    import psycopg
+
+    from sen12stac.api.database import prepare_database
+
+    with psycopg.connect(pg.dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = pg.dsn.rsplit("/", 1)[0] + "/" + name
+    prepare_database(dsn)
+    return dsn
+
+
 def snapshot(dsn: str) -> list[tuple]:
     """(collection, id, row version, content) of every item: equal snapshots = nothing rewritten."""
     return sql(dsn, "SELECT collection, id, xmin::text, content::text FROM pgstac.items ORDER BY collection, id")

@@ -11,24 +11,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.apihelpers import EXE, pg_folder, run_cli, snapshot, sql, static_items, stop, wait_http
+from tests.apihelpers import EXE, fresh_db, pg_folder, run_cli, snapshot, sql, static_items, stop, wait_http
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, free_port
 
 pytest_plugins = ["tests.apifixtures", "tests.conftest_s3"]
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": TEST_SECRET_KEY, "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def fresh_db(pg, name: str) -> str:
-    """Another database in the session's cluster, with pgstac: tests that change data keep to their own."""
-    from sen12stac.api.database import prepare_database
-
-    with psycopg.connect(pg.dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = pg.dsn.rsplit("/", 1)[0] + "/" + name
-    prepare_database(dsn)
-    return dsn
 
 
 def one_error_line(r: subprocess.CompletedProcess) -> str:
@@ -193,3 +181,27 @@ def test_up_serves_stops_on_ctrl_c_and_reuses_the_database(built_release):
             subprocess.run([find_postgres().exe("pg_ctl"), "-D", str(pid.parent), "-m", "immediate", "stop"], capture_output=True,
                            user="postgres" if os.geteuid() == 0 else None)
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_counts_after_a_second_load_are_exact(pg, built_release, tmp_path):
+    """pgstac caches each search's numberMatched for a day; a load that adds items forgets them."""
+    from sen12stac.api.load import load_release, open_release
+
+    dsn = fresh_db(pg, "recount")
+    part = tmp_path / "spring-only"
+    shutil.copytree(built_release, part)
+    root = json.loads((part / "catalog.json").read_text())
+    root["links"] = [l for l in root["links"] if not (l["rel"] == "child" and "winter" in l["href"])]
+    (part / "catalog.json").write_text(json.dumps(root))
+    walk = static_items(built_release)
+    spring = [it for it in walk if it["collection"] == "ROIs1158_spring"]
+    assert 0 < len(spring) < len(walk)
+
+    def matched() -> int:  # as the API asks: pgstac's search() with context on
+        with psycopg.connect(dsn, autocommit=True, options="-c search_path=pgstac,public") as conn:
+            return conn.execute("SELECT search('{\"limit\": 1}'::jsonb)").fetchone()[0]["numberMatched"]
+
+    load_release(open_release(str(part)), dsn)
+    assert matched() == len(spring)  # counted, and cached by pgstac
+    load_release(open_release(str(built_release)), dsn)
+    assert matched() == len(walk)

@@ -59,6 +59,7 @@ def test_cogs_are_valid_georeferenced_uint8(built):
         assert ds.dtypes == ("uint8",) * 3 and ds.nodata == 0 and ds.crs.to_epsg() in range(32601, 32761)
         assert ds.width == ds.height == 256 and ds.res == (10.0, 10.0)
         assert ds.descriptions == ("B04", "B03", "B02")
+        assert [c.name for c in ds.colorinterp] == ["red", "green", "blue"]  # true colour without set-up
         assert ds.scales[0] > 0
 
 

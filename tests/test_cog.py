@@ -3,7 +3,7 @@ import pytest
 import rasterio
 from rasterio.io import MemoryFile
 
-from sen12stac.cog import encode_cog, validate_cog_bytes
+from sen12stac.cog import RGB, encode_cog, validate_cog_bytes
 from sen12stac.config import CogConfig
 from sen12stac.errors import RasterFormatError
 from sen12stac.models import Grid
@@ -29,6 +29,18 @@ def test_valid_georeferenced_lossless(compress):
         assert ds.block_shapes[0] == (256, 256) and ds.compression.name.upper() == compress
         assert ds.scales == (0.5, 1, 2) and ds.offsets == (1, 2, 3)
         np.testing.assert_array_equal(ds.read(), data)
+
+
+def test_rgb_colour_interpretation():
+    b = encode_cog(_patch(), GRID, nodata=0, colorinterp=RGB)
+    assert validate_cog_bytes(b)[0]
+    with MemoryFile(b) as m, m.open() as ds:
+        assert [c.name for c in ds.colorinterp] == ["red", "green", "blue"]
+        np.testing.assert_array_equal(ds.read(), _patch())
+    with MemoryFile(encode_cog(_patch(), GRID, nodata=0)) as m, m.open() as ds:  # without it: GDAL's default
+        assert [c.name for c in ds.colorinterp] != ["red", "green", "blue"]
+    with pytest.raises(RasterFormatError, match="3 bands"):
+        encode_cog(_patch(), GRID, nodata=0, colorinterp=("gray",))
 
 
 def test_deterministic_bytes():

@@ -1,20 +1,42 @@
-"""infra/: the CloudFormation template's CORS rules and policies equal the JSON files
-(so the two cannot drift), the template lints clean, private is the default, and the
-JSON files are accepted by an S3 server."""
+"""infra/: the bucket as code.
+
+* The policy documents themselves, evaluated request by request with IAM's rules (explicit
+  deny wins, then any allow, else implicit deny): anonymous principals get only
+  ``s3:GetObject`` on released objects and only when public; the publisher creates where
+  nothing exists, replaces only the landing catalog, and overwrites nothing; nobody writes
+  unconditionally. moto stores policies but does not enforce them, so the documents are
+  what is tested here.
+* The CloudFormation template and the JSON files are what ``scripts/make_infra.py`` renders
+  from ``sen12stac/infra.py`` (one definition), and the template lints clean (cfn-lint: no
+  errors, no warnings).
+* ``sen12stac infra apply`` against the real local S3 server: policy, CORS, versioning,
+  lifecycle and public access block round-trip.
+"""
 from __future__ import annotations
 
+import fnmatch
+import re
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from sen12stac.errors import ConfigError
+
+from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY
+
 # The S3 server fixtures (idempotent if tests/conftest.py registers them too).
 pytest_plugins = ["tests.conftest_s3"]
 
-INFRA = Path(__file__).resolve().parents[1] / "infra"
+REPO = Path(__file__).resolve().parents[1]
+INFRA = REPO / "infra"
 TAGS = {"Ref": "Ref", "Sub": "Fn::Sub", "If": "Fn::If", "Equals": "Fn::Equals", "GetAtt": "Fn::GetAtt", "Not": "Fn::Not"}
+BUCKET = "example-bucket"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -48,6 +70,7 @@ def resolve(node: Any, params: dict[str, str], conditions: dict[str, Any]) -> An
             out = arg
             for k, v in params.items():
                 out = out.replace("${" + k + "}", v)
+            assert "${" not in out, f"unresolved parameter in {arg!r}"
             return out
         if fn == "Fn::If":
             cond, yes, no = arg
@@ -70,68 +93,330 @@ def template() -> dict[str, Any]:
 def rendered(**overrides: str) -> dict[str, Any]:
     t = template()
     params = {k: str(v.get("Default", "")) for k, v in t["Parameters"].items()}
-    params.update(BucketName="example-bucket", **overrides)
+    params.update(BucketName=BUCKET, **overrides)
+    params.setdefault("AWS::Region", "eu-central-1")
+    params.setdefault("AWS::Partition", "aws")
     return resolve(t["Resources"], params, t["Conditions"])
 
 
-def json_file(name: str, **subs: str) -> Any:
-    text = (INFRA / name).read_text()
-    for k, v in subs.items():
-        text = text.replace("${" + k + "}", v)
-    return json.loads(text)
+# -- a small IAM evaluator: the documented semantics, nothing of sen12stac's ----------------
+
+def _as_list(x: Any) -> list:
+    return x if isinstance(x, list) else [x]
 
 
-def test_cors_equals_cors_json():
-    rules = rendered()["Bucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
-    names = {"Id": "ID", "ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}  # CFN vs S3 API spelling
-    as_api = [{names.get(k, k): v for k, v in rule.items()} for rule in rules]
-    assert as_api == json_file("cors.json")["CORSRules"]
-    rule = as_api[0]
-    assert rule["AllowedMethods"] == ["GET", "HEAD"] and "Range" in rule["AllowedHeaders"]
-    assert {"ETag", "Content-Range"} <= set(rule["ExposeHeaders"])
+def _wild(pattern: str, value: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern)  # IAM: * and ? wildcards; ARNs hold no [ ]
 
 
-def test_policies_equal_the_json_files():
-    public = rendered(PublicRead="true")
-    assert public["BucketPolicy"]["Properties"]["PolicyDocument"] == json_file("bucket-policy.json", BucketName="example-bucket")
-    private = rendered()  # defaults: PublicRead=false
-    expected = json_file("bucket-policy.json", BucketName="example-bucket")
-    expected["Statement"] = [s for s in expected["Statement"] if s["Sid"] != "PublicReadObjects"]
-    assert private["BucketPolicy"]["Properties"]["PolicyDocument"] == expected
-    assert public["PublisherPolicy"]["Properties"]["PolicyDocument"] == json_file(
-        "publisher-policy.json", BucketName="example-bucket", ReleasePrefix="sen12"
-    )
-    publisher_actions = {a for s in json_file("publisher-policy.json")["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    assert not any("Delete" in a for a in publisher_actions)  # the tool never deletes
+def _condition_holds(cond: dict[str, dict[str, Any]], ctx: dict[str, str]) -> bool:
+    for op, pairs in cond.items():
+        for key, expected in pairs.items():
+            expected = [str(e).lower() if isinstance(e, bool) else str(e) for e in _as_list(expected)]
+            present = key in ctx
+            if op == "Null":
+                if expected != [("false" if present else "true")]:
+                    return False
+            elif op == "Bool":
+                if not present or ctx[key] not in expected:
+                    return False
+            elif op == "StringEquals":
+                if not present or ctx[key] not in expected:
+                    return False
+            elif op == "StringLike":
+                if not present or not any(_wild(p, ctx[key]) for p in expected):
+                    return False
+            else:
+                raise AssertionError(f"condition operator {op} not understood by this test's evaluator")
+    return True
 
 
-def test_private_by_default_and_versioned():
+def _applies(stmt: dict[str, Any], action: str, resource: str, ctx: dict[str, str], identity: bool) -> bool:
+    if not identity:  # a bucket policy statement names its principal; every one here must be "*"
+        assert stmt["Principal"] == "*", stmt
+    if not any(_wild(a, action) for a in _as_list(stmt["Action"])):
+        return False
+    if "Resource" in stmt and not any(_wild(r, resource) for r in _as_list(stmt["Resource"])):
+        return False
+    if "NotResource" in stmt and any(_wild(r, resource) for r in _as_list(stmt["NotResource"])):
+        return False
+    return _condition_holds(stmt.get("Condition", {}), ctx)
+
+
+def decide(request: dict[str, Any], bucket_policy: dict[str, Any], identity_policy: dict[str, Any] | None) -> str:
+    """'allow' | 'deny' (explicit) | 'implicit-deny', for one request of one principal in the bucket's account."""
+    stmts = [(s, False) for s in bucket_policy["Statement"]]
+    if identity_policy is not None:
+        stmts += [(s, True) for s in identity_policy["Statement"]]
+    hits = [s for s, ident in stmts if _applies(s, request["action"], request["resource"], request["ctx"], ident)]
+    if any(s["Effect"] == "Deny" for s in hits):
+        return "deny"
+    return "allow" if any(s["Effect"] == "Allow" for s in hits) else "implicit-deny"
+
+
+def obj(key: str) -> str:
+    return f"arn:aws:s3:::{BUCKET}/{key}"
+
+
+def put(key: str, *, if_none_match: bool = False, if_match: bool = False, tls: bool = True) -> dict[str, Any]:
+    ctx = {"aws:SecureTransport": str(tls).lower(), "s3:ObjectCreationOperation": "true"}
+    if if_none_match:
+        ctx["s3:if-none-match"] = "*"
+    if if_match:
+        ctx["s3:if-match"] = '"0123456789abcdef0123456789abcdef"'
+    return {"action": "s3:PutObject", "resource": obj(key), "ctx": ctx}
+
+
+def get(key: str, tls: bool = True) -> dict[str, Any]:
+    return {"action": "s3:GetObject", "resource": obj(key), "ctx": {"aws:SecureTransport": str(tls).lower()}}
+
+
+def list_bucket(prefix: str = "") -> dict[str, Any]:
+    return {"action": "s3:ListBucket", "resource": f"arn:aws:s3:::{BUCKET}", "ctx": {"aws:SecureTransport": "true", "s3:prefix": prefix}}
+
+
+def delete(key: str) -> dict[str, Any]:
+    return {"action": "s3:DeleteObject", "resource": obj(key), "ctx": {"aws:SecureTransport": "true"}}
+
+
+RELEASED = ["sen12/catalog.json", "sen12/v1.0.0/catalog.json", "sen12/v1.0.0/ROIs1158_spring/s2_7/ROIs1158_spring_s2_7_p42.tif", "sen12/v1.0.0/release.json"]
+NOT_RELEASED = ["sen12/build-summary.json", "sen12/staging/catalog.json", "other/catalog.json", "catalog.json", "sen12/x/v1.0.0/catalog.json"]
+
+
+def _policies(public: bool) -> tuple[dict, dict]:
+    res = rendered(PublicRead=str(public).lower())
+    return res["BucketPolicy"]["Properties"]["PolicyDocument"], res["PublisherPolicy"]["Properties"]["PolicyDocument"]
+
+
+@pytest.mark.parametrize("public", [True, False])
+def test_anonymous_gets_only_getobject_on_released_objects(public):
+    bucket_policy, _ = _policies(public)
+    # Read from the document: the only statements that allow anybody anything are GetObject ones.
+    anonymous_allows = [s for s in bucket_policy["Statement"] if s["Effect"] == "Allow"]
+    assert all(_as_list(s["Action"]) == ["s3:GetObject"] and s["Principal"] == "*" for s in anonymous_allows)
+    assert bool(anonymous_allows) is public
+    for key in RELEASED:
+        assert decide(get(key), bucket_policy, None) == ("allow" if public else "implicit-deny"), key
+        assert decide(get(key, tls=False), bucket_policy, None) == "deny", key
+    for key in NOT_RELEASED:
+        assert decide(get(key), bucket_policy, None) != "allow", key
+    # no public list, no public write or delete, whatever the headers
+    for req in (list_bucket(), list_bucket("sen12/"), delete("sen12/v1.0.0/catalog.json"),
+                put("sen12/v9.9.9/new.json", if_none_match=True), put("sen12/catalog.json", if_match=True), put("sen12/v1.0.0/a.tif")):
+        assert decide(req, bucket_policy, None) != "allow", req
+    for action in ("s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:ListBucketVersions", "s3:GetObjectVersion", "s3:PutObjectAcl"):
+        assert decide({"action": action, "resource": obj("sen12/catalog.json"), "ctx": {"aws:SecureTransport": "true"}}, bucket_policy, None) != "allow"
+
+
+def test_private_is_the_default():
     t = template()
     assert t["Parameters"]["PublicRead"]["Default"] == "false"
-    bucket = rendered()["Bucket"]["Properties"]
-    assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True,
-        "IgnorePublicAcls": True,
-        "BlockPublicPolicy": True,
-        "RestrictPublicBuckets": True,
+    private = rendered()
+    assert private["Bucket"]["Properties"]["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
     }
+    assert not [s for s in private["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    public = rendered(PublicRead="true")["Bucket"]["Properties"]["PublicAccessBlockConfiguration"]
+    assert public["BlockPublicPolicy"] is False and public["BlockPublicAcls"] is True  # ACLs never
+
+
+@pytest.mark.parametrize("public", [True, False])
+def test_publisher_creates_and_replaces_only_the_landing_catalog(public):
+    bucket_policy, publisher = _policies(public)
+    assert decide(put("sen12/v1.1.0/ROIs1158_spring/s1_7/a.tif", if_none_match=True), bucket_policy, publisher) == "allow"
+    assert decide(put("sen12/catalog.json", if_none_match=True), bucket_policy, publisher) == "allow"   # first landing catalog
+    assert decide(put("sen12/catalog.json", if_match=True), bucket_policy, publisher) == "allow"        # replaced on its ETag
+    # cannot overwrite: not with If-Match, not unconditionally, not the landing catalog blindly
+    for key in ("sen12/v1.0.0/catalog.json", "sen12/v1.0.0/release.json", "sen12/v1.0.0/ROIs1158_spring/s2_7/x.tif"):
+        assert decide(put(key, if_match=True), bucket_policy, publisher) == "deny", key
+        assert decide(put(key), bucket_policy, publisher) == "deny", key
+    assert decide(put("sen12/catalog.json"), bucket_policy, publisher) == "deny"
+    assert decide(put("sen12/v1.1.0/a.tif", if_none_match=True, tls=False), bucket_policy, publisher) == "deny"
+    # no delete, nothing outside the prefix, listing only under it, reading it
+    assert decide(delete("sen12/v1.0.0/catalog.json"), bucket_policy, publisher) != "allow"
+    assert decide(put("elsewhere/a.json", if_none_match=True), bucket_policy, publisher) != "allow"
+    assert decide(list_bucket("sen12/"), bucket_policy, publisher) == "allow"
+    assert decide(list_bucket("other/"), bucket_policy, publisher) != "allow"
+    assert decide(get("sen12/v1.0.0/catalog.json"), bucket_policy, publisher) == "allow"
+    assert not any("Delete" in a for s in publisher["Statement"] for a in _as_list(s["Action"]))
+
+
+def test_nobody_overwrites_a_release_not_even_an_admin():
+    bucket_policy, _ = _policies(True)
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    assert decide(put("sen12/v1.0.0/catalog.json", if_match=True), bucket_policy, admin) == "deny"
+    assert decide(put("sen12/v1.0.0/catalog.json"), bucket_policy, admin) == "deny"
+    assert decide(put("sen12/v2.0.0/catalog.json", if_none_match=True), bucket_policy, admin) == "allow"
+    # the parts of a multipart upload carry no condition headers; its completion does
+    part = {"action": "s3:PutObject", "resource": obj("sen12/v2.0.0/big.parquet"), "ctx": {"aws:SecureTransport": "true", "s3:ObjectCreationOperation": "false"}}
+    assert decide(part, bucket_policy, admin) == "allow"
+
+
+def test_evaluator_catches_a_weakened_policy():
+    """The checks above can fail: a policy without the immutability statements lets the publisher overwrite."""
+    bucket_policy, publisher = _policies(True)
+    weak = {"Version": "2012-10-17", "Statement": [s for s in bucket_policy["Statement"] if s["Effect"] == "Allow"]}
+    loose = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": obj("sen12/*")}]}
+    assert decide(put("sen12/v1.0.0/catalog.json", if_match=True), weak, loose) == "allow"
+    public_list = {"Version": "2012-10-17", "Statement": bucket_policy["Statement"] + [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}"}]}
+    assert decide(list_bucket(), public_list, None) == "allow"
+
+
+def test_bucket_is_versioned_with_cors_and_lifecycle():
+    bucket = rendered()["Bucket"]["Properties"]
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert rendered(PublicRead="true")["Bucket"]["Properties"]["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is False
+    (rule,) = bucket["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == ["*"] and rule["AllowedMethods"] == ["GET", "HEAD"]
+    assert {"ETag", "Content-Range"} <= set(rule["ExposedHeaders"]) and "Range" in rule["AllowedHeaders"]
+    (life,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert life["Status"] == "Enabled" and life["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1
+
+
+def test_files_are_rendered_from_the_one_definition():
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import make_infra
+    finally:
+        sys.path.pop(0)
+    for name, text in make_infra.rendered().items():
+        assert (INFRA / name).read_text() == text, f"infra/{name} differs from sen12stac/infra.py: run .venv/bin/python scripts/make_infra.py"
+    # the JSON files say what the template says, for the same parameter values
+    public = rendered(PublicRead="true")
+    sub = lambda name: json.loads((INFRA / name).read_text().replace("${BucketName}", BUCKET).replace("${ReleasePrefix}", "sen12"))  # noqa: E731
+    assert public["BucketPolicy"]["Properties"]["PolicyDocument"] == sub("bucket-policy.json")
+    assert rendered()["BucketPolicy"]["Properties"]["PolicyDocument"] == sub("bucket-policy-private.json")
+    assert public["PublisherPolicy"]["Properties"]["PolicyDocument"] == sub("publisher-policy.json")
 
 
 def test_template_lints_clean():
     from cfnlint.api import lint_all
 
     matches = lint_all((INFRA / "bucket.yaml").read_text())
-    serious = [str(m) for m in matches if m.rule.id[0] in "EW"]
+    serious = [str(m) for m in matches if m.rule.id[0] in "EW"]  # no errors, no warnings
     assert not serious, serious
+    # the informational ARN rule too (partition from ${AWS::Partition}, not hard-coded)
+    assert not [m for m in matches if m.rule.id == "I3042"]
+
+
+# -- infra apply against the real local S3 server -------------------------------------------
 
 
 @pytest.mark.s3
-def test_json_files_are_accepted_by_s3(s3_client, bucket):
-    s3_client.put_bucket_cors(Bucket=bucket, CORSConfiguration=json_file("cors.json"))
-    got = s3_client.get_bucket_cors(Bucket=bucket)["CORSRules"]
-    assert got == json_file("cors.json")["CORSRules"]
-    policy = json_file("bucket-policy.json", BucketName=bucket)
-    s3_client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
-    assert json.loads(s3_client.get_bucket_policy(Bucket=bucket)["Policy"]) == policy
+@pytest.mark.parametrize("public", [False, True])
+def test_infra_apply_round_trips(s3_client, bucket, moto, public):
+    from sen12stac import infra
+
+    with pytest.raises(ConfigError, match="--allow-http"):  # the TLS-only statement would lock out a plain-http server
+        infra.apply(s3_client, bucket, "sen12", public=public, endpoint=moto.endpoint_url)
+    report = infra.apply(s3_client, bucket, "sen12", public=public, endpoint=moto.endpoint_url, allow_http=True)
+    assert len(report.applied) == 5
+    got = infra.read_back(s3_client, bucket)
+    values = infra.BucketValues(bucket=bucket, prefix="sen12")
+    assert got["versioning"] == {"Status": "Enabled"}
+    assert got["cors"] == infra.cors_rules()
+    assert got["lifecycle"] == infra.lifecycle_rules()
+    assert got["policy"] == infra.bucket_policy(values, public=public, require_tls=False)
+    assert {s["Sid"] for s in got["policy"]["Statement"]} | {"DenyInsecureTransport"} == {s["Sid"] for s in infra.bucket_policy(values, public=public)["Statement"]}
+    assert got["public_access_block"] == infra.public_access_block(public=public)
+    assert any(s["Sid"] == "PublicReadOfReleases" for s in got["policy"]["Statement"]) is public
+    # idempotent
+    infra.apply(s3_client, bucket, "sen12", public=public, endpoint=moto.endpoint_url, allow_http=True)
+    assert infra.read_back(s3_client, bucket) == got
+
+
+@pytest.mark.s3
+def test_the_local_server_honours_the_policy_for_anonymous_reads(s3_client, bucket, moto):
+    """moto evaluates a bucket policy for unsigned object GETs: released objects readable, the rest not.
+    (It does not check listings against the policy: that no one lists anonymously is shown on the document above.)"""
+    import urllib.error
+    import urllib.request
+
+    from sen12stac import infra
+
+    for key in ("sen12/catalog.json", "sen12/v1.0.0/catalog.json", "sen12/staging/catalog.json"):
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"{}")
+
+    def anonymous(path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"{moto.endpoint_url}/{bucket}/{path}", timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert anonymous("sen12/v1.0.0/catalog.json") == 403  # private until applied as public
+    infra.apply(s3_client, bucket, "sen12", public=True, endpoint=moto.endpoint_url, allow_http=True)
+    assert anonymous("sen12/v1.0.0/catalog.json") == 200
+    assert anonymous("sen12/catalog.json") == 200
+    assert anonymous("sen12/staging/catalog.json") == 403
+    infra.apply(s3_client, bucket, "sen12", public=False, endpoint=moto.endpoint_url, allow_http=True)
+    assert anonymous("sen12/v1.0.0/catalog.json") == 403
+
+
+@pytest.mark.s3
+def test_infra_apply_cli(tmp_path, moto, bucket, s3_client):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEN12STAC_"))}
+    env.update(AWS_ACCESS_KEY_ID=TEST_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=TEST_SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
+    cli = [sys.executable, "-m", "sen12stac.cli", "infra", "apply"]
+    r = subprocess.run([*cli, f"s3://{bucket}/sen12", "--public", "--allow-http", "--endpoint-url", moto.endpoint_url], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PUBLIC" in r.stdout and "PublicReadOfReleases" in r.stdout
+    policy = json.loads(s3_client.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert {s["Sid"] for s in policy["Statement"]} >= {"CreateOnlyOutsideTheLandingCatalog", "PublicReadOfReleases"}
+    assert obj("sen12/v*/*").replace(BUCKET, bucket) in policy["Statement"][-1]["Resource"]
+    missing = subprocess.run([*cli, "s3://no-such-bucket-here/sen12", "--allow-http", "--endpoint-url", moto.endpoint_url], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert missing.returncode == 4 and "no-such-bucket-here" in missing.stderr and "Fix:" in missing.stderr, missing.stderr
+    bad = subprocess.run([*cli, "bucket-without-scheme"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert bad.returncode == 2 and "s3://" in bad.stderr
+    http = subprocess.run([*cli, f"s3://{bucket}/sen12", "--endpoint-url", moto.endpoint_url], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert http.returncode == 2 and "--allow-http" in http.stderr, http.stderr
+    for out in (r, missing, bad, http):
+        assert TEST_SECRET_KEY not in out.stdout + out.stderr
+
+
+def test_stac_api_compose_is_pinned_and_loopback_only():
+    """infra/stac-api/compose.yaml: sen12stac's own `api` commands with the `api` extra (the pins
+    `sen12stac api` uses), every published port on 127.0.0.1."""
+    compose = yaml.safe_load((INFRA / "stac-api" / "compose.yaml").read_text())
+    services = compose["services"]
+    ports = [p for s in services.values() for p in s.get("ports", [])]
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports), ports
+    build = services["api"]["build"]
+    assert services["migrate"]["build"] == build  # one image
+    assert "pip install --no-cache-dir '/src[api]'" in build["dockerfile_inline"]
+    assert (INFRA / "stac-api" / build["context"]).resolve() == REPO  # built from this repository
+    # the extra it installs holds the pins the issue names
+    pyproject = (REPO / "pyproject.toml").read_text()
+    api_extra = pyproject[pyproject.index("\napi = ["):]
+    api_extra = api_extra[: api_extra.index("]\n")]
+    pins = dict(re.findall(r'"(pypgstac|stac-fastapi-pgstac)(?:\[[a-z,]+\])?==([0-9.]+)"', api_extra))
+    assert pins == {"pypgstac": "0.10.0", "stac-fastapi-pgstac": "7.2.0"}, pins
+    cmd = services["api"]["command"]
+    assert cmd[:3] == ["sen12stac", "api", "serve"] and "--dsn" in cmd
+    assert "prepare_database" in " ".join(services["migrate"]["command"])
+    assert services["database"]["image"].startswith("postgis/postgis:15-")
+    # the commands exist with these options (the CLI, not a guess)
+    from typer.testing import CliRunner
+
+    from sen12stac.cli import app
+
+    help_text = CliRunner().invoke(app, ["api", "serve", "--help"], env={"COLUMNS": "200"}).output
+    assert "--dsn" in help_text and "--host" in help_text and "--port" in help_text
+    from sen12stac.api.database import prepare_database  # noqa: F401 - what the migrate service calls
+
+
+
+def test_a_bucket_without_prefix_as_apply_builds_it():
+    """`infra apply s3://bucket` (releases at the bucket's root): the same rules on the keys there."""
+    from sen12stac import infra
+
+    v = infra.BucketValues(bucket=BUCKET, prefix="")
+    public, publisher = infra.bucket_policy(v, public=True), infra.publisher_policy(v)
+    assert decide(get("catalog.json"), public, None) == "allow"
+    assert decide(get("v1.0.0/ROIs1158_spring/collection.json"), public, None) == "allow"
+    assert decide(get("staging/catalog.json"), public, None) == "implicit-deny"
+    assert decide(put("v1.0.0/catalog.json", if_match=True), public, publisher) == "deny"
+    assert decide(put("catalog.json", if_match=True), public, publisher) == "allow"
+    assert decide(put("v2.0.0/catalog.json", if_none_match=True), public, publisher) == "allow"
+    assert infra.split_bucket_url("s3://my-bucket") == ("my-bucket", "")
+    assert infra.split_bucket_url("s3://my-bucket/a/b/") == ("my-bucket", "a/b")

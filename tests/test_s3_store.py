@@ -12,7 +12,7 @@ from sen12stac.errors import ConfigError, ObjectConflictError, StoreError
 from sen12stac.gdalenv import gdal_options, rasterio_env_kwargs
 from sen12stac.store import NotFound, open_store
 from sen12stac.store.base import sha256_hex
-from sen12stac.store.s3 import S3Store, Secret, backoff_delay, guess_content_type
+from sen12stac.store.s3 import S3Store, Secret, backoff_delay, guess_content_type, parse_s3_url
 from tests.fakebuild import cog_bytes
 from tests.faultproxy import FaultProxy
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, free_port
@@ -120,6 +120,14 @@ def test_gdal_options_derivation():
     assert "AWS_ACCESS_KEY_ID" not in kwargs and "AWS_SECRET_ACCESS_KEY" not in kwargs
     assert kwargs["session"].get_credential_options()["AWS_SECRET_ACCESS_KEY"] == TEST_SECRET_KEY
     _no_secrets(repr({k: v for k, v in kwargs.items() if k != "session"}))
+
+
+def test_parse_s3_url_is_the_stores_own_check():
+    assert parse_s3_url("s3://my-bucket") == ("my-bucket", "")
+    assert parse_s3_url("s3://my-bucket//a/b/") == ("my-bucket", "a/b/")
+    for bad, why in (("http://x/y", "s3://"), ("s3://Bad_Bucket/x", "bucket"), ("s3://bucket/a/../b", "'\\.\\.'")):
+        with pytest.raises(ConfigError, match=why):
+            parse_s3_url(bad)
 
 
 def test_pickle_repr_and_config_errors(s3_store):

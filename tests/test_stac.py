@@ -119,11 +119,17 @@ def test_item_fields():
     assert item["assets"]["s1"]["instruments"] == ["c-sar"] and item["assets"]["s2"]["instruments"] == ["msi"]
     for name in ("s1", "s2"):
         asset = item["assets"][name]
-        assert asset["type"] == "image/tiff; application=geotiff; profile=cloud-optimized" and asset["roles"] == ["data"]
+        assert asset["type"] == "image/tiff; application=geotiff; profile=cloud-optimized"
+        assert asset["roles"] == {"s1": ["data"], "s2": ["data", "visual"]}[name]  # S2 is 8-bit true colour
         assert asset["file:size"] == rec.assets[name].size and asset["file:checksum"] == rec.assets[name].checksum
     assert [b["eo:common_name"] for b in item["assets"]["s2"]["bands"]] == ["red", "green", "blue"]
     assert [b["name"] for b in item["assets"]["s2"]["bands"]] == ["B04", "B03", "B02"]
     assert item["assets"]["thumbnail"]["roles"] == ["thumbnail"]
+    # what STAC Browser shows as the item's name, and both acquisitions at a glance
+    assert p["title"] == "ROIs1158_spring scene 7, pair 42"
+    assert "Split: **validate**" in p["description"]
+    assert "- Sentinel-1: sentinel-1a, 2017-03-12T05:45:28Z, descending orbit, relative orbit 95" in p["description"]
+    assert "- Sentinel-2: sentinel-2a, 2017-03-12T10:20:21Z" in p["description"]
     derived = [link for link in item["links"] if link["rel"] == "derived_from"]
     assert len(derived) == 2 and "S1A_IW_GRDH_1SDV_20170312T054528" in derived[0]["href"]
     # the synthetic source invents its product ids: no derived_from links for it

@@ -34,7 +34,9 @@ INSTALL_FIX = "install Debian's PostgreSQL and PostGIS with `bash scripts/system
 # Server settings of the private cluster. jit off: pgstac's short searches otherwise pay JIT
 # compilation (tens of ms) whenever the planner's cost estimate crosses jit_above_cost;
 # synchronous_commit off: a crash loses at most the last few commits of a cache, never
-# consistency; a large max_wal_size keeps checkpoints out of a bulk load.
+# consistency; a large max_wal_size keeps checkpoints out of a bulk load;
+# max_parallel_workers_per_gather 0: pgstac's searches do a few ms of work, and launching
+# parallel workers added 45-65 ms to each (the API's sessions set it too: serve.py).
 SERVER_SETTINGS: dict[str, str] = {
     "listen_addresses": "127.0.0.1",
     "shared_buffers": "256MB",
@@ -47,6 +49,7 @@ SERVER_SETTINGS: dict[str, str] = {
     "max_wal_size": "4GB",
     "checkpoint_timeout": "30min",
     "max_connections": "50",
+    "max_parallel_workers_per_gather": "0",
 }
 
 

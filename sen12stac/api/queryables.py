@@ -25,6 +25,12 @@ def _q(name: str, title: str, typ: str, index: str | None = "BTREE", **schema: A
 
 
 QUERYABLES: tuple[Queryable, ...] = (
+    # Core fields, defined inline: pgstac's defaults point `$ref`s at schemas.stacspec.org and
+    # geojson.org, which STAC Browser's search form then fetches from the internet. Not
+    # indexed here (pgstac handles id and geometry natively), as in pgstac's defaults.
+    Queryable("id", {"title": "Item ID", "description": "The pair id, e.g. ROIs1158_spring_7_p42", "type": "string"}, None),
+    Queryable("geometry", {"title": "Item Geometry", "description": "The patch footprint (GeoJSON, WGS84)", "type": "object",
+                           "properties": {"type": {"enum": ["Polygon", "MultiPolygon"]}, "coordinates": {"type": "array"}}}, None),
     _q("ml-aoi:split", "ML split (by scene)", "string", enum=["train", "validate", "test"]),
     _q("eo:cloud_cover", "Cloud cover of the patch (%)", "number", minimum=0, maximum=100),
     _q("sat:orbit_state", "Sentinel-1 orbit direction", "string", enum=["ascending", "descending"]),
@@ -47,12 +53,12 @@ QUERYABLES: tuple[Queryable, ...] = (
 )
 
 
-def register_queryables(dsn: str, queryables: tuple[Queryable, ...] = QUERYABLES) -> int:
+def register_queryables(dsn: str, queryables: tuple[Queryable, ...] = QUERYABLES, *, analyze: bool = False) -> int:
     """Insert or update the queryables (for every collection); returns how many changed.
 
     Unchanged rows are left alone, so re-running does not rebuild indexes. When any changed,
-    the items are analyzed again: the planner's statistics on the indexed expressions are
-    gathered only for indexes that exist when ANALYZE runs."""
+    the items are analyzed again (and always with ``analyze``, e.g. after a load): the planner's
+    statistics on the indexed expressions are gathered only for indexes that exist when ANALYZE runs."""
     from .database import connect
 
     changed = 0
@@ -67,6 +73,6 @@ def register_queryables(dsn: str, queryables: tuple[Queryable, ...] = QUERYABLES
                 elif row[1] != q.definition or row[2] != q.index:
                     conn.execute("UPDATE queryables SET definition = %s, property_index_type = %s WHERE id = %s", (json.dumps(q.definition), q.index, row[0]))
                     changed += 1
-        if changed:
+        if changed or analyze:
             conn.execute("ANALYZE pgstac.items")
     return changed

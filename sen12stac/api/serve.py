@@ -35,7 +35,7 @@ class ServeSettings:
 def postgres_settings(dsn: str, pool_size: int = 4):
     """stac-fastapi-pgstac's PostgresSettings from a DSN (it reads PG* variables otherwise)."""
     from psycopg.conninfo import conninfo_to_dict
-    from stac_fastapi.pgstac.config import PostgresSettings
+    from stac_fastapi.pgstac.config import PostgresSettings, ServerSettings
 
     parts = conninfo_to_dict(dsn)
     return PostgresSettings(
@@ -46,6 +46,10 @@ def postgres_settings(dsn: str, pool_size: int = 4):
         pgdatabase=parts.get("dbname", "postgres"),
         db_min_conn_size=1,
         db_max_conn_size=pool_size,
+        # The API's sessions plan without parallel workers, on any database: pgstac's searches
+        # touch a few hundred rows, and starting 2 workers cost 45-65 ms of a 67 ms bbox search
+        # at 282,384 items (EXPLAIN ANALYZE; bench/bench_api.py), against about 2 ms of work.
+        server_settings=ServerSettings(max_parallel_workers_per_gather="0"),
     )
 
 

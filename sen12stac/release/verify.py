@@ -3,11 +3,10 @@ and checksum, nothing extra, COGs valid through the store, STAC fields, links an
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ValidationFailed
+from ..errors import StoreError, ValidationFailed
 from ..stac.validate import validate_catalog, validate_stac_object
 from ..store.base import NotFound, ObjectStore, sha256_hex
 from ..store.prefixed import PrefixedStore
@@ -62,51 +61,44 @@ class VerifyReport:
         return text
 
 
-def cog_problems(dest: ObjectStore, keys: list[str], workers: int, fresh_prefix: str | None = None) -> list[str]:
-    """Validate COGs through the store (GDAL /vsis3/ for S3), one long-lived rasterio.Env per
-    worker thread; I/O errors are retried (a dropped connection is not an invalid COG)."""
+def cog_problems(dest: ObjectStore, keys: list[str], workers: int) -> list[str]:
+    """Validate COGs: each object's bytes through the store (one GET, with the store's own
+    retries: a dropped connection is not an invalid COG), then rio-cogeo's validator on them
+    in memory (GDAL ``/vsimem/``), one long-lived ``rasterio.Env`` per worker thread.
+
+    Reading through the store rather than GDAL's ``/vsis3/`` means no per-process GDAL
+    network cache can hand back an earlier read (a verify sees the objects as they are now;
+    rasterio has no public way to clear that cache) and no credentials go to GDAL. A patch
+    COG is read whole either way (``GDAL_INGESTED_BYTES_AT_OPEN`` covers it)."""
     if not keys:
         return []
     import rasterio
     from rasterio.errors import RasterioIOError
+    from rasterio.io import MemoryFile
     from rio_cogeo.cogeo import cog_validate
 
-    from ..gdalenv import clear_vsi_cache
-
-    env_kwargs = dict(dest.gdal_env())
-
-    if fresh_prefix:
-        # GDAL caches /vsis3/ sizes and content per process: a verify must see the objects as
-        # they are now. Clear that cache (with the store's endpoint options active, which the
-        # cache keys are built from), or else bypass it.
-        with rasterio.Env(**env_kwargs):
-            cleared = clear_vsi_cache(fresh_prefix)
-        if not cleared:
-            env_kwargs["CPL_VSIL_CURL_NON_CACHED"] = fresh_prefix
     n = max(1, min(workers, len(keys)))
     chunks = [keys[i::n] for i in range(n)]
 
     def run(chunk: list[str]) -> list[str]:
         out: list[str] = []
-        with rasterio.Env(**env_kwargs):
+        with rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
             for key in chunk:
-                path = dest.gdal_path(key)
-                for attempt in range(1, 6):
-                    try:
-                        valid, errors, _warnings = cog_validate(path, quiet=True)
-                        if not valid:
-                            out.append(f"{key}: not a valid COG ({'; '.join(errors)})")
-                        break
-                    except RasterioIOError as exc:
-                        # A dropped connection or an exhausted 503 also ends as "not recognized as
-                        # a supported format" (GDAL saw no TIFF header): retry from a clean cache.
-                        if attempt == 5:
-                            what = "not a GeoTIFF" if "not recognized as" in str(exc) else "unreadable through GDAL"
-                            out.append(f"{key}: {what} ({exc})")
-                        else:
-                            if fresh_prefix:
-                                clear_vsi_cache(path)
-                            time.sleep(0.1 * attempt)
+                try:
+                    data = dest.get(key)
+                except NotFound:
+                    continue  # reported by the object check
+                except StoreError as exc:
+                    out.append(f"{key}: unreadable through the store ({exc})")
+                    continue
+                try:
+                    with MemoryFile(data) as mem:
+                        valid, errors, _warnings = cog_validate(mem.name, quiet=True)
+                except RasterioIOError as exc:
+                    out.append(f"{key}: not a GeoTIFF ({exc})")
+                    continue
+                if not valid:
+                    out.append(f"{key}: not a valid COG ({'; '.join(errors)})")
         return out
 
     problems: list[str] = []
@@ -162,7 +154,7 @@ def verify(
       ``full_checksums``, the object is downloaded and its SHA-256 compared);
     * no object under ``v{version}/`` is missing from the manifest;
     * ``check_cogs``: every ``.tif`` (or an evenly spaced sample of ``cog_sample``) passes
-      ``rio_cogeo`` validation, read through GDAL from the store itself;
+      ``rio_cogeo`` validation on its bytes read through the store;
     * ``check_stac``: version fields and links on the root and collections, and
       :func:`sen12stac.stac.validate.validate_catalog` on the release (schemas and internal
       links of every catalog, collection and item; one GET per JSON object). With
@@ -239,8 +231,7 @@ def verify(
             step = len(cogs) / max(cog_sample, 1)
             checked_cogs = [cogs[int(i * step)] for i in range(cog_sample)]
             skipped.append(f"COG validation of {cogs_total - len(checked_cogs)} of {cogs_total} COGs (sample of {len(checked_cogs)})")
-        prefix = dest.gdal_path(f"{vdir}/{MANIFEST_KEY}")[: -len(MANIFEST_KEY)]
-        problems += cog_problems(dest, [f"{vdir}/{k}" for k in checked_cogs], workers, prefix if prefix.startswith("/vsi") else None)
+        problems += cog_problems(dest, [f"{vdir}/{k}" for k in checked_cogs], workers)
     else:
         skipped.append("COG validation")
     stac_checked = False

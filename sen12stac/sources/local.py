@@ -26,11 +26,11 @@ from typing import Any, Literal
 
 import numpy as np
 import rasterio
+from pyproj import Transformer
 from pyproj.exceptions import CRSError as ProjCRSError
 from pyproj.exceptions import ProjError
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio._err import CPLE_BaseError  # GDAL errors rasterio passes through unwrapped (e.g. no coordinate operation)
 from rasterio.errors import CRSError, RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
@@ -55,8 +55,8 @@ _UNKNOWN = {None, "", "unknown", "UNKNOWN", "Unknown"}
 _RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear, "cubic": Resampling.cubic}
 _MONTH_SEASON = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
                  6: "summer", 7: "summer", 8: "summer", 9: "fall", 10: "fall", 11: "fall"}
-_RIO_ERRORS = (RasterioError, CPLE_BaseError, CRSError)
-_PROJ_ERRORS = (ProjCRSError, ProjError, CRSError, CPLE_BaseError, ValueError)
+_RIO_ERRORS = (RasterioError, CRSError)
+_PROJ_ERRORS = (ProjCRSError, ProjError, CRSError, ValueError)
 _READ_FIX = "re-export or re-download the file; `gdalinfo -checksum FILE` must run without errors"
 
 
@@ -404,6 +404,9 @@ def _is_utm(crs: CRS) -> bool:
 
 def _bounds_in(ds: Any, dst_crs: str, path: Path, sensor: Sensor) -> tuple[float, float, float, float]:
     try:
+        # pyproj says "no coordinate operation" with a public error (ProjError); rasterio would
+        # raise a GDAL error class it does not export (rasterio._err is private)
+        Transformer.from_crs(ds.crs.to_wkt(), dst_crs)
         b = transform_bounds(ds.crs, dst_crs, *ds.bounds, densify_pts=21)
     except (*_RIO_ERRORS, *_PROJ_ERRORS, RuntimeError) as e:
         raise AlignmentError(

@@ -17,7 +17,7 @@ from .extensions import EXT, SAR_FIELDS, STAC_VERSION
 from .footprint import footprint, grid_bounds, proj_fields
 from .hrefs import relative_href, resolve_href
 from .layout import JSON_MEDIA_TYPE, ROOT_KEY, collection_key, item_key
-from .texts import CatalogTexts, load_catalog_texts
+from .texts import CatalogTexts, fill_template, load_catalog_texts
 
 
 def split_software(software: str) -> dict[str, str]:
@@ -52,6 +52,16 @@ def _acquisition_asset_fields(acq: Acquisition, what: str) -> dict[str, Any]:
     if acq.relative_orbit is not None:
         d["sat:relative_orbit"] = int(acq.relative_orbit)
     return d
+
+
+def acquisition_text(fields: Mapping[str, Any], texts: CatalogTexts) -> str:
+    """One line on one acquisition for the item description: platform, time (or date range), orbit."""
+    c = texts.collections
+    time = fields.get("datetime") or f"{fields.get('start_datetime')} to {fields.get('end_datetime')}"
+    orbit = ""
+    if fields.get("sat:orbit_state") and fields.get("sat:relative_orbit") is not None:
+        orbit = fill_template(c["acquisition_orbit_template"], orbit_state=fields["sat:orbit_state"], relative_orbit=fields["sat:relative_orbit"])
+    return fill_template(c["acquisition_template"], platform=fields.get("platform") or c["acquisition_unknown_platform"], time=time, orbit=orbit)
 
 
 def _derived_from_links(acq: Acquisition, templates: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -91,6 +101,9 @@ class SceneContext:
     thumbnail_asset: dict[str, Any]
     derived_from: list[dict[str, Any]]
     extensions: list[str]
+    acquisitions: dict[str, str]  # "s1"/"s2" -> one line for the item description
+    title_template: str
+    description_template: str
 
     def matches(self, record: PatchRecord) -> bool:
         r = self.record
@@ -185,6 +198,9 @@ def scene_context(
         thumbnail_asset=thumb,
         derived_from=derived,
         extensions=sorted(EXT[e] for e in exts),
+        acquisitions={"s1": acquisition_text(s1f, texts), "s2": acquisition_text(s2f, texts)},
+        title_template=texts.collections["item_title_template"],
+        description_template=texts.collections["item_description_template"],
     )
 
 
@@ -203,7 +219,13 @@ def build_item(
         context = scene_context(record, split, texts or load_catalog_texts(), config)
     key = item_key(record.set_name, record.scene_index, record.pair_id)
     geometry, bbox = footprint(record.grid)
-    props = dict(context.properties)
+    where = dict(set_name=record.set_name, scene_index=int(record.scene_index), patch_index=int(record.patch_index),
+                 row=int(record.row), col=int(record.col), split=split, **context.acquisitions)
+    props: dict[str, Any] = {
+        "title": fill_template(context.title_template, **where),
+        "description": fill_template(context.description_template, **where),
+    }
+    props.update(context.properties)
     qc = record.qc
     props["eo:cloud_cover"] = json_number(100.0 * qc.cloud_fraction, 4)
     props.update(dict(proj_fields(record.grid.crs)))

@@ -14,8 +14,6 @@ under an existing key is refused (:class:`~sen12stac.errors.ObjectConflictError`
 from __future__ import annotations
 
 import shutil
-from contextlib import contextmanager
-from copy import deepcopy
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,43 +35,6 @@ from .item import SceneContext, build_item, rebase_item, scene_context
 from .layout import GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE, PARQUET_MEDIA_TYPE, ROOT_KEY, collection_key, geoparquet_key, item_key, scene_catalog_key
 from .summary import CollectionSummary
 from .texts import CatalogTexts, load_catalog_texts
-
-_patch_lock = threading.Lock()
-
-
-def _item_copy(item: Any) -> Any:
-    """A copy of an item dict deep enough for what stac_geoparquet's ``from_dicts`` mutates
-    (top-level ``geometry``, ``properties["proj:geometry"]``, each asset's ``proj:geometry``)."""
-    out = dict(item)
-    if isinstance(out.get("properties"), dict):
-        out["properties"] = dict(out["properties"])
-    if isinstance(out.get("assets"), dict):
-        out["assets"] = {k: dict(v) if isinstance(v, dict) else v for k, v in out["assets"].items()}
-    return out
-
-
-@contextmanager
-def _shallow_item_copies():
-    """stac_geoparquet 0.6-0.8 ``deepcopy``s every item before converting its geometry to WKB:
-    most of the conversion time for our items (under cProfile). Our
-    dicts are parsed fresh from the spool and dropped afterwards; :func:`_item_copy` still
-    protects every key that function writes. Applied only while we convert, and only if the
-    module looks as expected."""
-    try:
-        from stac_geoparquet.arrow import _batch
-    except ImportError:  # pragma: no cover - another layout: leave it alone
-        yield
-        return
-    if getattr(_batch, "deepcopy", None) is not deepcopy:
-        yield
-        return
-    with _patch_lock:
-        _batch.deepcopy = _item_copy
-        try:
-            yield
-        finally:
-            _batch.deepcopy = deepcopy
-
 
 # stac-geoparquet converts this many items per batch (one parquet row group each). Its
 # default, 65,536 items held as Python dicts, costs gigabytes; 1,024 keeps the conversion's
@@ -237,8 +198,7 @@ class CatalogWriter:
 
         files = sorted((self._spool / set_name).glob("*.ndjson"))
         out = self._spool / f"{set_name}.parquet"
-        with _shallow_item_copies():
-            parse_stac_ndjson_to_parquet([str(f) for f in files], str(out), chunk_size=PARQUET_CHUNK, **PARQUET_OPTIONS)
+        parse_stac_ndjson_to_parquet([str(f) for f in files], str(out), chunk_size=PARQUET_CHUNK, **PARQUET_OPTIONS)
         data = out.read_bytes()
         key = geoparquet_key(set_name)
         self.store.put_or_verify(key, data, PARQUET_MEDIA_TYPE)

@@ -136,7 +136,9 @@ def is_md5_etag(etag: str | None) -> bool:
     return bool(etag) and bool(_MD5_ETAG_RE.match(etag.strip('"')))
 
 
-def _parse_url(url: str) -> tuple[str, str]:
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` -> ``("bucket", "a/b/")`` (prefix ``""`` for a whole bucket), checked:
+    a valid bucket name and no ``.``/``..`` in the prefix (:class:`ConfigError` naming the fix)."""
     if not url.startswith("s3://"):
         raise ConfigError(f"{url!r} is not an s3:// URL", fix="use s3://BUCKET[/PREFIX]")
     rest = url[len("s3://") :]
@@ -175,7 +177,7 @@ class S3Store(ObjectStore):
         list_page_size: int = 1000,
     ) -> None:
         bucket_url = f"s3://{bucket}/{prefix}"
-        self.bucket, self.prefix = _parse_url(bucket_url)
+        self.bucket, self.prefix = parse_s3_url(bucket_url)
         if endpoint_url is not None:
             from ..gdalenv import endpoint_parts
 
@@ -216,7 +218,7 @@ class S3Store(ObjectStore):
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "S3Store":
         """``s3://bucket[/prefix]`` plus the keyword options of :class:`S3Store`."""
-        bucket, prefix = _parse_url(url)
+        bucket, prefix = parse_s3_url(url)
         return cls(bucket, prefix, **options)
 
     def _options(self) -> dict[str, Any]:
@@ -294,6 +296,10 @@ class S3Store(ObjectStore):
             self._client_obj = client
             self._pid = pid
             return client
+
+    def boto3_client(self) -> Any:
+        """The configured boto3 S3 client (bucket-level calls such as ``sen12stac infra apply``)."""
+        return self._client()
 
     def _key(self, key: str) -> str:
         key = key.lstrip("/")

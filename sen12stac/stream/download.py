@@ -46,6 +46,18 @@ class DownloadReport:
         return text
 
 
+def release_key(pair: Pair, name: str, key: str) -> str:
+    """An asset's key in the release's own layout. A relative href is one already; an absolute
+    one (from a STAC API) keeps its part from the item's collection folder on
+    (``s3://bucket/sen12/v1.0.0/ROIs1158_spring/s1_7/x.tif`` -> ``ROIs1158_spring/s1_7/x.tif``)."""
+    href = pair.asset(name).href
+    if "://" not in href and not href.startswith("/"):
+        return key
+    path = "/" + key.lstrip("/")
+    i = path.rfind(f"/{pair.collection}/") if pair.collection else -1
+    return path[i + 1:] if i >= 0 else key.lstrip("/")
+
+
 def target_key(key: str, fmt: Format) -> str:
     """The local path of an asset key: the same key, ``.png`` instead of ``.tif`` for PNGs."""
     if fmt == "png":
@@ -99,7 +111,7 @@ def download(selection: Selection, to: str | os.PathLike[str], *, format: Format
         results = []
         for name in ASSETS:
             _loc, key = selection.where(pair, name)
-            path = root / target_key(key, format)
+            path = root / target_key(release_key(pair, name, key), format)
             asset = pair.asset(name)
             if path.is_file():
                 if format == "png" or checksum_ok(path.read_bytes(), asset.checksum):

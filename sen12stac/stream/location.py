@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, StoreError
-from ..store.s3 import Secret, _parse_url
+from ..store.s3 import Secret, parse_s3_url
 
 
 # obstore runs its requests on one tokio runtime per process, started by the first request;
@@ -81,7 +81,7 @@ class Location:
         """A folder path, ``file://``, ``s3://bucket/prefix`` or ``http(s)://`` URL of a folder."""
         url = str(url)
         if url.startswith("s3://"):
-            bucket, prefix = _parse_url(url.rstrip("/"))
+            bucket, prefix = parse_s3_url(url.rstrip("/"))
             return cls("s3", f"{bucket}/{prefix}".rstrip("/"), S3Options.make(**s3_options))
         if url.startswith(("http://", "https://")):
             return cls("http", url.rstrip("/"))

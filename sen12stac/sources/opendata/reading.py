@@ -23,7 +23,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import rasterio
-from rasterio._err import CPLE_BaseError  # GDAL errors rasterio passes through unwrapped
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
@@ -47,7 +46,10 @@ REMOTE_READ_OPTIONS = {
     "GDAL_HTTP_RETRY_DELAY": "1",
     "GDAL_HTTP_CONNECTTIMEOUT": "10",
     "GDAL_HTTP_TIMEOUT": "60",
-    "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",  # requests per scene in the build summary
+    # decode in the reading thread: JPEG 2000 (Earth Search L1C) otherwise reads its tiles in GDAL's
+    # own threads, which see neither these thread-local options (a Dask worker thread's rasterio.Env)
+    # nor the request counting (sen12stac/iostats.py); each build worker already has a core
+    "GDAL_NUM_THREADS": "1",
 }
 
 
@@ -115,7 +117,7 @@ class SensorMosaic:
             href = item.hrefs[b]
             try:
                 ds = rasterio.open(gdal_path(href))
-            except (RasterioError, CPLE_BaseError, OSError) as exc:
+            except (RasterioError, OSError) as exc:  # rasterio wraps GDAL read/open failures in RasterioIOError
                 raise _unreadable(self.sensor, item, b, "cannot be opened", exc) from exc
             if ds.crs is None:
                 ds.close()
@@ -147,7 +149,7 @@ class SensorMosaic:
             for b in range(nb):
                 try:
                     vals[b] = self._vrt(i, b).read(1, window=window)
-                except (RasterioError, CPLE_BaseError, OSError) as exc:
+                except (RasterioError, OSError) as exc:  # rasterio wraps GDAL read/open failures in RasterioIOError
                     if isinstance(exc, SourceError):
                         raise
                     raise _unreadable(self.sensor, item, b, "cannot be read", exc) from exc
