@@ -142,7 +142,7 @@ def _stac_options(preset: Optional[str], rois_file: Optional[Path], s1_api: Opti
     return out
 
 
-def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], ee_options: Optional[dict[str, Any]] = None, stac: Optional[dict[str, Any]] = None):
+def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], ee_options: Optional[dict[str, Any]] = None, stac: Optional[dict[str, Any]] = None, scheduler: Optional[str] = None, profile: Optional[str] = None):
     from .config import make_config
 
     env = EnvSettings()
@@ -159,6 +159,12 @@ def _config_from_options(source: str, source_path: Optional[Path], seasons: Opti
     for key, val in (("source", source), ("source_path", source_path), ("seasons", _split_csv(seasons)), ("scenes_per_season", scenes_per_season), ("workers", workers), ("scene_size_px", scene_size), ("defect_rate", defect_rate)):
         if val is not None:
             values[key] = val
+    if scheduler is not None:
+        values["scheduler"] = scheduler
+    if profile is not None:
+        from .config import cog_profile
+
+        values["cog"] = cog_profile(profile)
     if overrides is not None:
         values.setdefault("scene_qc", {})
         values["scene_qc"] = {**values["scene_qc"], "overrides": overrides}
@@ -181,7 +187,8 @@ def _ee_options(project, key_file, export, bucket, drive_folder, drive_dir, rois
 # ----------------------------------------------------------------------------------------
 
 
-def _run_build(config, store) -> Any:
+def _run_build(config, store, run=None) -> Any:
+    """``build(config, store)`` (or ``run(progress)``) under a progress bar."""
     from .pipeline import build
     from .sources import make_source
 
@@ -190,16 +197,25 @@ def _run_build(config, store) -> Any:
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False) as bar:
         task = bar.add_task("scenes", total=None, last="")
 
+        failed = [0]
+
         def on(event: str, data: dict) -> None:
             if event == "plan":
                 bar.update(task, total=data["total"])
+            elif event == "cluster":
+                n = data["workers"]
+                bar.update(task, description=f"scenes on {n} worker{'s' if n != 1 else ''}" if n else "scenes (in this process)")
             elif event == "scene":
                 s = data["scene"]
-                bar.update(task, advance=1, last=f"{s['scene_id']}: {s['status']} ({s['patches']} pairs)")
+                if s["status"] == "failed":  # reported as it happens; the run goes on, a rerun retries it
+                    failed[0] += 1
+                    bar.console.print(f"failed {s['scene_id']}: {s['message']}", soft_wrap=True, markup=False, highlight=False)
+                extra = f", {failed[0]} failed so far" if failed[0] else ""
+                bar.update(task, advance=1, last=f"{s['scene_id']}: {s['status']} ({s['patches']} pairs){extra}")
             elif event == "stage":
                 bar.update(task, last=f"writing {data['name']}")
 
-        return build(config, store, progress=on, source=source)
+        return run(on, source) if run is not None else build(config, store, progress=on, source=source)
 
 
 def _print_summary(summary, where: str) -> None:
@@ -235,7 +251,7 @@ def build_cmd(
     overrides: Optional[Path] = typer.Option(None, help="manual scene QC decisions (JSON or CSV)"),
     defect_rate: Optional[float] = typer.Option(None, help="synthetic: share of scenes with a defect"),
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON/TOML file with BuildConfig fields"),
-    version: Optional[str] = typer.Option(None, help="with an s3:// --out: build locally, then publish as this release version"),
+    version: Optional[str] = typer.Option(None, help="with an s3:// --out: the release version the workers build straight into (committed last)"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL (MinIO, Ceph, R2, a local server)"),
     ee_project: Optional[str] = typer.Option(None, help="earthengine: Cloud project registered for Earth Engine"),
     ee_key_file: Optional[Path] = typer.Option(None, help="earthengine: service-account JSON key (default: application default credentials)"),
@@ -252,24 +268,29 @@ def build_cmd(
     s1_collection: Optional[str] = typer.Option(None, help="--source stac: S1 collection id"),
     s2_api: Optional[str] = typer.Option(None, help="--source stac: S2 STAC API URL (overrides the preset)"),
     s2_collection: Optional[str] = typer.Option(None, help="--source stac: S2 collection id"),
+    scheduler: Optional[str] = typer.Option(None, help="a running Dask scheduler (tcp://host:port) instead of a local cluster; its workers read the source and write to --out"),
+    profile: Optional[str] = typer.Option(None, help="COG compression: compatible (DEFLATE, every reader; the default) | fast (ZSTD level 1: GDAL/rasterio/tifffile, not STAC Browser's geotiff.js)"),
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
     try:
         ee_options = _ee_options(ee_project, ee_key_file, ee_export, ee_bucket, ee_drive_folder, ee_drive_dir, ee_rois, ee_s2_collection)
         stac = _stac_options(stac_preset, stac_rois, s1_api, s1_collection, s2_api, s2_collection)
-        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, ee_options, stac)
+        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, ee_options, stac, scheduler, profile)
         if stac and config.source != "stac":
             raise ConfigError(f"--stac-preset, --stac-rois, --s1-* and --s2-* apply to --source stac only (the source is {config.source})",
                               fix="add --source stac, or leave those options out")
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")
+            # Workers write straight into the release prefix; the client writes the catalog and
+            # commits the release last (sen12stac.release.direct). No local staging.
+            from .pipeline import build_release
+
             dest = _open(out_url, endpoint_url=endpoint_url)
-            staging = EnvSettings().work_dir / "staging" / version
-            summary = _run_build(config, _open(str(staging)))
-            _print_summary(summary, str(staging))
-            _raise_if_failed(summary)  # never publish a release with failed scenes
-            _do_publish(_open(str(staging)), dest, version, None, 8)
+            summary, report = _run_build(config, None, run=lambda on, source: build_release(config, dest, version, progress=on, source=source))
+            _print_summary(summary, out_url)
+            _raise_if_failed(summary)  # nothing was committed: the same command completes it
+            out.print(str(report))
             return
         store = _open(out_url)
         summary = _run_build(config, store)

@@ -38,7 +38,9 @@ def test_build_to_s3_verify_and_list(tmp_path, moto, bucket):
     assert again.returncode == 0, again.stdout + again.stderr
     notes = tmp_path / "notes.md"
     notes.write_text("Different notes: different content under the published version.\n")
-    other = _cli(["publish", str(tmp_path / "work" / "staging" / "1.0.0"), url, "--version", "1.0.0", "--notes", str(notes)], tmp_path, moto)
+    folder = _cli([*build[:4], str(tmp_path / "folder"), *build[7:]], tmp_path, moto)  # the same build into a folder
+    assert folder.returncode == 0, folder.stdout + folder.stderr
+    other = _cli(["publish", str(tmp_path / "folder"), url, "--version", "1.0.0", "--notes", str(notes)], tmp_path, moto)
     assert other.returncode == 5, other.stdout + other.stderr
     assert "1.0.0" in other.stderr and "Fix:" in other.stderr
     for out in (r, v, rel, again, other):
