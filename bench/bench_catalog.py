@@ -6,8 +6,8 @@
 
 For each size, in a fresh subprocess (so peak RSS is that size's alone):
 
-* ``CatalogWriter -> LocalStore``: add_scene for every scene (item build, JSON, atomic
-  put-if-absent write with fsync, NDJSON spool, scene catalog) plus finish (stac-geoparquet
+* ``CatalogWriter -> LocalStore``: add_scene for every scene (item build, JSON, put-if-absent
+  write, durable when the catalog is complete with one ``sync``, NDJSON spool, scene catalog) plus finish (stac-geoparquet
   per collection, collections, root), items/s over the whole;
 * ``CatalogWriter -> discard``: the same into a store that drops the bytes -- the build and
   serialisation cost alone;
@@ -163,8 +163,10 @@ def one(n: int, mode: str) -> dict:
 
     tmp = Path(tempfile.mkdtemp(prefix="sen12stac-bench-"))
     try:
-        if mode == "writer-local":
-            store = LocalStore(tmp / "out")
+        if mode in ("writer-local", "writer-local-fsync"):
+            # what a build uses: durable when the catalog is complete (one sync at the end);
+            # "-fsync": every object fsynced before it appears (the store's default elsewhere)
+            store = LocalStore(tmp / "out") if mode == "writer-local-fsync" else LocalStore(tmp / "out").deferred()
             r = run_writer(n, store, tmp)
             r["bytes_on_disk"] = sum(p.stat().st_size for p in (tmp / "out").rglob("*") if p.is_file())
             pq = sorted((tmp / "out").glob("*/items.parquet"))
@@ -192,29 +194,39 @@ def main() -> int:
     ap.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     ap.add_argument("--validate-items", type=int, default=2312, help="items of the catalog validate_catalog is timed on (0: skip)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "catalog.md")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the fastest run of each method is reported")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(int(args.one[0]), args.one[1])))
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows = []
+    load0 = os.getloadavg()[0]
     for n in sizes:
-        for mode in ("plain", "writer-discard", "writer-local"):
-            t0 = time.perf_counter()
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", str(n), mode], check=True, capture_output=True, text=True
-            ).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            print(f"  {n:>7} {mode:<15} {r['items'] / r['total_s']:>8.0f} items/s  ({time.perf_counter() - t0:.0f} s wall)", file=sys.stderr)
-            rows.append(r)
+        # the modes interleaved, --repeat rounds, the fastest of each kept: on a machine shared
+        # with other work the minimum is the figure least disturbed by the others
+        best: dict[str, dict] = {}
+        for _ in range(args.repeat):
+            for mode in ("plain", "writer-discard", "writer-local", "writer-local-fsync"):
+                t0 = time.perf_counter()
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", str(n), mode], check=True, capture_output=True, text=True
+                ).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                print(f"  {n:>7} {mode:<15} {r['items'] / r['total_s']:>8.0f} items/s  ({time.perf_counter() - t0:.0f} s wall)", file=sys.stderr)
+                if mode not in best or r["total_s"] < best[mode]["total_s"]:
+                    best[mode] = r
+        rows.extend(best.values())
+    load1 = os.getloadavg()[0]
 
     lines = [
         "# Catalog writing: CatalogWriter vs plain json.dumps per-item files",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"`bench/bench_catalog.py --sizes {args.sizes}`. Synthetic records, 1,156 items per scene, 4 collections. "
+        f"`bench/bench_catalog.py --sizes {args.sizes} --repeat {args.repeat}`. Synthetic records, 1,156 items per scene, 4 collections. "
         "Each row runs in its own process (peak RSS is that row's alone). Items/s = items / (add_scene time + finish time); "
-        "record generation is outside the timed region.",
+        f"record generation is outside the timed region. The methods ran interleaved, {args.repeat} rounds, the fastest run of each "
+        f"kept. Machine load (1-min average) {load0:.1f} at the start, {load1:.1f} at the end, on {os.cpu_count()} cores.",
         "",
         "| items | method | items/s | ratio to json.dumps | add_scene s | finish s | peak RSS MB |",
         "|---:|---|---:|---:|---:|---:|---:|",
@@ -222,7 +234,8 @@ def main() -> int:
     label = {
         "plain": "plain `json.dumps` per-item files (no fsync, no catalogs)",
         "writer-discard": "CatalogWriter -> discard store (build + serialise + spool + parquet)",
-        "writer-local": "CatalogWriter -> LocalStore (atomic put + fsync per object)",
+        "writer-local": "CatalogWriter -> LocalStore as a build uses it (deferred durability: one sync when the catalog is complete)",
+        "writer-local-fsync": "CatalogWriter -> LocalStore with an fsync per object (before this change)",
     }
     for n in sizes:
         base = next(r for r in rows if r["n"] == n and r["mode"] == "plain")
@@ -233,7 +246,7 @@ def main() -> int:
                 f"| {n:,} | {label[r['mode']]} | {rate:,.0f} | {rate / base_rate:.2f} | "
                 f"{r.get('add_s', r['total_s']):.1f} | {r.get('finish_s', 0.0):.1f} | {r['max_rss_mb']:.0f} |"
             )
-    local = [r for r in rows if r["mode"] == "writer-local"]
+    local = [r for r in rows if r["mode"] == "writer-local"]  # noqa: the build's way
     if len(local) >= 2:
         a, b = local[0], local[-1]
         ra, rb = a["items"] / a["total_s"], b["items"] / b["total_s"]

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import ConfigError, Sen12StacError, exit_code_for
+from .errors import ConfigError, ObjectConflictError, Sen12StacError, exit_code_for
 
 # Locals are never shown in a traceback (they may hold credentials), whatever typer's default is.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -172,7 +172,7 @@ def _stac_options(preset: Optional[str], rois_file: Optional[Path], s1_api: Opti
     return out
 
 
-def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], ee_options: Optional[dict[str, Any]] = None, stac: Optional[dict[str, Any]] = None):
+def _config_from_options(source: str, source_path: Optional[Path], seasons: Optional[str], scenes_per_season: Optional[int], workers: Optional[int], scene_size: Optional[int], overrides: Optional[Path], defect_rate: Optional[float], config_file: Optional[Path], ee_options: Optional[dict[str, Any]] = None, stac: Optional[dict[str, Any]] = None, scheduler: Optional[str] = None, profile: Optional[str] = None):
     from .config import make_config
 
     env = EnvSettings()
@@ -189,6 +189,12 @@ def _config_from_options(source: str, source_path: Optional[Path], seasons: Opti
     for key, val in (("source", source), ("source_path", source_path), ("seasons", _split_csv(seasons)), ("scenes_per_season", scenes_per_season), ("workers", workers), ("scene_size_px", scene_size), ("defect_rate", defect_rate)):
         if val is not None:
             values[key] = val
+    if scheduler is not None:
+        values["scheduler"] = scheduler
+    if profile is not None:
+        from .config import cog_profile
+
+        values["cog"] = cog_profile(profile)
     if overrides is not None:
         values.setdefault("scene_qc", {})
         values["scene_qc"] = {**values["scene_qc"], "overrides": overrides}
@@ -211,7 +217,8 @@ def _ee_options(project, key_file, export, bucket, drive_folder, drive_dir, rois
 # ----------------------------------------------------------------------------------------
 
 
-def _run_build(config, store) -> Any:
+def _run_build(config, store, run=None) -> Any:
+    """``build(config, store)`` (or ``run(progress)``) under a progress bar."""
     from .pipeline import build
     from .sources import make_source
 
@@ -224,20 +231,29 @@ def _run_build(config, store) -> Any:
             print(line, file=sys.stderr, flush=True)
 
         with ProgressLines(write, EnvSettings().progress_interval) as lines:
-            return build(config, store, progress=lines.on, source=source)
+            return run(lines.on, source) if run is not None else build(config, store, progress=lines.on, source=source)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False) as bar:
         task = bar.add_task("scenes", total=None, last="")
+
+        failed = [0]
 
         def on(event: str, data: dict) -> None:
             if event == "plan":
                 bar.update(task, total=data["total"])
+            elif event == "cluster":
+                n = data["workers"]
+                bar.update(task, description=f"scenes on {n} worker{'s' if n != 1 else ''}" if n else "scenes (in this process)")
             elif event == "scene":
                 s = data["scene"]
-                bar.update(task, advance=1, last=f"{s['scene_id']}: {s['status']} ({s['patches']} pairs)")
+                if s["status"] == "failed":  # reported as it happens; the run goes on, a rerun retries it
+                    failed[0] += 1
+                    bar.console.print(f"failed {s['scene_id']}: {s['message']}", soft_wrap=True, markup=False, highlight=False)
+                extra = f", {failed[0]} failed so far" if failed[0] else ""
+                bar.update(task, advance=1, last=f"{s['scene_id']}: {s['status']} ({s['patches']} pairs){extra}")
             elif event == "stage":
                 bar.update(task, last=f"writing {data['name']}")
 
-        return build(config, store, progress=on, source=source)
+        return run(on, source) if run is not None else build(config, store, progress=on, source=source)
 
 
 def _print_summary(summary, where: str) -> None:
@@ -277,7 +293,7 @@ def build_cmd(
     overrides: Optional[Path] = typer.Option(None, help="manual scene QC decisions (JSON or CSV)"),
     defect_rate: Optional[float] = typer.Option(None, help="synthetic: share of scenes with a defect"),
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON/TOML file with BuildConfig fields"),
-    version: Optional[str] = typer.Option(None, help="with an s3:// --out: build locally, then publish as this release version"),
+    version: Optional[str] = typer.Option(None, help="with an s3:// --out: the release version the workers build straight into (committed last)"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL (MinIO, Ceph, R2, a local server)"),
     ee_project: Optional[str] = typer.Option(None, help="earthengine: Cloud project registered for Earth Engine"),
     ee_key_file: Optional[Path] = typer.Option(None, help="earthengine: service-account JSON key (default: application default credentials)"),
@@ -294,12 +310,14 @@ def build_cmd(
     s1_collection: Optional[str] = typer.Option(None, help="--source stac: S1 collection id"),
     s2_api: Optional[str] = typer.Option(None, help="--source stac: S2 STAC API URL (overrides the preset)"),
     s2_collection: Optional[str] = typer.Option(None, help="--source stac: S2 collection id"),
+    scheduler: Optional[str] = typer.Option(None, help="a running Dask scheduler (tcp://host:port) instead of a local cluster; its workers read the source and write to --out"),
+    profile: Optional[str] = typer.Option(None, help="COG compression: compatible (DEFLATE, every reader; the default) | fast (ZSTD level 1: GDAL/rasterio/tifffile, not STAC Browser's geotiff.js)"),
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
     try:
         ee_options = _ee_options(ee_project, ee_key_file, ee_export, ee_bucket, ee_drive_folder, ee_drive_dir, ee_rois, ee_s2_collection)
         stac = _stac_options(stac_preset, stac_rois, s1_api, s1_collection, s2_api, s2_collection)
-        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, ee_options, stac)
+        config = _config_from_options(source, source_path, seasons, scenes_per_season, workers, scene_size, overrides, defect_rate, config_file, ee_options, stac, scheduler, profile)
         if stac and config.source != "stac":
             raise ConfigError(f"--stac-preset, --stac-rois, --s1-* and --s2-* apply to --source stac only (the source is {config.source})",
                               fix="add --source stac, or leave those options out")
@@ -313,17 +331,17 @@ def build_cmd(
         if out_url.startswith("s3://"):
             if not version:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --version X.Y.Z: a build goes to S3 only as an immutable release")
+            # Workers write straight into the release prefix; the client writes the catalog and
+            # commits the release last (sen12stac.release.direct). No local staging.
+            from .pipeline import build_release
+
             version = check_release_version(version)  # before any work: version, bucket, credentials, write, not yet published
             dest = _open(out_url, endpoint_url=endpoint_url)
             check_release_destination(dest, version)
-            staging_dir = EnvSettings().work_dir / "staging" / version
-            check_output_folder(str(staging_dir))
-            staging = _open(str(staging_dir))
-            summary = _run_build(config, staging)
-            _print_summary(summary, str(staging_dir))
-            _write_report(staging, summary)  # the release carries build-summary.json, like a folder build
-            _raise_if_failed(summary)  # never publish a release with failed scenes
-            _do_publish(_open(str(staging_dir)), dest, version, None, 8)
+            summary, report = _run_build(config, None, run=lambda on, source: build_release(config, dest, version, progress=on, source=source))
+            _print_summary(summary, out_url)
+            _raise_if_failed(summary)  # nothing was committed: the same command completes it
+            out.print(str(report))
             return
         check_output_folder(out_url)  # an existing file or an unwritable folder stops here, before any scene
         store = _open(out_url)
@@ -366,7 +384,13 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
         config = _config_from_options("synthetic", None, None, scenes_per_season, workers, scene_size, None, None, None)
         check_output_folder(str(out_dir))
         store = _open(str(out_dir))
-        summary = _run_build(config, store)
+        try:
+            summary = _run_build(config, store)
+        except ObjectConflictError as exc:  # e.g. `make demo` again after an upgrade changed the files
+            raise ObjectConflictError(
+                f"{out_dir} holds a demo built by another version of sen12stac ({str(exc).split('. Fix:')[0]})",
+                fix=f"delete it (rm -rf {out_dir}) and run the demo again, or pass --out NEW_FOLDER",
+            ) from None
         _print_summary(summary, str(out_dir))
         _write_report(store, summary)
         outcomes: dict[str, dict[int, str]] = {}
@@ -572,8 +596,8 @@ def api_load(
 
         release = _open_release(release_url, asset_base_url, endpoint_url)
         prepare_database(dsn, migrate_first=migrate)  # checks the DSN and pgstac; settings
-        report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False))
-        register_queryables(dsn)  # after the load: indexes built in bulk
+        report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False), analyze=False)
+        register_queryables(dsn, analyze=True)  # after the load: indexes built in bulk, then one ANALYZE
         out.print(str(report), highlight=False, soft_wrap=True)
     except Sen12StacError as exc:
         _fail(exc)
@@ -718,8 +742,9 @@ def download(
     """Copy a selection of pairs to a local folder: resumable, checksum-verified, one GET per file."""
     try:
         from .stream import select
-        from .stream.download import download as run_download
+        from .stream.download import check_target, download as run_download
 
+        check_target(to, format)  # before the selection and the progress bar: fail before work
         opts = {k: v for k, v in _s3_options(endpoint_url=endpoint_url).items()} if (release.startswith("s3://") or api) else {}
         if anonymous:
             opts = {k: v for k, v in opts.items() if k in ("endpoint_url", "region")}
@@ -735,7 +760,7 @@ def download(
         with Progress(TextColumn("[bold]download"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("pairs", total=len(sel))
             report = run_download(sel, to, format=format, threads=workers, on_error=on_error, progress=lambda d, t: bar.update(task, completed=d))
-        out.print(f"{report} -> {to}")
+        out.print(f"{report} -> {to}", soft_wrap=True)
         if report.problems:
             from .errors import StoreError
 

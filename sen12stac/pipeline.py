@@ -28,6 +28,7 @@ from .models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, 
 from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
 from .qc import Override, SceneAccumulator, apply_override, judge_patch, judge_scene, load_overrides, reason_code
 from .rois import Candidate, sample_candidates
+from .scenecache import CachedScene, scene_bytes
 from .seasons import SEASONS, Season
 from .store import ObjectStore, multihash_sha256
 from .thumbnails import JPEG_MEDIA_TYPE, pair_thumbnail
@@ -76,7 +77,9 @@ def _process_scene(roi: ROI, season: Season, source: Source, store: ObjectStore,
             # GDAL's block cache is per process and defaults to 5 % of RAM: cap it so a
             # reprojected local scene read in strips stays small (measured 589 -> 222 MB peak).
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHEMAX_MB, GDAL_PAM_ENABLED="NO"):
-                _process_open_scene(scene, request, store, config, overrides, result)
+                # read the source once when the scene fits the cache budget (scenecache.py)
+                fits = scene_bytes(request.grid) <= config.scene_cache_mb * 2**20
+                _process_open_scene(CachedScene(scene, request.grid) if fits else scene, request, store, config, overrides, result)
         finally:
             scene.close()
     except ObjectConflictError:
@@ -130,12 +133,12 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
     written: list[str] = []
     rejections: Counter[str] = Counter()
     try:
-        strip_row, strip = -1, None
+        strip_row, strip, strip_u8 = -1, None, None
         for pos in iter_positions(grid.height, grid.width, config.patch_size, config.stride):
             if pos.row != strip_row:
                 sw = Window(0, pos.window.row_off, grid.width, config.patch_size)
                 strip = (scene.read_s1(sw), scene.read_s2(sw), scene.seam_mask(sw))
-                strip_row = pos.row
+                strip_row, strip_u8 = pos.row, None
             assert strip is not None
             x0, x1 = int(pos.window.col_off), int(pos.window.col_off) + config.patch_size
             s1 = strip[0][:, :, x0:x1]
@@ -146,7 +149,10 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
                 for r in pqc.reasons:
                     rejections[reason_code(r)] += 1
                 continue
-            record = _publish_patch(roi, request, pos, s1, s2, s1_stats, s2_stats, pqc, qc, scene, store, config, written)
+            if strip_u8 is None:  # scaled once per strip (elementwise: the same values as per patch)
+                strip_u8 = (scale_s1(strip[0], s1_stats), scale_s2(strip[1], s2_stats))
+            u8 = (strip_u8[0][:, :, x0:x1], strip_u8[1][:, :, x0:x1])
+            record = _publish_patch(roi, request, pos, u8, s1_stats, s2_stats, pqc, qc, scene, store, config, written)
             result.patches.append(record)
             result.bytes_written += sum(a.size for a in record.assets.values())
     except BaseException:
@@ -191,11 +197,10 @@ def _put(store: ObjectStore, key: str, data: bytes, media_type: str, written: li
     return AssetRecord(key, len(data), multihash_sha256(data), media_type)
 
 
-def _publish_patch(roi, request, pos, s1, s2, s1_stats, s2_stats, pqc, sqc, scene, store, config, written) -> PatchRecord:
+def _publish_patch(roi, request, pos, u8, s1_stats, s2_stats, pqc, sqc, scene, store, config, written) -> PatchRecord:
     grid = request.grid
     pgrid = Grid(grid.crs, grid.window_transform(pos.window), config.patch_size, config.patch_size)
-    s1_u8 = scale_s1(s1, s1_stats)
-    s2_u8 = scale_s2(s2, s2_stats)
+    s1_u8, s2_u8 = np.ascontiguousarray(u8[0]), np.ascontiguousarray(u8[1])
     n = pos.number
     s1_bytes = encode_cog(s1_u8, pgrid, nodata=0, descriptions=S1_BANDS, config=config.cog,
                           scales=tuple(b.scale for b in s1_stats), offsets=tuple(b.offset for b in s1_stats))
@@ -310,19 +315,30 @@ def _dask_client(config: BuildConfig):
         cluster.close()
 
 
-def _run_scenes(tasks: list[tuple[ROI, str]], source: Source, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override]) -> Iterator[SceneResult]:
+def _run_scenes(tasks: list[tuple[ROI, str]], source: Source, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override], emit: Progress | None = None) -> Iterator[SceneResult]:
+    emit = emit or (lambda event, data: None)
     if config.workers == 0 and not config.scheduler:
+        emit("cluster", {"workers": 0, "scheduler": None})
         for roi, season in tasks:
             yield process_scene(roi, season, source, store, config, overrides)
         return
     from distributed import as_completed
 
     with _dask_client(config) as client:
+        emit("cluster", {"workers": len(client.scheduler_info().get("workers", {})), "scheduler": config.scheduler})
         shared = client.scatter([source, store, config, overrides], broadcast=True)
         run = uuid.uuid4().hex[:8]  # keys unique per build: two builds on one shared scheduler never share results
-        futures = [client.submit(process_scene, roi, season, *shared, pure=False, key=f"scene-{run}-{roi.scene_id}") for roi, season in tasks]
-        for fut in as_completed(futures):
-            res = fut.result()
+        futures = {client.submit(process_scene, roi, season, *shared, pure=False, key=f"scene-{run}-{roi.scene_id}"): (roi, season) for roi, season in tasks}
+        for fut in as_completed(list(futures)):
+            try:
+                res = fut.result()
+            except Sen12StacError:
+                raise  # a conflict under a published key stops the build (exit 5)
+            except Exception as exc:  # noqa: BLE001 - a lost worker (KilledWorker after Dask's retries), a dropped connection
+                roi, season = futures[fut]
+                res = SceneResult(roi=roi, season=season, status="failed")
+                res.message = (f"{type(exc).__name__} on the Dask cluster while running {roi.scene_id}: {exc}"
+                               ". Fix: run the same command again: this scene is retried, finished ones are skipped")
             fut.release()
             yield res
 
@@ -366,6 +382,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
     overrides = load_overrides(config.scene_qc.overrides)
     counts, candidates, tasks = plan_rois(config, source)
     emit("plan", {"total": len(tasks)})
+    store = store.deferred()  # durable when the catalog is complete (store.sync), not per object
     writer = None
     if write_catalog:
         from .stac.writer import CatalogWriter
@@ -377,7 +394,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
     with contextlib.ExitStack() as stack:
         if writer is not None:
             stack.enter_context(writer)  # the item spool and put threads go away on any exit
-        for res in _run_scenes(tasks, source, store, config, overrides):
+        for res in _run_scenes(tasks, source, store, config, overrides, emit):
             _count(counts[res.roi.set_name], res)
             outcomes[res.roi.set_name][res.roi.index] = res.status
             _keep_samples(samples[res.roi.set_name], res)
@@ -403,6 +420,8 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
             collection_assets = season_figures(store, published, outcomes, samples)
             emit("stage", {"name": "catalog"})
             root_key = writer.finish({k: v.as_counts() for k, v in counts.items()}, collection_assets)
+        if writer is None:
+            store.sync()  # the writer syncs when the catalog is complete; this covers a build without one
     scenes.sort(key=lambda s: s["scene_id"])
     return BuildSummary(counts, scenes, root_key, round(time.perf_counter() - t0, 3), candidates)
 
@@ -434,3 +453,47 @@ def _keep_samples(keep: list[PatchRecord], res: SceneResult) -> None:
     ordered = sorted(res.patches, key=lambda p: p.patch_index)
     for i in sorted({len(ordered) // 3, (2 * len(ordered)) // 3}):  # one pick when a scene has a single patch
         keep.append(ordered[i])
+
+
+# ---------------------------------------------------------------------------------------
+# Straight into a release in object storage
+
+
+SUMMARY_KEY = "build-summary.json"
+
+
+def summary_bytes(summary: BuildSummary) -> bytes:
+    """``build-summary.json``: deterministic (no timings), part of the build and of its release."""
+    import json
+
+    return (json.dumps(summary.to_dict(), indent=1, sort_keys=True) + "\n").encode()
+
+
+def build_release(
+    config: BuildConfig,
+    dest: ObjectStore,
+    version: str,
+    *,
+    progress: Progress | None = None,
+    source: Source | None = None,
+    notes: str | None = None,
+    verify_cogs: int | None = 200,
+    verify_stac_walk: bool = True,
+):
+    """Build the recipe straight into the release ``v{version}`` under ``dest`` (no staging):
+    workers write their assets into the release prefix, the client writes the catalog, and
+    when every scene succeeded the release is committed, verified and listed in the landing
+    catalog (:mod:`sen12stac.release.direct`). Returns ``(summary, report)``; ``report`` is
+    None when a scene failed (nothing is committed; the same call again completes it)."""
+    from .release.direct import ReleaseBuildStore, check_release_target, commit_release
+
+    check_release_target(dest, version)
+    store = ReleaseBuildStore(dest, version)
+    summary = build(config, store, progress=progress, source=source)
+    if summary.root_key is None:
+        return summary, None
+    store.put_or_verify(SUMMARY_KEY, summary_bytes(summary), "application/json")
+    emit = progress or (lambda event, data: None)
+    report = commit_release(store, notes=notes, verify_cogs=verify_cogs, verify_stac_walk=verify_stac_walk,
+                            progress=lambda stage: emit("stage", {"name": stage}))
+    return summary, report

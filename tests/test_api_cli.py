@@ -181,3 +181,27 @@ def test_up_serves_stops_on_ctrl_c_and_reuses_the_database(built_release):
             subprocess.run([find_postgres().exe("pg_ctl"), "-D", str(pid.parent), "-m", "immediate", "stop"], capture_output=True,
                            user="postgres" if os.geteuid() == 0 else None)
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_counts_after_a_second_load_are_exact(pg, built_release, tmp_path):
+    """pgstac caches each search's numberMatched for a day; a load that adds items forgets them."""
+    from sen12stac.api.load import load_release, open_release
+
+    dsn = fresh_db(pg, "recount")
+    part = tmp_path / "spring-only"
+    shutil.copytree(built_release, part)
+    root = json.loads((part / "catalog.json").read_text())
+    root["links"] = [l for l in root["links"] if not (l["rel"] == "child" and "winter" in l["href"])]
+    (part / "catalog.json").write_text(json.dumps(root))
+    walk = static_items(built_release)
+    spring = [it for it in walk if it["collection"] == "ROIs1158_spring"]
+    assert 0 < len(spring) < len(walk)
+
+    def matched() -> int:  # as the API asks: pgstac's search() with context on
+        with psycopg.connect(dsn, autocommit=True, options="-c search_path=pgstac,public") as conn:
+            return conn.execute("SELECT search('{\"limit\": 1}'::jsonb)").fetchone()[0]["numberMatched"]
+
+    load_release(open_release(str(part)), dsn)
+    assert matched() == len(spring)  # counted, and cached by pgstac
+    load_release(open_release(str(built_release)), dsn)
+    assert matched() == len(walk)

@@ -126,7 +126,8 @@ class _BreaksMidScene(SyntheticSource):
 
 
 def test_a_scene_failing_mid_way_leaves_nothing_behind_and_a_rerun_completes(tmp_path):
-    cfg = make_config(**{**CFG, "seasons": ("spring",), "scenes_per_season": 1})
+    # scene_cache_mb=0: the streaming path, where the patch pass reads the source again
+    cfg = make_config(**{**CFG, "seasons": ("spring",), "scenes_per_season": 1, "scene_cache_mb": 0})
     summary = build(cfg, LocalStore(tmp_path), source=_BreaksMidScene(ok_reads=4))  # 2 stats strips + 2 patch strips
     scene = summary.scenes[0]
     assert scene["status"] == "failed" and "simulated read failure" in scene["message"]

@@ -34,7 +34,9 @@ INSTALL_FIX = "install Debian's PostgreSQL and PostGIS with `bash scripts/system
 # Server settings of the private cluster. jit off: pgstac's short searches otherwise pay JIT
 # compilation (tens of ms) whenever the planner's cost estimate crosses jit_above_cost;
 # synchronous_commit off: a crash loses at most the last few commits of a cache, never
-# consistency; a large max_wal_size keeps checkpoints out of a bulk load.
+# consistency; a large max_wal_size keeps checkpoints out of a bulk load;
+# max_parallel_workers_per_gather 0: pgstac's searches do a few ms of work, and launching
+# parallel workers added 45-65 ms to each (the API's sessions set it too: serve.py).
 SERVER_SETTINGS: dict[str, str] = {
     "listen_addresses": "127.0.0.1",
     "shared_buffers": "256MB",
@@ -47,6 +49,7 @@ SERVER_SETTINGS: dict[str, str] = {
     "max_wal_size": "4GB",
     "checkpoint_timeout": "30min",
     "max_connections": "50",
+    "max_parallel_workers_per_gather": "0",
 }
 
 
@@ -110,6 +113,11 @@ class PrivateCluster:
     _bins: PgBinaries | None = None
     _started: bool = False
 
+    def __post_init__(self) -> None:
+        # absolute: PostgreSQL's programs run with the folder as their working directory, so a
+        # relative one (the default cache, .sen12stac-cache/) would point inside itself
+        self.folder = Path(self.folder).absolute()
+
     @property
     def pgdata(self) -> Path:
         return self.folder / "pgdata"
@@ -169,6 +177,25 @@ class PrivateCluster:
                     fix="put the cache where every user can traverse, e.g. SEN12STAC_WORK_DIR=/var/tmp/sen12stac",
                 )
 
+    def _running_postmaster(self) -> int | None:
+        """PID of a live PostgreSQL already serving ``pgdata`` (its lock file names it), else None."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # a stale lock file from a crash: PostgreSQL removes it on start
+        except PermissionError:
+            pass
+        try:
+            if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return None  # the PID was reused by something else
+        except OSError:
+            pass
+        return pid
+
     def initialized(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists()
 
@@ -181,6 +208,12 @@ class PrivateCluster:
         if not self.durable:
             options.update(fsync="off", full_page_writes="off")
         options.update(self.settings)
+        running = self._running_postmaster()
+        if running is not None:
+            raise DatabaseError(
+                f"the database in {self.folder} is already running (postmaster PID {running}): another `sen12stac api up` of this release is serving it",
+                fix="use that API, or stop it (Ctrl-C in its terminal) and run this command again",
+            )
         fixed = self.port
         last: DatabaseError | None = None
         for _ in range(1 if fixed else 4):  # a port picked free can be taken before we bind it

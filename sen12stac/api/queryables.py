@@ -53,12 +53,12 @@ QUERYABLES: tuple[Queryable, ...] = (
 )
 
 
-def register_queryables(dsn: str, queryables: tuple[Queryable, ...] = QUERYABLES) -> int:
+def register_queryables(dsn: str, queryables: tuple[Queryable, ...] = QUERYABLES, *, analyze: bool = False) -> int:
     """Insert or update the queryables (for every collection); returns how many changed.
 
     Unchanged rows are left alone, so re-running does not rebuild indexes. When any changed,
-    the items are analyzed again: the planner's statistics on the indexed expressions are
-    gathered only for indexes that exist when ANALYZE runs."""
+    the items are analyzed again (and always with ``analyze``, e.g. after a load): the planner's
+    statistics on the indexed expressions are gathered only for indexes that exist when ANALYZE runs."""
     from .database import connect
 
     changed = 0
@@ -73,6 +73,6 @@ def register_queryables(dsn: str, queryables: tuple[Queryable, ...] = QUERYABLES
                 elif row[1] != q.definition or row[2] != q.index:
                     conn.execute("UPDATE queryables SET definition = %s, property_index_type = %s WHERE id = %s", (json.dumps(q.definition), q.index, row[0]))
                     changed += 1
-        if changed:
+        if changed or analyze:
             conn.execute("ANALYZE pgstac.items")
     return changed

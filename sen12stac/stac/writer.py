@@ -240,6 +240,7 @@ class CatalogWriter:
                 collection_ids.append(set_name)
             root = build_root(collection_ids, texts=self.texts)
             self.store.put_or_verify(ROOT_KEY, to_json_bytes(root), JSON_MEDIA_TYPE)
+            self.store.sync()  # the checkpoint: every object of the catalog durable (a no-op where each put already is)
             return ROOT_KEY
         finally:
             self.close()

@@ -121,5 +121,14 @@ class ObjectStore(ABC):
             fix="write to a new, empty output location or a new release version; published objects are never overwritten",
         )
 
+    def deferred(self) -> "ObjectStore":
+        """This store with durability deferred to :meth:`sync` (a bulk writer calls ``sync`` at its
+        checkpoints: the end of a scene, of a collection). Default: the store itself, whose
+        every put is durable when it returns (S3)."""
+        return self
+
+    def sync(self) -> None:
+        """Make every object written so far durable. Default: nothing to do."""
+
     def join(self, key: str) -> str:
         return f"{self.url.rstrip('/')}/{key.lstrip('/')}"

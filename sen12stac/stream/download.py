@@ -87,12 +87,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise StoreError(f"cannot write {path}: {exc.strerror}", fix="free space or choose another --to folder, then run the same command again (finished files are kept)") from None
 
 
-def download(selection: Selection, to: str | os.PathLike[str], *, format: Format = "cog", threads: int = 8, on_error: OnError = "skip",
-             progress: Callable[[int, int], None] | None = None) -> DownloadReport:
-    """Copy the selection's S1/S2 files under ``to``; returns what was done. Raises
-    :class:`~sen12stac.stream.fetch.AssetError` on the first problem with ``on_error="stop"``."""
+def check_target(to: str | os.PathLike[str], format: str) -> Path:
+    """The target folder, created and writable, and a known format; call it before any work."""
     if format not in ("cog", "png"):
-        raise ConfigError(f"format {format!r}", fix="use cog (the release's files) or png (the original SEN1-2 8-bit PNGs)")
+        raise ConfigError(f"--format {format} is not a download format", fix="use cog (the release's files) or png (the original SEN1-2 8-bit PNGs)")
     root = Path(to)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"--to {root} is a file", fix="give a folder (it is created when missing)")
@@ -102,6 +100,14 @@ def download(selection: Selection, to: str | os.PathLike[str], *, format: Format
         raise ConfigError(f"cannot create {root}: {exc.strerror}", fix="choose a writable folder") from None
     if not os.access(root, os.W_OK):
         raise ConfigError(f"{root} is not writable", fix="choose a writable folder")
+    return root
+
+
+def download(selection: Selection, to: str | os.PathLike[str], *, format: Format = "cog", threads: int = 8, on_error: OnError = "skip",
+             progress: Callable[[int, int], None] | None = None) -> DownloadReport:
+    """Copy the selection's S1/S2 files under ``to``; returns what was done. Raises
+    :class:`~sen12stac.stream.fetch.AssetError` on the first problem with ``on_error="stop"``."""
+    root = check_target(to, format)
     reader = Reader(selection.location, where=selection.where)
     report = DownloadReport()
     rep = Report()
