@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sen12stac.store.local import SYNC_MARKER
+
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}  # a log file or CI: rich falls back to 80 columns
@@ -113,7 +115,9 @@ def test_demo_over_an_older_demo_says_to_delete_it(tmp_path):
     first = _cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     tif = sorted((tmp_path / "d").glob("ROIs*/s2_*/*.tif"))[0]
-    tif.write_bytes(tif.read_bytes() + b"\0")  # what an older version left there
+    tif.write_bytes(tif.read_bytes() + b"\0")  # what an older version left there ...
+    synced = (tmp_path / "d" / SYNC_MARKER).stat().st_mtime
+    os.utime(tif, (synced - 60, synced - 60))  # ... durably, before its last sync (a newer file would count as torn and be repaired)
     again = _cli(*args, cwd=tmp_path)
     assert again.returncode == 5
     line = again.stderr.strip().splitlines()[-1]
