@@ -22,7 +22,7 @@ from .errors import ConfigError, ObjectConflictError, Sen12StacError, exit_code_
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Publish SAR-optical patch pairs (the SEN1-2 recipe) as COGs with a STAC catalog.")
 console = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)  # paths and hints stay whole in logs and pipes (a terminal wraps them itself)
 
 
 class EnvSettings(BaseSettings):
