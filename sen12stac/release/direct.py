@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal
 
 from ..errors import ReleaseError, ValidationFailed
-from ..seasons import SEASONS
 from ..stac.encoding import to_json_bytes
 from ..stac.hrefs import relative_href, resolve_href
 from ..store.base import ObjectInfo, ObjectStore, sha256_hex
@@ -41,9 +40,8 @@ from ..store.prefixed import PrefixedStore
 from .landing import landing_versions, read_landing, update_landing
 from .layout import JSON_TYPE, MANIFEST_KEY, NOTES_KEY, ROOT_KEY
 from .manifest import MANIFEST_FORMAT, MANIFEST_TYPE, PlannedObject, diff_manifests, manifest_bytes, md5_hex
-from .plan import Plan, default_notes, versioned
+from .plan import Plan, count_items, default_notes, versioned
 from .publish import ReleaseReport, duplicate_error
-from .scan import season_of
 from .verify import verify
 from .version import normalize_version, release_dir, version_key
 
@@ -234,28 +232,7 @@ def commit_release(
             fix="objects under an uncommitted version that this build does not produce come from another build: build this one as a new version",
         )
 
-    # counts per collection/season and split, as plan_release computes them from the items
-    by_split: dict[str, int] = {}
-    by_collection: dict[str, dict[str, int]] = {}
-    by_season: dict[str, dict[str, int]] = {}
-    n_items = 0
-    for key in sorted(store.written):
-        w = store.written[key]
-        if w.kind != "item":
-            continue
-        n_items += 1
-        split = w.split or "unassigned"
-        by_split[split] = by_split.get(split, 0) + 1
-        for table, name in ((by_collection, w.collection or "none"), (by_season, season_of(w.collection, key.split("/")[0]))):
-            row = table.setdefault(name, {"items": 0})
-            row["items"] += 1
-            row[split] = row.get(split, 0) + 1
-    counts = {
-        "items": n_items,
-        "by_split": dict(sorted(by_split.items())),
-        "by_season": {k: by_season[k] for k in sorted(by_season, key=lambda n: (list(SEASONS) + [n]).index(n))},
-        "by_collection": dict(sorted(by_collection.items())),
-    }
+    counts = count_items(store.written.items())
 
     landing, _ = read_landing(dest)
     earlier = [v for v in landing_versions(landing) if version_key(v) < version_key(version)]

@@ -11,7 +11,7 @@ import json
 import posixpath
 from dataclasses import dataclass
 from fnmatch import fnmatch
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..errors import ReleaseError
 from ..seasons import SEASONS
@@ -86,6 +86,31 @@ class Plan:
         return sum(e.size for e in self.entries.values())
 
 
+
+def count_items(objects: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Items per split, per season and per collection, from ``(key, record)`` pairs whose records
+    carry ``kind``, ``split`` and ``collection`` (a :class:`Scan`, or a worker's write record)."""
+    by_split: dict[str, int] = {}
+    by_collection: dict[str, dict[str, int]] = {}
+    by_season: dict[str, dict[str, int]] = {}
+    n_items = 0
+    for key, rec in sorted(objects, key=lambda kv: kv[0]):
+        if rec.kind != "item":
+            continue
+        n_items += 1
+        split = rec.split or "unassigned"
+        by_split[split] = by_split.get(split, 0) + 1
+        for table, name in ((by_collection, rec.collection or "none"), (by_season, season_of(rec.collection, key.split("/")[0]))):
+            row = table.setdefault(name, {"items": 0})
+            row["items"] += 1
+            row[split] = row.get(split, 0) + 1
+    return {
+        "items": n_items,
+        "by_split": dict(sorted(by_split.items())),
+        "by_season": {k: by_season[k] for k in sorted(by_season, key=lambda n: (list(SEASONS) + [n]).index(n))},
+        "by_collection": dict(sorted(by_collection.items())),
+    }
+
 def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str | None, workers: int, exclude: Sequence[str]) -> Plan:
     vdir = release_dir(version)
     keys = [
@@ -134,28 +159,7 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
     earlier = [v for v in landing_versions(landing) if version_key(v) < version_key(version)]
     predecessor = max(earlier, key=version_key) if earlier else None
 
-    # counts per collection/season and split, from the items
-    by_split: dict[str, int] = {}
-    by_collection: dict[str, dict[str, int]] = {}
-    by_season: dict[str, dict[str, int]] = {}
-    n_items = 0
-    for k in sorted(scans):
-        s = scans[k]
-        if s.kind != "item":
-            continue
-        n_items += 1
-        split = s.split or "unassigned"
-        by_split[split] = by_split.get(split, 0) + 1
-        for table, name in ((by_collection, s.collection or "none"), (by_season, season_of(s.collection, k.split("/")[0]))):
-            row = table.setdefault(name, {"items": 0})
-            row["items"] += 1
-            row[split] = row.get(split, 0) + 1
-    counts = {
-        "items": n_items,
-        "by_split": dict(sorted(by_split.items())),
-        "by_season": {k: by_season[k] for k in sorted(by_season, key=lambda n: (list(SEASONS) + [n]).index(n))},
-        "by_collection": dict(sorted(by_collection.items())),
-    }
+    counts = count_items(scans.items())
 
     entries: dict[str, PlannedObject] = {}
     generated: dict[str, bytes] = {}

@@ -12,19 +12,17 @@ again, so an interrupted download resumes where it stopped.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
 import posixpath
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
-from ..errors import ConfigError, StoreError
-from .fetch import ASSETS, AssetError, OnError, Problem, Reader, Report, checksum_ok, decode_tiff, handle
+from ..errors import ConfigError
+from .fetch import ASSETS, AssetError, OnError, Problem, Reader, Report, checksum_ok, decode_tiff, handle, write_atomic
 from .records import Pair
 from .select import Selection
 
@@ -77,14 +75,7 @@ def png_bytes(arr) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror}", fix="free space or choose another --to folder, then run the same command again (finished files are kept)") from None
+    write_atomic(path, data, what="the file", fix="free space or choose another --to folder, then run the same command again (finished files are kept)")
 
 
 def check_target(to: str | os.PathLike[str], format: str) -> Path:

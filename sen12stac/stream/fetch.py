@@ -166,11 +166,12 @@ class Reader:
         if self.verify and not checksum_ok(data, asset.checksum):
             raise AssetError(Problem(pair.id, name, "checksum", f"{loc.join(key)}: sha256 of the {len(data)} bytes read differs from file:checksum {asset.checksum}"))
         if cached is not None:
-            _write_atomic(cached, data)
+            write_atomic(cached, data)
         return data
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, what: str = "the cache file", fix: str = "free space or choose another cache folder") -> None:
+    """Write ``data`` at ``path`` through a temporary file and a rename: a reader never sees half a file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
@@ -178,7 +179,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
         os.replace(tmp, path)
     except OSError as exc:
-        raise StoreError(f"cannot write the cache file {path}: {exc.strerror}", fix="free space or choose another cache folder") from None
+        raise StoreError(f"cannot write {what} {path}: {exc.strerror}", fix=fix) from None
 
 
 def load_pair(pair: Pair, reader: Reader, *, values: str = "uint8", report: Report | None = None) -> dict[str, Any]:
