@@ -54,24 +54,25 @@ class DaskCluster:
         return env
 
     def start(self) -> "DaskCluster":
-        from distributed import Client
-
         self.port = free_port()
         self.scheduler = self._spawn("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"], self._base_env())
         for i in range(self.n_workers):
             self.add_worker(i)
+        # Ready when every worker has logged its registration with the scheduler. (Polling with a
+        # throwaway distributed.Client per try once hung inside Client() for minutes on a loaded
+        # machine, past its own timeout; reading the workers' logs cannot hang.)
         deadline = time.monotonic() + self.start_timeout
-        while True:
-            try:
-                with Client(self.address, timeout=5) as client:
-                    if len(client.scheduler_info()["workers"]) >= self.n_workers:
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self.scheduler.poll() is not None:
+        while not all(self._registered(i) for i in range(self.n_workers)):
+            dead = [p for p in [self.scheduler, *self.workers] if p.poll() is not None]
+            if time.monotonic() > deadline or dead:
                 self.close()
                 raise RuntimeError(f"the Dask cluster did not come up in {self.start_timeout:.0f} s:\n{self.logs()}")
-            time.sleep(0.3)
+            time.sleep(0.2)
+        return self
+
+    def _registered(self, i: int) -> bool:
+        log = self.base / f"worker{i}" / "log.txt"
+        return log.exists() and "Registered to:" in log.read_text(errors="replace")
 
     def add_worker(self, i: int) -> subprocess.Popen:
         env = {**self._base_env(), **self.env}
