@@ -101,7 +101,11 @@ class DaskCluster:
                     p.wait(5)
 
     def __enter__(self) -> "DaskCluster":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # a failed or interrupted start (e.g. a pytest timeout) leaves no process behind
+            self.close()
+            raise
 
     def __exit__(self, *exc) -> None:
         self.close()
