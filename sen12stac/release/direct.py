@@ -39,8 +39,8 @@ from ..store.base import ObjectInfo, ObjectStore, sha256_hex
 from ..store.prefixed import PrefixedStore
 from .landing import landing_versions, read_landing, update_landing
 from .layout import JSON_TYPE, MANIFEST_KEY, NOTES_KEY, ROOT_KEY
-from .manifest import MANIFEST_FORMAT, MANIFEST_TYPE, PlannedObject, diff_manifests, manifest_bytes, md5_hex
-from .plan import Plan, count_items, default_notes, versioned
+from .manifest import PlannedObject, diff_manifests, md5_hex
+from .plan import Plan, count_items, default_notes, seal, versioned
 from .publish import ReleaseReport, duplicate_error
 from .verify import verify
 from .version import normalize_version, release_dir, version_key
@@ -251,28 +251,8 @@ def commit_release(
         entries[key] = PlannedObject(key, len(data), sha256_hex(data), md5_hex(data), "root" if key == ROOT_KEY else "collection", None)
     n_bytes = sum(e.size for e in entries.values())
     notes_text = notes if notes is not None else default_notes(title, version, predecessor, counts, len(entries) + 2, n_bytes)
-    notes_bytes = notes_text.encode("utf-8")
-    if not notes_bytes.endswith(b"\n"):
-        notes_bytes += b"\n"
-    generated[NOTES_KEY] = notes_bytes
-    entries[NOTES_KEY] = PlannedObject(NOTES_KEY, len(notes_bytes), sha256_hex(notes_bytes), md5_hex(notes_bytes), "notes", None)
     collections = sorted(k for k in store.held if k != ROOT_KEY)
-    ordered = sorted(entries)
-    header = {
-        "type": MANIFEST_TYPE,
-        "format": MANIFEST_FORMAT,
-        "version": version,
-        "root": ROOT_KEY,
-        "notes": NOTES_KEY,
-        "predecessor": predecessor,
-        "collections": collections,
-        "counts": counts,
-        "totals": {"objects": len(ordered), "bytes": sum(entries[k].size for k in ordered)},
-        "checksums": "sha256 of the bytes; md5 equals the S3 ETag of a single-part upload",
-    }
-    manifest = manifest_bytes(header, ({"key": k, "size": entries[k].size, "sha256": entries[k].sha256, "md5": entries[k].md5} for k in ordered))
-    generated[MANIFEST_KEY] = manifest
-    entries[MANIFEST_KEY] = PlannedObject(MANIFEST_KEY, len(manifest), sha256_hex(manifest), md5_hex(manifest), "manifest", None)
+    manifest = seal(entries, generated, version=version, predecessor=predecessor, collections=collections, counts=counts, notes_text=notes_text)
     plan = Plan(version, vdir, entries, generated, manifest, counts, predecessor, collections, title, landing_versions(landing))
 
     published = listing.get(MANIFEST_KEY)

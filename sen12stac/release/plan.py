@@ -111,6 +111,34 @@ def count_items(objects: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         "by_collection": dict(sorted(by_collection.items())),
     }
 
+
+def seal(entries: dict[str, PlannedObject], generated: dict[str, bytes], *, version: str, predecessor: str | None,
+         collections: list[str], counts: dict[str, Any], notes_text: str, manifest_phase: int = 0) -> bytes:
+    """Add the release notes and the manifest (listing every entry, notes included) to a plan's
+    ``entries`` and ``generated`` bytes; return the manifest."""
+    notes_bytes = notes_text.encode("utf-8")
+    if not notes_bytes.endswith(b"\n"):
+        notes_bytes += b"\n"
+    generated[NOTES_KEY] = notes_bytes
+    entries[NOTES_KEY] = PlannedObject(NOTES_KEY, len(notes_bytes), sha256_hex(notes_bytes), md5_hex(notes_bytes), "notes", None, 0)
+    ordered = sorted(entries)
+    header = {
+        "type": MANIFEST_TYPE,
+        "format": MANIFEST_FORMAT,
+        "version": version,
+        "root": ROOT_KEY,
+        "notes": NOTES_KEY,
+        "predecessor": predecessor,
+        "collections": collections,
+        "counts": counts,
+        "totals": {"objects": len(ordered), "bytes": sum(entries[k].size for k in ordered)},
+        "checksums": "sha256 of the bytes; md5 equals the S3 ETag of a single-part upload",
+    }
+    manifest = manifest_bytes(header, ({"key": k, "size": entries[k].size, "sha256": entries[k].sha256, "md5": entries[k].md5} for k in ordered))
+    generated[MANIFEST_KEY] = manifest
+    entries[MANIFEST_KEY] = PlannedObject(MANIFEST_KEY, len(manifest), sha256_hex(manifest), md5_hex(manifest), "manifest", None, manifest_phase)
+    return manifest
+
 def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str | None, workers: int, exclude: Sequence[str]) -> Plan:
     vdir = release_dir(version)
     keys = [
@@ -194,27 +222,7 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
 
     n_src_bytes = sum(e.size for e in entries.values())
     notes_text = notes if notes is not None else default_notes(title, version, predecessor, counts, len(entries) + 2, n_src_bytes)
-    notes_bytes = notes_text.encode("utf-8")
-    if not notes_bytes.endswith(b"\n"):
-        notes_bytes += b"\n"
-    generated[NOTES_KEY] = notes_bytes
-    entries[NOTES_KEY] = PlannedObject(NOTES_KEY, len(notes_bytes), sha256_hex(notes_bytes), md5_hex(notes_bytes), "notes", None, 0)
-
-    ordered = sorted(entries)
-    header = {
-        "type": MANIFEST_TYPE,
-        "format": MANIFEST_FORMAT,
-        "version": version,
-        "root": ROOT_KEY,
-        "notes": NOTES_KEY,
-        "predecessor": predecessor,
-        "collections": collections,
-        "counts": counts,
-        "totals": {"objects": len(ordered), "bytes": sum(entries[k].size for k in ordered)},
-        "checksums": "sha256 of the bytes; md5 equals the S3 ETag of a single-part upload",
-    }
-    manifest = manifest_bytes(header, ({"key": k, "size": entries[k].size, "sha256": entries[k].sha256, "md5": entries[k].md5} for k in ordered))
     del scans
-    generated[MANIFEST_KEY] = manifest
-    entries[MANIFEST_KEY] = PlannedObject(MANIFEST_KEY, len(manifest), sha256_hex(manifest), md5_hex(manifest), "manifest", None, max_depth + 3)
+    manifest = seal(entries, generated, version=version, predecessor=predecessor, collections=collections, counts=counts,
+                    notes_text=notes_text, manifest_phase=max_depth + 3)
     return Plan(version, vdir, entries, generated, manifest, counts, predecessor, collections, title, landing_versions(landing))
