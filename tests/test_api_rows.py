@@ -82,7 +82,7 @@ def test_ewkb_from_wkb_is_plpygis_ewkb():
     for g in shapes:
         wkb = shapely.to_wkb(shapely.geometry.shape(g))
         assert ewkb_hex(wkb) == str(Geometry.from_geojson(g).ewkb)
-        assert ewkb_hex(shapely.to_wkb(shapely.geometry.shape(g), byte_order=0)) == str(Geometry.from_wkb(shapely.to_wkb(shapely.geometry.shape(g), byte_order=0), srid=4326).ewkb)
+        assert ewkb_hex(shapely.to_wkb(shapely.geometry.shape(g), byte_order=0)) == str(Geometry.from_geojson(g).ewkb)  # big-endian WKB
 
 
 def _unescape(field: str) -> str | None:
@@ -102,8 +102,9 @@ def _unescape(field: str) -> str | None:
 
 
 def test_rows_equal_pypgstacs_format_item_on_the_release(pg, built_release):
-    """Both read paths (item JSON, geoparquet through Arrow batches) give the rows
-    pypgstac's Loader.format_item gives for the same items: every column, byte for byte."""
+    """Both read paths (item JSON, geoparquet through Arrow batches) give the rows pypgstac's
+    Loader.format_item gives for the same item dicts, every column byte for byte; and the two
+    paths give the same rows (the content's keys come in column order from the geoparquet)."""
     from pypgstac.db import PgstacDB
     from pypgstac.load import Loader, Methods
 
@@ -128,6 +129,7 @@ def test_rows_equal_pypgstacs_format_item_on_the_release(pg, built_release):
             by_json = {it["id"]: it for it in items_for_pgstac(release, coll, source="json")}
             for item in by_json.values():
                 assert item_row(copy.deepcopy(item), geojson_ewkb_hex(item["geometry"]), base, base_id) == expected(item)
+            by_parquet = {it["id"]: it for it in items_for_pgstac(release, coll, source="geoparquet")}
             _, pq_key = _source(release, coll, "geoparquet")
             target = _Target(coll.id, release.href_base, pq_key, base, base_id)
             for batch in _read_geoparquet(release, pq_key).to_batches(max_chunksize=7):
@@ -136,7 +138,9 @@ def test_rows_equal_pypgstacs_format_item_on_the_release(pg, built_release):
                 assert len(lines) == n == batch.num_rows
                 for line in lines:
                     row = tuple(_unescape(f) for f in line.split("\t"))
-                    assert row == expected(by_json[row[0]])
+                    assert row == expected(by_parquet[row[0]])
+                    from_json = expected(by_json[row[0]])  # the same row, keys in another order
+                    assert row[:5] + row[6:] == from_json[:5] + from_json[6:] and orjson.loads(row[5]) == orjson.loads(from_json[5])
                     checked += 1
         assert checked == sum(1 for c in colls for _ in items_for_pgstac(release, c, source="json")) > 20
     finally:
@@ -153,9 +157,10 @@ def _indexes(dsn: str) -> dict[str, set[tuple[str, str]]]:
 
 
 def test_bulk_load_leaves_the_indexes_pgstac_makes(pg, built_release):
-    """The bulk path drops an empty partition's own indexes before its COPY and builds them after:
-    the partitions end with the same indexes (names and definitions) as partitions filled by
-    pypgstac's loader with the same queryables registered."""
+    """The bulk path registers the queryables before the COPY (pgstac indexes a new partition
+    for them); with ``rebuild_indexes`` it drops an empty partition's own indexes before its
+    COPY and builds them after. Either way the partitions end with the same indexes (names and
+    definitions) as partitions filled by pypgstac's loader with the same queryables registered."""
     from pypgstac.db import PgstacDB
     from pypgstac.load import Loader, Methods
 
@@ -165,6 +170,8 @@ def test_bulk_load_leaves_the_indexes_pgstac_makes(pg, built_release):
     release = open_release(str(built_release))
     ours = fresh_db(pg, "idx_bulk")
     load_release(release, ours)
+    rebuilt = fresh_db(pg, "idx_rebuilt")
+    load_release(release, rebuilt, rebuild_indexes=True)
     theirs = fresh_db(pg, "idx_pypgstac")
     register_queryables(theirs)
     db = PgstacDB(dsn=theirs)
@@ -177,6 +184,37 @@ def test_bulk_load_leaves_the_indexes_pgstac_makes(pg, built_release):
         db.close()
     got, want = _indexes(ours), _indexes(theirs)
     assert set(got) == {c.id for c in colls}
-    assert got == want
+    assert got == want == _indexes(rebuilt)
     assert all(len(v) == 3 + sum(1 for q in QUERYABLES if q.index) for v in got.values())  # id, datetime, geometry, the queryables
-    assert sql(ours, "SELECT count(*) FROM pgstac.items") == sql(theirs, "SELECT count(*) FROM pgstac.items")
+    content = "SELECT id, content, geometry, datetime, end_datetime FROM pgstac.items ORDER BY id"
+    assert sql(ours, content) == sql(theirs, content) == sql(rebuilt, content)  # and the same rows
+
+
+def test_a_row_a_worker_cannot_format_rolls_its_collection_back(pg, built_release, tmp_path):
+    """An item pypgstac would refuse (start_datetime after end_datetime), in a geoparquet file
+    formatted by the worker processes: the load fails naming the collection, which is left as it
+    was (absent: a first load), while the collection committed before it stays."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from sen12stac.api.load import load_release, open_release
+    from sen12stac.errors import DatabaseError
+
+    copy_ = tmp_path / "bad"
+    shutil.copytree(built_release, copy_)
+    path = copy_ / "ROIs2017_winter" / "items.parquet"
+    table = pq.read_table(path)
+    last = table.num_rows - 1
+    later = pc.add(table["end_datetime"][last], pa.scalar(86400 * 10**6, pa.duration("us"))).as_py()
+    start = table["start_datetime"].to_pylist()
+    start[last] = later
+    table = table.set_column(table.column_names.index("start_datetime"), "start_datetime", pa.array(start, table["start_datetime"].type))
+    pq.write_table(table, path)
+    dsn = fresh_db(pg, "badrow")
+    with pytest.raises(DatabaseError, match="ROIs2017_winter .*rolled back.*start_datetime"):
+        load_release(open_release(str(copy_)), dsn, chunksize=3)
+    assert sql(dsn, "SELECT collection, count(*) FROM pgstac.items GROUP BY 1") == [("ROIs1158_spring", sum(1 for _ in (copy_ / "ROIs1158_spring").glob("*/*_p*.json")))]
+    assert sql(dsn, "SELECT id FROM pgstac.collections") == [("ROIs1158_spring",)]

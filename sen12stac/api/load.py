@@ -125,6 +125,14 @@ def _for_pgstac(release: Release | str, obj: dict[str, Any], from_key: str) -> d
     return out
 
 
+def _absolutize(href_base: str, item: dict[str, Any], from_key: str) -> None:
+    """:func:`_for_pgstac` in place, for an item dict nobody else holds."""
+    item["links"] = [dict(l, href=_absolute(href_base, from_key, l["href"])) for l in item.get("links", []) or [] if l.get("rel") not in STRUCTURAL_RELS]
+    if "assets" in item:
+        for asset in item["assets"].values():
+            asset["href"] = _absolute(href_base, from_key, asset["href"])
+
+
 @dataclass(frozen=True)
 class CollectionRef:
     id: str
@@ -390,44 +398,67 @@ class _Target:
 
 def _format_batch(batch: Any, target: _Target) -> tuple[bytes, int]:
     """One geoparquet record batch -> COPY text of its pgstac rows (run in a worker process)."""
+    import gc
+
     from .rows import ewkb_hex, geojson_ewkb_hex, item_row
 
-    wkbs, items, published = _geoparquet_rows(batch)
-    rows = []
-    for i, item in enumerate(items):
-        item["collection"] = target.coll_id
-        item = _for_pgstac(target.href_base, item if published else _datetimes_as_published(item), target.from_key)
-        if wkbs is None:
-            geometry = geojson_ewkb_hex(item.get("geometry"))
-        else:
-            geometry = None if wkbs[i] is None else ewkb_hex(wkbs[i])
-        rows.append(item_row(item, geometry, target.base_item, target.base_item_id))
-    return _copy_lines(rows), len(rows)
+    # The batch's items are a few hundred thousand small objects without cycles: the cyclic
+    # garbage collector, triggered over and over by their allocation, took more than half of
+    # the time here (measured); reference counting frees them.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        wkbs, items, published = _geoparquet_rows(batch)
+        rows = []
+        for i, item in enumerate(items):
+            item["collection"] = target.coll_id
+            if not published:
+                _datetimes_as_published(item)
+            _absolutize(target.href_base, item, target.from_key)
+            if wkbs is None:
+                geometry = geojson_ewkb_hex(item.get("geometry"))
+            else:
+                geometry = None if wkbs[i] is None else ewkb_hex(wkbs[i])
+            rows.append(item_row(item, geometry, target.base_item, target.base_item_id))
+        return _copy_lines(rows), len(rows)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _time_range(table: Any) -> tuple[Any, Any, Any, Any]:
     """(min, max) of each row's pgstac ``datetime`` and ``end_datetime`` (start/end when both
-    are set, else datetime, as pypgstac), from the table's columns."""
-    from pypgstac.load import as_utc
+    are set, else datetime, as pypgstac), from the table's columns (Arrow compute when they are
+    timestamps, as stac-geoparquet writes them)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    def values(name: str) -> list[Any]:
-        if name not in table.column_names:
-            return [None] * table.num_rows
-        return [v if v is None or not isinstance(v, str) else as_utc(v) for v in table[name].to_pylist()]
+    cols = {}
+    for name in ("datetime", "start_datetime", "end_datetime"):
+        col = table[name] if name in table.column_names else pa.nulls(table.num_rows, pa.timestamp("us", tz="UTC"))
+        if not pa.types.is_timestamp(col.type) or col.type.tz is None:
+            return _row_range([(None, None, *_pg_datetimes(d, s, e)) for d, s, e in zip(*(
+                table[n].to_pylist() if n in table.column_names else [None] * table.num_rows for n in ("datetime", "start_datetime", "end_datetime")))])
+        cols[name] = col.cast(pa.timestamp("us", tz="UTC"))
+    both = pc.and_(pc.is_valid(cols["start_datetime"]), pc.is_valid(cols["end_datetime"]))
+    lo = pc.min_max(pc.if_else(both, cols["start_datetime"], cols["datetime"]))
+    hi = pc.min_max(pc.if_else(both, cols["end_datetime"], cols["datetime"]))
+    return lo["min"].as_py(), lo["max"].as_py(), hi["min"].as_py(), hi["max"].as_py()
 
-    dt, sdt, edt = values("datetime"), values("start_datetime"), values("end_datetime")
-    starts = [s if s is not None and e is not None else d for d, s, e in zip(dt, sdt, edt)]
-    ends = [e if s is not None and e is not None else d for d, s, e in zip(dt, sdt, edt)]
-    starts = [v for v in starts if v is not None] or [None]
-    ends = [v for v in ends if v is not None] or [None]
-    return min(starts), max(starts), min(ends), max(ends)
+
+def _pg_datetimes(dt: Any, sdt: Any, edt: Any) -> tuple[Any, Any]:
+    return (sdt, edt) if sdt is not None and edt is not None else (dt, dt)
 
 
 def _row_range(rows: list[tuple]) -> tuple[Any, Any, Any, Any]:
+    """(min, max) of the rows' ``datetime`` and ``end_datetime`` (text or datetime values)."""
     from pypgstac.load import as_utc
 
-    starts = [as_utc(r[2]) or r[2] for r in rows]
-    ends = [as_utc(r[3]) or r[3] for r in rows]
+    def instant(v: Any) -> Any:
+        return as_utc(v) if isinstance(v, str) else v
+
+    starts = [instant(r[2]) for r in rows if r[2] is not None] or [None]
+    ends = [instant(r[3]) for r in rows if r[3] is not None] or [None]
     return min(starts), max(starts), min(ends), max(ends)
 
 
@@ -452,11 +483,12 @@ def _use_lz4(conn: Any) -> None:
         conn.execute("SET default_toast_compression = lz4")
 
 
-def _write_rows(conn: Any, coll_id: str, key: int, ranges: tuple[Any, Any, Any, Any], chunks: Iterable[tuple[bytes, int]], counted: Callable[[int], None]) -> None:
+def _write_rows(conn: Any, coll_id: str, key: int, ranges: tuple[Any, Any, Any, Any], chunks: Iterable[tuple[bytes, int]], counted: Callable[[int], None], rebuild_indexes: bool = False) -> None:
     """Inside the collection's transaction: the partition (pgstac's ``check_partition``), then the
-    rows. Into an empty partition: COPY straight in, with the partition's own indexes (the
-    queryables', its id index) dropped before and built again after; into one that holds items:
-    COPY to a staging table and upsert (pypgstac's statement: unchanged rows are not rewritten)."""
+    rows. Into an empty partition: COPY straight in (with ``rebuild_indexes``, the partition's own
+    indexes, the queryables' and its id index, dropped before and built again after: measured
+    slower, see docs/api.md); into one that holds items: COPY to a staging table and upsert
+    (pypgstac's statement: unchanged rows are not rewritten)."""
     from psycopg import sql
 
     conn.execute(
@@ -466,7 +498,7 @@ def _write_rows(conn: Any, coll_id: str, key: int, ranges: tuple[Any, Any, Any, 
     partition = f"_items_{key}"
     ident = sql.Identifier("pgstac", partition)
     empty = not conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(ident)).fetchone()[0]
-    indexes = _droppable_indexes(conn, partition) if empty else []
+    indexes = _droppable_indexes(conn, partition) if empty and rebuild_indexes else []
     for name, _ in indexes:
         conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier("pgstac", name)))
     target = ident if empty else sql.Identifier("items_ingest_temp")
@@ -584,22 +616,28 @@ def load_release(
     chunksize: int = 4096,
     analyze: bool = True,
     workers: int | None = None,
+    rebuild_indexes: bool = False,
 ) -> LoadReport:
     """Load every collection of ``release`` into the pgstac database at ``dsn``.
 
-    First the queryables are registered (so a collection's new partition gets their indexes
-    from pgstac, which the bulk path then builds once after the COPY). Per collection, one
-    transaction: upsert the collection, then write its items in bulk (:func:`_write_rows`),
-    then ANALYZE its partition (``analyze``). Items of collections with a stac-geoparquet file
-    are formatted into pgstac rows by ``workers`` processes (default 2) while this process
-    writes the rows formatted before: the next collection's rows are formatted while this one's
-    are copied and indexed. (The collections' transactions cannot run side by side: creating a
-    partition locks pgstac's ``items`` table until commit.)
+    First the queryables are registered, so a collection's new partition gets their indexes
+    from pgstac and the COPY fills them as it goes (faster here than building them after:
+    ``rebuild_indexes`` drops an empty partition's own indexes before the COPY and builds them
+    after, for measuring). Per collection, one transaction: upsert the collection, then its
+    items in bulk (:func:`_write_rows`), then ANALYZE its partition (``analyze``).
+
+    Items of a collection with a stac-geoparquet file are read from it (Arrow batches) and
+    formatted into pgstac rows (:mod:`sen12stac.api.rows`, the rows pypgstac would write) by
+    ``workers`` processes (default 2) while this process feeds the rows formatted before to
+    PostgreSQL: the next collection's rows are formatted while this one's are written. The
+    collections' transactions cannot run side by side: creating a partition locks pgstac's
+    ``items`` table until commit. A collection without one is walked (item JSON) and formatted here.
 
     A collection already in the database from another release ``version`` is refused unless
     ``replace`` (its items are then replaced by id). Raises DatabaseError (rolled back) when
     the database refuses an item; collections committed before stay."""
     import os
+    from concurrent.futures import ThreadPoolExecutor
 
     from pypgstac.db import PgstacDB
     from pypgstac.load import Loader, Methods
@@ -614,7 +652,7 @@ def load_release(
     report = LoadReport(release.url, release.version)
     register_queryables(dsn)
     db = PgstacDB(dsn=dsn)
-    pool = None
+    pool = reader = None
     try:
         conn = db.connect()
         _use_lz4(conn)
@@ -636,12 +674,22 @@ def load_release(
         if n_workers > 0 and any(src == "geoparquet" for src, _ in sources.values()):
             pool = _pool(n_workers)
         rows_ahead = _RowsAhead(pool, window=8 * max(1, n_workers), chunksize=chunksize)
+        reader = ThreadPoolExecutor(max_workers=1)
         planned: set[str] = set()
+        reads: dict[str, Any] = {}  # geoparquet files read by a thread, ahead (Arrow decodes without the GIL)
+
+        def read(coll_id: str) -> Any:
+            fut = reads.pop(coll_id, None)
+            return fut.result() if fut is not None else _read_geoparquet(release, sources[coll_id][1])
+
         for i, (coll, content) in enumerate(contents):
+            for ahead, _ in contents[i : i + 3]:
+                if ahead.id not in reads and ahead.id not in planned and sources[ahead.id][0] == "geoparquet":
+                    reads[ahead.id] = reader.submit(_read_geoparquet, release, sources[ahead.id][1])
             for ahead, _ in contents[i : i + 2]:  # this collection and the next, when their base item is known now
                 if ahead.id not in planned and sources[ahead.id][0] == "geoparquet" and predicted[ahead.id] is not None:
                     planned.add(ahead.id)
-                    rows_ahead.plan(_read_geoparquet(release, sources[ahead.id][1]), _Target(ahead.id, release.href_base, sources[ahead.id][1], *predicted[ahead.id]))
+                    rows_ahead.plan(read(ahead.id), _Target(ahead.id, release.href_base, sources[ahead.id][1], *predicted[ahead.id]))
             n = 0
 
             def counted(k: int) -> None:
@@ -665,10 +713,10 @@ def load_release(
                         table = rows_ahead.table(coll.id)
                         if table is None or predicted[coll.id] != (base_item, base_item_id):  # known only now
                             rows_ahead.drop(coll.id)
-                            table = _read_geoparquet(release, pq_key)
+                            table = read(coll.id)
                             rows_ahead.plan(table, _Target(coll.id, release.href_base, pq_key, base_item, base_item_id), first=True)
                         if table.num_rows:
-                            _write_rows(conn, coll.id, key, _time_range(table), rows_ahead.take(coll.id), counted)
+                            _write_rows(conn, coll.id, key, _time_range(table), rows_ahead.take(coll.id), counted, rebuild_indexes)
                     else:
                         rows = []
                         for item_key, item in _items_from_json(release, coll.key, coll.content):
@@ -676,7 +724,7 @@ def load_release(
                             item = _for_pgstac(release, item, item_key)
                             rows.append(item_row(item, geojson_ewkb_hex(item.get("geometry")), base_item, base_item_id))
                         if rows:
-                            _write_rows(conn, coll.id, key, _row_range(rows), [(_copy_lines(rows), len(rows))], counted)
+                            _write_rows(conn, coll.id, key, _row_range(rows), [(_copy_lines(rows), len(rows))], counted, rebuild_indexes)
                     if analyze and n:
                         conn.execute(f"ANALYZE pgstac._items_{int(key)}")
                     # pgstac caches each search's numberMatched for a day (search_wheres, context
@@ -694,6 +742,8 @@ def load_release(
                 progress(coll.id, n)
             report.collections[coll.id] = n
     finally:
+        if reader is not None:
+            reader.shutdown(wait=True, cancel_futures=True)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         db.close()

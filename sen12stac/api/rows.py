@@ -75,19 +75,18 @@ def dehydrate(base_item: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]
 
 
 def ewkb_hex(wkb: bytes, srid: int = 4326) -> str:
-    """Hex EWKB with ``srid`` from (2D/extended) WKB: the SRID flag and value spliced in after
-    the geometry type, which is what plpygis writes for the same geometry."""
-    order = "<" if wkb[0] == 1 else ">"
-    (typ,) = struct.unpack_from(order + "I", wkb, 1)
-    if typ & _SRID_FLAG:
-        return wkb.hex()
-    if typ & 0xFFFF >= 1000:  # ISO WKB Z/M codes have no EWKB form here: let plpygis convert
-        from plpygis.geometry import Geometry
+    """Hex EWKB with ``srid``, as plpygis writes it, from WKB: for little-endian 2D WKB (what
+    shapely and stac-geoparquet write) the SRID flag and value are spliced in after the geometry
+    type; anything else (big-endian, Z/M, an SRID already) goes through plpygis."""
+    if wkb[0] == 1:
+        (typ,) = struct.unpack_from("<I", wkb, 1)
+        if typ < 1000:  # plain 2D type code, no EWKB flags
+            return (wkb[:1] + struct.pack("<II", typ | _SRID_FLAG, srid) + wkb[5:]).hex()
+    from plpygis.geometry import Geometry
 
-        geom = Geometry.from_wkb(wkb)
-        geom.srid = srid
-        return str(geom.ewkb)
-    return (wkb[:1] + struct.pack(order + "II", typ | _SRID_FLAG, srid) + wkb[5:]).hex()
+    geom = Geometry(wkb)
+    geom.srid = srid
+    return str(geom.ewkb)
 
 
 def geojson_ewkb_hex(geojson: dict[str, Any] | None) -> str | None:
