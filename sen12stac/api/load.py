@@ -426,6 +426,26 @@ def _format_batch(batch: Any, target: _Target) -> tuple[bytes, int]:
             gc.enable()
 
 
+def _json_rows(release: Release, coll: CollectionRef, base_item: dict[str, Any], base_item_id: int | None) -> list[tuple]:
+    """The collection's pgstac rows from its item JSON (walking the scene catalogs), in this process."""
+    import gc
+
+    from .rows import geojson_ewkb_hex, item_row
+
+    enabled = gc.isenabled()
+    gc.disable()  # as in _format_batch
+    try:
+        rows = []
+        for item_key, item in _items_from_json(release, coll.key, coll.content):
+            item["collection"] = coll.id
+            _absolutize(release.href_base, item, item_key)
+            rows.append(item_row(item, geojson_ewkb_hex(item.get("geometry")), base_item, base_item_id))
+        return rows
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _time_range(table: Any) -> tuple[Any, Any, Any, Any]:
     """(min, max) of each row's pgstac ``datetime`` and ``end_datetime`` (start/end when both
     are set, else datetime, as pypgstac), from the table's columns (Arrow compute when they are
@@ -644,8 +664,6 @@ def load_release(
 
     from .database import check_dsn, safe_dsn
     from .queryables import register_queryables
-    from .rows import geojson_ewkb_hex, item_row
-
     t0 = time.perf_counter()
     check_dsn(dsn)
     colls = read_collections(release)
@@ -718,11 +736,7 @@ def load_release(
                         if table.num_rows:
                             _write_rows(conn, coll.id, key, _time_range(table), rows_ahead.take(coll.id), counted, rebuild_indexes)
                     else:
-                        rows = []
-                        for item_key, item in _items_from_json(release, coll.key, coll.content):
-                            item["collection"] = coll.id
-                            item = _for_pgstac(release, item, item_key)
-                            rows.append(item_row(item, geojson_ewkb_hex(item.get("geometry")), base_item, base_item_id))
+                        rows = _json_rows(release, coll, base_item, base_item_id)
                         if rows:
                             _write_rows(conn, coll.id, key, _row_range(rows), [(_copy_lines(rows), len(rows))], counted, rebuild_indexes)
                     if analyze and n:
