@@ -550,7 +550,9 @@ def _pool(workers: int) -> Any:
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    pool.submit(int).result()  # a forking pool starts all its processes now, before this process starts threads of its own
+    return pool
 
 
 def _base_items(conn: Any, colls: list[tuple[CollectionRef, dict[str, Any]]]) -> dict[str, tuple[dict[str, Any], int | None] | None]:
