@@ -364,9 +364,9 @@ def apply_settings(dsn: str, settings: dict[str, str] | None = None) -> None:
 
 
 def prepare_database(dsn: str, *, migrate_first: bool = True) -> str:
-    """pgstac migrated (when asked) or checked, and its settings applied. Register the
-    queryables after loading (:func:`~sen12stac.api.queryables.register_queryables`): their
-    indexes are then built in bulk, which was faster than maintaining them row by row."""
+    """pgstac migrated (when asked) or checked, and its settings applied. The queryables are
+    registered by :func:`~sen12stac.api.load.load_release` before it loads items (the COPY then
+    fills their indexes, which measured faster than building them after: docs/api.md)."""
     version = migrate(dsn) if migrate_first else check_dsn(dsn)
     apply_settings(dsn)
     return version
