@@ -218,3 +218,31 @@ def test_a_row_a_worker_cannot_format_rolls_its_collection_back(pg, built_releas
         load_release(open_release(str(copy_)), dsn, chunksize=3)
     assert sql(dsn, "SELECT collection, count(*) FROM pgstac.items GROUP BY 1") == [("ROIs1158_spring", sum(1 for _ in (copy_ / "ROIs1158_spring").glob("*/*_p*.json")))]
     assert sql(dsn, "SELECT id FROM pgstac.collections") == [("ROIs1158_spring",)]
+
+
+def test_a_changed_base_item_reformats_the_rows(pg, built_release, tmp_path):
+    """The rows of collections whose base item is known before the load are formatted ahead; one
+    whose ``item_assets`` change (so its base item changes with its upsert) is formatted again
+    against the new base: every item pgstac hydrates equals the one it hydrated before."""
+    import json
+    import shutil
+
+    from sen12stac.api.load import load_release, open_release
+
+    dsn = fresh_db(pg, "rebase")
+    load_release(open_release(str(built_release)), dsn)
+    query = "SELECT id, pgstac.get_item(id, collection) FROM pgstac.items ORDER BY id"
+    before = sql(dsn, query)
+    changed = tmp_path / "rebased"
+    shutil.copytree(built_release, changed)
+    path = changed / "ROIs1158_spring" / "collection.json"
+    coll = json.loads(path.read_text())
+    for asset in coll["item_assets"].values():
+        asset["title"] = "a title no item has"  # items keep theirs; dehydrated against this base, they must carry them
+    path.write_text(json.dumps(coll))
+    load_release(open_release(str(changed)), dsn)
+    after = sql(dsn, query)
+    hrefs = str(built_release.resolve().as_uri()), str(changed.resolve().as_uri())
+    assert [(i, json.loads(json.dumps(it).replace(hrefs[1], hrefs[0]))) for i, it in after] == before
+    spring = sql(dsn, "SELECT content FROM pgstac.items WHERE collection = 'ROIs1158_spring' LIMIT 1")[0][0]
+    assert all("title" in a for a in spring["assets"].values())  # now differing from the base: stored
