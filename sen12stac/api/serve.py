@@ -2,7 +2,8 @@
 
 Extensions on: filter (CQL2 JSON and text), sort, fields, query, token pagination for item
 search and item lists; collection search with free text (``q``; pgstac has no free text for
-items). Items are hydrated in the API process (``use_api_hydrate``: the hydraters package, in
+items). The client is stac-fastapi-pgstac's, subclassed in :mod:`sen12stac.api.client` (results as
+orjson bytes, item links built once per request). Items are hydrated in the API process (``use_api_hydrate``: the hydraters package, in
 Rust) rather than inside PostgreSQL: the field notes measured 3-4x faster searches with it,
 and pgstac's SQL hydration dominated large pages. ``numberMatched`` comes from pgstac's
 ``context`` setting, which :func:`sen12stac.api.database.apply_settings` turns on.
@@ -61,6 +62,8 @@ def create_app(settings: ServeSettings) -> Any:
     from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
     from stac_fastapi.pgstac.models.extensions import Extensions
 
+    from .client import direct_response_client
+
     api_settings = Settings(
         use_api_hydrate=settings.hydrate_in_api,
         stac_fastapi_title=TITLE,
@@ -77,7 +80,7 @@ def create_app(settings: ServeSettings) -> Any:
         yield
         await close_db_connection(app)
 
-    api = instantiate_api(client=_direct_response_client(), extensions=Extensions(settings=api_settings), lifespan=lifespan, settings=api_settings)
+    api = instantiate_api(client=direct_response_client(), extensions=Extensions(settings=api_settings), lifespan=lifespan, settings=api_settings)
     _declare_sort_v1_0(api.extensions)
     return api.app
 
@@ -94,39 +97,6 @@ def _declare_sort_v1_0(extensions: list[Any]) -> None:
         classes = getattr(ext, "conformance_classes", None)
         if isinstance(classes, list) and SortConformanceClasses.ITEM_SEARCH_SORT in classes and SORT_V1_0 not in classes:
             classes.append(SORT_V1_0)
-
-
-def _direct_response_client() -> type:
-    """stac-fastapi-pgstac's client, with item results returned as ready JSON bytes.
-
-    Returned as a dict, a search result goes through FastAPI's ``jsonable_encoder``, which
-    visits every value of every item in Python: 75 % of a 100-item search's time under cProfile
-    (bench/bench_api.py). A ``Response`` is passed through untouched, so orjson serialises the
-    dict once. (stac-fastapi's own ``enable_direct_response`` setting does this by re-wrapping
-    routes, which has no effect with the FastAPI release its pins resolve to, 0.165.)"""
-    import orjson
-    from starlette.responses import Response
-    from stac_fastapi.pgstac.core import CoreCrudClient
-
-    def direct(result: Any) -> Any:
-        if isinstance(result, dict):
-            return Response(orjson.dumps(result), media_type="application/geo+json")
-        return result
-
-    class DirectResponseClient(CoreCrudClient):
-        async def post_search(self, *args: Any, **kwargs: Any) -> Any:
-            return direct(await super().post_search(*args, **kwargs))
-
-        async def get_search(self, *args: Any, **kwargs: Any) -> Any:
-            return direct(await super().get_search(*args, **kwargs))
-
-        async def item_collection(self, *args: Any, **kwargs: Any) -> Any:
-            return direct(await super().item_collection(*args, **kwargs))
-
-        async def get_item(self, *args: Any, **kwargs: Any) -> Any:
-            return direct(await super().get_item(*args, **kwargs))
-
-    return DirectResponseClient
 
 
 def check_port_free(host: str, port: int) -> None:
