@@ -185,6 +185,12 @@ def _arrow_table(rows: list[dict]):
 # ----------------------------------------------------------------------------- timing
 
 
+def orjson_dumps(obj) -> bytes:
+    import orjson
+
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
@@ -198,26 +204,57 @@ def queries() -> dict[str, dict]:
     }
 
 
-def time_api(url: str, reps: int) -> list[dict]:
+def time_api(urls: dict[str, str], reps: int) -> list[dict]:
+    """p50/p95 of POST /search on each server in ``urls`` (name -> base URL), the servers taking
+    turns per query (3 warm-ups each, then ``reps`` requests), so that both see the same load."""
     import httpx
 
     rows = []
-    with httpx.Client(timeout=120) as client:
+    with httpx.Client(timeout=120) as client:  # Accept-Encoding: gzip, deflate, br (brotli is installed)
         for name, body in queries().items():
             for limit in (10, 100):
                 req = dict(body, limit=limit)
-                for _ in range(3):
-                    r = client.post(url + "/search", json=req)
-                    r.raise_for_status()
-                times = []
-                for _ in range(reps):
-                    t = time.perf_counter()
-                    r = client.post(url + "/search", json=req)
-                    times.append((time.perf_counter() - t) * 1000)
-                    r.raise_for_status()
-                data = r.json()
-                rows.append({"query": name, "limit": limit, "p50": statistics.median(times), "p95": pct(times, 0.95), "matched": data.get("numberMatched"), "returned": len(data["features"]), "bytes": len(r.content)})
+                row = {"query": name, "limit": limit}
+                for server, url in urls.items():
+                    for _ in range(3):
+                        r = client.post(url + "/search", json=req)
+                        r.raise_for_status()
+                    times = []
+                    for _ in range(reps):
+                        t = time.perf_counter()
+                        r = client.post(url + "/search", json=req)
+                        times.append((time.perf_counter() - t) * 1000)
+                        r.raise_for_status()
+                    data = r.json()
+                    row[server] = {"p50": statistics.median(times), "p95": pct(times, 0.95), "matched": data.get("numberMatched"), "returned": len(data["features"]), "bytes": len(r.content), "encoding": r.headers.get("content-encoding"), "body": data}
+                rows.append(row)
     return rows
+
+
+def start_server(cmd: list[str], url: str, env: dict | None = None) -> subprocess.Popen:
+    import httpx
+
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    for _ in range(300):
+        try:
+            httpx.get(url + "/", timeout=2).raise_for_status()
+            return server
+        except Exception:  # noqa: BLE001
+            if server.poll() is not None:
+                sys.exit(f"server did not start: {' '.join(cmd)}")
+            time.sleep(0.2)
+    return server
+
+
+def stock_server(dsn: str, port: int) -> tuple[list[str], dict]:
+    """stac-fastapi-pgstac's own app, as its docs start it, with API hydration on: the baseline."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    d = conninfo_to_dict(dsn)
+    env = dict(os.environ, PGUSER=d.get("user", "postgres"), PGPASSWORD=d.get("password", ""), PGHOST=d.get("host", "127.0.0.1"),
+               PGPORT=str(d.get("port", 5432)), PGDATABASE=d["dbname"], USE_API_HYDRATE="true", STAC_FASTAPI_TITLE="baseline", STAC_FASTAPI_DESCRIPTION="baseline")
+    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
+    return [uvicorn, "stac_fastapi.pgstac.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"], env
 
 
 def time_sql(dsn: str, reps: int) -> dict[tuple[str, int], float]:
@@ -337,7 +374,7 @@ def main() -> None:
     work.chmod(0o755)
     shutil.rmtree(work / "pg", ignore_errors=True)  # a fresh cluster every run
     cluster = PrivateCluster(work / "pg")
-    server = None
+    server = server0 = None
     try:
         marker = work / "generated.json"
         if marker.exists() and json.loads(marker.read_text()).get("items") == args.items:  # --work of an earlier run: same items (deterministic)
@@ -404,24 +441,22 @@ def main() -> None:
 
         from sen12stac.api.database import free_port
 
-        port = free_port()
-        server = subprocess.Popen([EXE, "api", "serve", "--dsn", cluster.dsn, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        import httpx
-
-        for _ in range(300):
-            try:
-                httpx.get(url + "/", timeout=2).raise_for_status()
-                break
-            except Exception:  # noqa: BLE001
-                time.sleep(0.2)
-        rows = time_api(url, args.reps)
+        port, port0 = free_port(), free_port()
+        url, url0 = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port0}"
+        server = start_server([EXE, "api", "serve", "--dsn", cluster.dsn, "--port", str(port)], url)
+        cmd0, env0 = stock_server(cluster.dsn, port0)
+        server0 = start_server(cmd0, url0, env0)
+        rows = time_api({"ours": url, "stock": url0}, args.reps)
+        for r in rows:  # the same answers (items, counts, links) from both, but for the landing/self hrefs' port
+            a, b = r["ours"].pop("body"), r["stock"].pop("body")
+            assert orjson_dumps(a).replace(url.encode(), b"URL") == orjson_dumps(b).replace(url0.encode(), b"URL"), f"{r['query']} limit {r['limit']}: the two servers answered differently"
         sql_ms = time_sql(cluster.dsn, args.reps)
         loads.append(("after searches", os.getloadavg()[0]))
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGINT)
-            server.wait(30)
+        for proc in (server, server0):
+            if proc is not None:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(30)
         if not args.keep_running:
             cluster.stop()
         else:
@@ -444,13 +479,14 @@ def main() -> None:
         "",
         "Load average (1 min) on the 2 cores during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in loads) + ".",
         "",
-        f"POST /search, {args.reps} sequential requests after 3 warm-ups (ms); `pgstac.search()` in SQL alone in the same run:",
+        f"POST /search, {args.reps} sequential requests after 3 warm-ups (ms; httpx, `Accept-Encoding: gzip, deflate, br`, so brotli-compressed responses), on `sen12stac api serve` and, as the baseline, on stac-fastapi-pgstac's own app (`uvicorn stac_fastapi.pgstac.app:create_app --factory`, `USE_API_HYDRATE=true`) on the same database, the two taking turns per query and checked to return the same items, counts and links; `pgstac.search()` in SQL alone in the same run:",
         "",
-        "| query | limit | p50 | p95 | SQL search() p50 | numberMatched | response KB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| query | limit | p50 | p95 | baseline p50 | baseline p95 | ratio to baseline (p50) | SQL search() p50 | numberMatched | response KB (decoded) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['query']} | {r['limit']} | {r['p50']:.1f} | {r['p95']:.1f} | {sql_ms[(r['query'], r['limit'])]:.1f} | {r['matched']:,} | {r['bytes'] / 1024:.0f} |")
+        o, b = r["ours"], r["stock"]
+        lines.append(f"| {r['query']} | {r['limit']} | {o['p50']:.1f} | {o['p95']:.1f} | {b['p50']:.1f} | {b['p95']:.1f} | {o['p50'] / b['p50']:.2f} | {sql_ms[(r['query'], r['limit'])]:.1f} | {o['matched']:,} | {o['bytes'] / 1024:.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.write_text(text)
