@@ -21,10 +21,12 @@
      database: queryables registered, geoparquet read as Arrow batches, rows formatted by worker
      processes, hrefs made absolute, COPY, one transaction per collection, queryable indexes,
      ANALYZE per partition.
-4. Serves the loaded database with ``sen12stac api serve`` (uvicorn, one process) and times
-   ``POST /search`` (httpx, sequential, after 3 warm-up requests) for season+split,
-   bbox+split, cloud cover+datetime at limit 10 and 100; for each query also the time of
-   pgstac's ``search()`` in SQL alone (the database's share) in the same run.
+4. Serves the loaded database with ``sen12stac api serve`` (uvicorn, one process) and, as the
+   baseline, with stac-fastapi-pgstac's own app (``uvicorn stac_fastapi.pgstac.app:create_app
+   --factory``, ``USE_API_HYDRATE=true``), and times ``POST /search`` on both (httpx,
+   sequential, after 3 warm-up requests, the servers taking turns per query; their answers
+   must be equal) for season+split, bbox+split, cloud cover+datetime at limit 10 and 100; for
+   each query also the time of pgstac's ``search()`` in SQL alone (the database's share).
 
 Writes the table to bench/results/api.md. Opt-in: not part of ``make test``.
 """
