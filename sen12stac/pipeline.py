@@ -27,7 +27,7 @@ from .config import BuildConfig
 from .errors import ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
 from .models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, SceneResult, Source
 from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
-from .qc import Override, SceneAccumulator, apply_override, judge_patch, judge_scene, load_overrides, reason_code
+from .qc import Override, SceneAccumulator, StripQC, apply_override, judge_scene, load_overrides, reason_code
 from .rois import Candidate, sample_candidates
 from .scenecache import CachedScene, scene_bytes
 from .seasons import SEASONS, Season
@@ -140,15 +140,13 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
             sw = Window(0, row_positions[0].window.row_off, grid.width, config.patch_size)
             strip = (scene.read_s1(sw), scene.read_s2(sw), scene.seam_mask(sw))
             strip_u8 = None
+            strip_qc = StripQC(*strip, config.scene_qc, config.patch_qc)  # = judge_patch of each patch, masks once per strip
             # one GDAL environment for the strip's encodes (one per patch cost ~0.2 ms each);
             # the reads above stay outside it, under the source's own options
             with encoding_env():
                 for pos in row_positions:
                     x0, x1 = int(pos.window.col_off), int(pos.window.col_off) + config.patch_size
-                    s1 = strip[0][:, :, x0:x1]
-                    s2 = strip[1][:, :, x0:x1]
-                    seam = strip[2][:, x0:x1] if strip[2] is not None else None
-                    pqc = judge_patch(s1, s2, seam, config.scene_qc, config.patch_qc)
+                    pqc = strip_qc.judge(x0, x1)
                     if not pqc.accepted:
                         for r in pqc.reasons:
                             rejections[reason_code(r)] += 1
