@@ -102,15 +102,17 @@ def value_noise(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int) -> np.nd
 
 
 def fbm(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int, octaves: int) -> np.ndarray:
-    total = np.zeros((ys.size, xs.size), dtype=np.float32)
-    amp, norm = 1.0, 0.0
-    for k in range(octaves):
+    # the first octave is the running total itself (0 + 1.0 * v is v), the rest add in place
+    total = value_noise(xs, ys, cell, seed)
+    amp, norm = 0.5, 1.0
+    for k in range(1, octaves):
         v = value_noise(xs, ys, cell / (2**k), seed + 7919 * k)
         v *= amp  # float32 times a Python float: the same rounding as amp * v
         total += v
         norm += amp
         amp *= 0.5
-    return total / norm
+    total /= norm  # float32 by a Python float, as total / norm
+    return total
 
 
 @dataclass(frozen=True)
