@@ -177,21 +177,45 @@ def main() -> None:
     (ROOT / "bench" / "results" / name).write_text(f"Command: `.venv/bin/python bench/bench_build.py --scene-size {args.scene_size} --scenes {args.scenes}{where}`\n\n{table}\n\n{note} {fs}\n\n{PROFILE_NOTES}")
 
 
-PROFILE_NOTES = """## Where a synthetic build's time went, and what changed (cProfile, one 4,480 px scene)
+PROFILE_NOTES = """## The baselines
 
-Before (0.40 of raw encoding): COG encoding about 40 %; an fsync per object (COG, thumbnail, item) 25-30 % on this
-shared disk (0.3-3.5 ms each, with the load); rendering the synthetic scene about 20 % -- each pixel rendered twice,
-once for the statistics pass and once for the patch pass (the 256-row strips at stride 128 did not re-render:
-the source's block cache covered them); a `resolve()` per store key (an lstat per path component) and a mkstemp +
-link + unlink per object about 6 %; the ROI map's 1,400 `fill()` calls 2 s per season; QC's cloud mask on float
-copies; scaling per patch.
+Both encode the build's own patches with the same codec, level, predictor, 256 px block, no overviews and the same
+tags (band descriptions, scales and offsets, colour interpretation): the first 50 are checked byte for byte against
+the published files. They call `encode_cog` as the build does, inside one GDAL environment. The second also writes
+every COG to its own file with plain `open`/`write` (no checksum, no store, no thumbnails or items). Until this
+version the baseline encoded without the tags (not the build's bytes), each call in its own `rasterio.Env` (about
+0.2 ms more per encode, the same overhead the build then had) and wrote nothing; and the first measured profile
+also carried the process's imports (about 1 s of CPU), which a small untimed build now absorbs.
 
-Changes, each checked byte-identical against a build from before them (every COG, thumbnail, item, figure):
-the scene is read once and held between the passes when it fits `scene_cache_mb` (sen12stac/scenecache.py);
-deferred durability for folder builds (one `sync` when the catalog is complete; a rerun replaces objects written after
-the last sync, sen12stac/store/local.py); objects created in place with O_EXCL; lexical key checks and one mkdir per
-folder; scaling once per strip; the cloud mask on integer reductions; the ROI map's land as one PolyCollection
-(same PNG bytes, 12x faster); the synthetic renderer in place (same values, fewer array passes).
+## Where a build's CPU goes (bench/profile_build.py: timers per stage, no profiler; build-stages*.md)
+
+One 4,480 px scene, 1,084 pairs, ms of CPU per pair, compatible / fast: COG encoding 7.5 / 3.1; rendering the
+synthetic scene 1.7-1.9 (a third of it the random draws of texture and speckle, which fix the values); statistics
+pass 0.5-0.7; patch QC 0.4; thumbnails (JPEG) 0.3-0.4; scaling 0.2; the catalog 0.5-0.6 (stac-geoparquet's
+conversion most of it: sen12stac/stac/writer.py); figures 0.15; creating the files 0.3 ms per pair on a RAM disk and
+up to 2.6 ms per pair on this machine's disk, in the kernel (below). cProfile inflates Python-heavy code several
+times over: the footprint's pyproj call, 0.08-0.3 ms per item under cProfile, is 0.01 ms per item without it, so a
+per-scene vectorised reprojection would save nothing measurable (not done).
+
+File creation: the root filesystem is ext4 without a journal, whose inode allocator skips every inode freed in the
+last 30 s (`recently_deleted`, perf: `find_get_block_common` under `__ext4_new_inode`). On this machine, shared with
+builds that delete thousands of files, one `open(O_CREAT|O_EXCL)` cost 0.1-0.9 ms of kernel CPU, varying run to run;
+a build creates four files per pair (two COGs, a thumbnail, an item), the encode+write baseline two. The same build
+on a RAM disk: `--tmp /dev/shm` (build-shm.md). Nothing in the build's code to fix: an OS and disk matter.
+
+Cut in this round, each checked byte-identical against a build from before (every COG, thumbnail, item, figure of
+three builds: defects, both profiles): one GDAL environment per strip for the encodes instead of one per encode
+(leaving a nested `rasterio.Env` rebuilt GDAL's environment, with debug logging on under iostats); the statistics
+pass's integer moments from each strip's histogram (exact, as the float64 sums are below 2**53) and no mask copy
+when every pixel is valid; the cloud mask and S2 validity in one pass; patch QC's masks once per strip, counts per
+patch from column prefix sums (`qc.StripQC`: the same PatchQC as `judge_patch`); scaling in place; the synthetic
+crops drawn per parcel and the fBm's first octave as its running total. Together about 0.5-1 ms of CPU per pair
+(build-stages-main.md against build-stages.md, same sitting; the machine's load moves single stages by 20 %).
+
+Earlier rounds (0.40 of raw encoding before them): the scene read once and held between the passes
+(sen12stac/scenecache.py); deferred durability for folder builds (one `sync` when the catalog is complete); objects
+created in place with O_EXCL; lexical key checks and one mkdir per folder; scaling once per strip; the cloud mask on
+integer reductions; the ROI map's land as one PolyCollection; the synthetic renderer in place.
 """
 
 
