@@ -183,18 +183,18 @@ Both encode the build's own patches with the same codec, level, predictor, 256 p
 tags (band descriptions, scales and offsets, colour interpretation): the first 50 are checked byte for byte against
 the published files. They call `encode_cog` as the build does, inside one GDAL environment. The second also writes
 every COG to its own file with plain `open`/`write` (no checksum, no store, no thumbnails or items). Until this
-version the baseline encoded without the tags (not the build's bytes), each call in its own `rasterio.Env` (about
-0.2 ms more per encode, the same overhead the build then had) and wrote nothing; and the first measured profile
+version the baseline encoded without the tags (not the build's bytes), each call in its own `rasterio.Env` (the
+same overhead the build then had) and wrote nothing; and the first measured profile
 also carried the process's imports (about 1 s of CPU), which a small untimed build now absorbs.
 
 ## Where a build's CPU goes (bench/profile_build.py: timers per stage, no profiler; build-stages*.md)
 
-One 4,480 px scene, 1,084 pairs, ms of CPU per pair, compatible / fast: COG encoding 7.5 / 3.1; rendering the
-synthetic scene 1.7-1.9 (a third of it the random draws of texture and speckle, which fix the values); statistics
-pass 0.5-0.7; patch QC 0.4; thumbnails (JPEG) 0.3-0.4; scaling 0.2; the catalog 0.5-0.6 (stac-geoparquet's
-conversion most of it: sen12stac/stac/writer.py); figures 0.15; creating the files 0.3 ms per pair on a RAM disk and
-up to 2.6 ms per pair on this machine's disk, in the kernel (below). cProfile inflates Python-heavy code several
-times over: the footprint's pyproj call, 0.08-0.3 ms per item under cProfile, is 0.01 ms per item without it, so a
+One 4,480 px scene, 1,084 pairs, ms of CPU per pair, compatible / fast: COG encoding 6.8 / 3.2; rendering the
+synthetic scene 1.6-1.7 (a third of it the random draws of texture and speckle, which fix the values); statistics
+pass 0.4-0.6; patch QC 0.4; thumbnails (JPEG) 0.3; scaling 0.2; the catalog 0.5 (stac-geoparquet's
+conversion most of it: sen12stac/stac/writer.py); figures 0.15; the garbage collector 0.2; the store's puts (checksums, file creation) 0.4-0.5 on a RAM
+disk, and creating files costs up to 2.6 ms per pair more on this machine's disk, in the kernel (below). cProfile inflates Python-heavy code several
+times over: the footprint's pyproj call, 0.08-0.3 ms per item under cProfile, is 0.02 ms per item without it, so a
 per-scene vectorised reprojection would save nothing measurable (not done).
 
 File creation: the root filesystem is ext4 without a journal, whose inode allocator skips every inode freed in the
@@ -209,8 +209,8 @@ three builds: defects, both profiles): one GDAL environment per strip for the en
 pass's integer moments from each strip's histogram (exact, as the float64 sums are below 2**53) and no mask copy
 when every pixel is valid; the cloud mask and S2 validity in one pass; patch QC's masks once per strip, counts per
 patch from column prefix sums (`qc.StripQC`: the same PatchQC as `judge_patch`); scaling in place; the synthetic
-crops drawn per parcel and the fBm's first octave as its running total. Together about 0.5-1 ms of CPU per pair
-(build-stages-main.md against build-stages.md, same sitting; the machine's load moves single stages by 20 %).
+crops drawn per parcel and the fBm's first octave as its running total. Together 0.3-1.2 ms of CPU per pair
+(fast / compatible; build-stages-main.md against build-stages.md, same sitting, lowest of 3 builds each).
 
 Earlier rounds (0.40 of raw encoding before them): the scene read once and held between the passes
 (sen12stac/scenecache.py); deferred durability for folder builds (one `sync` when the catalog is complete); objects

@@ -33,8 +33,7 @@ def encoding_env() -> rasterio.Env:
     """The encoding environment, to enter once around many :func:`encode_cog` calls.
 
     Each call otherwise enters and leaves its own ``rasterio.Env``: leaving a nested one tears
-    the GDAL environment down and rebuilds it, about 0.2 ms per patch (cProfile of a build,
-    docs/scale.md). Inside this block the calls reuse it; the bytes are the same.
+    the GDAL environment down and rebuilds it (docs/scale.md). Inside this block the calls reuse it; the bytes are the same.
     """
     return rasterio.Env(**_ENV)
 

@@ -141,7 +141,7 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
             strip = (scene.read_s1(sw), scene.read_s2(sw), scene.seam_mask(sw))
             strip_u8 = None
             strip_qc = StripQC(*strip, config.scene_qc, config.patch_qc)  # = judge_patch of each patch, masks once per strip
-            # one GDAL environment for the strip's encodes (one per patch cost ~0.2 ms each);
+            # one GDAL environment for the strip's encodes (not one per encode: docs/scale.md);
             # the reads above stay outside it, under the source's own options
             with encoding_env():
                 for pos in row_positions:
