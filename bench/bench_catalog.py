@@ -158,10 +158,14 @@ def run_validate(n: int, tmp: Path) -> list[dict]:
     return out
 
 
-def one(n: int, mode: str) -> dict:
+def one(n: int, mode: str, scratch: Path | None = None) -> dict:
     from sen12stac.store import LocalStore
 
-    tmp = Path(tempfile.mkdtemp(prefix="sen12stac-bench-"))
+    # Outputs are removed by main() after the last row, not here: on a filesystem without a
+    # journal (ext4 on this machine) creating files soon after deleting many is several
+    # times slower (the kernel's inode allocator skips inodes deleted in the last minutes,
+    # ext4 ``recently_deleted``), so a row deleting its tree would slow the next row down.
+    tmp = Path(tempfile.mkdtemp(prefix="sen12stac-bench-", dir=scratch))
     try:
         if mode in ("writer-local", "writer-local-fsync"):
             # what a build uses: durable when the catalog is complete (one sync at the end);
@@ -181,7 +185,8 @@ def one(n: int, mode: str) -> dict:
         else:
             raise SystemExit(f"unknown mode {mode}")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if scratch is None:
+            shutil.rmtree(tmp, ignore_errors=True)
     r["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     r["mode"] = mode
     r["n"] = n
@@ -192,13 +197,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000", help="comma-separated item counts")
     ap.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
+    ap.add_argument("--scratch", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--validate-items", type=int, default=2312, help="items of the catalog validate_catalog is timed on (0: skip)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "catalog.md")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the fastest run of each method is reported")
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(int(args.one[0]), args.one[1])))
+        print(json.dumps(one(int(args.one[0]), args.one[1], args.scratch)))
         return 0
+    scratch = Path(tempfile.mkdtemp(prefix="sen12stac-bench-catalog-"))
+    try:
+        return _run(args, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, scratch: Path) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows = []
     load0 = os.getloadavg()[0]
@@ -210,7 +224,7 @@ def main() -> int:
             for mode in ("plain", "writer-discard", "writer-local", "writer-local-fsync"):
                 t0 = time.perf_counter()
                 out = subprocess.run(
-                    [sys.executable, __file__, "--one", str(n), mode], check=True, capture_output=True, text=True
+                    [sys.executable, __file__, "--one", str(n), mode, "--scratch", str(scratch)], check=True, capture_output=True, text=True
                 ).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 print(f"  {n:>7} {mode:<15} {r['items'] / r['total_s']:>8.0f} items/s  ({time.perf_counter() - t0:.0f} s wall)", file=sys.stderr)
@@ -263,7 +277,7 @@ def main() -> int:
         )
     if args.validate_items:
         out = subprocess.run(
-            [sys.executable, __file__, "--one", str(args.validate_items), "validate"], check=True, capture_output=True, text=True
+            [sys.executable, __file__, "--one", str(args.validate_items), "validate", "--scratch", str(scratch)], check=True, capture_output=True, text=True
         ).stdout
         runs = json.loads(out.strip().splitlines()[-1])["runs"]
         fast = next(r for r in runs if r["fast"])
