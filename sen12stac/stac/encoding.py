@@ -18,7 +18,7 @@ def to_json_bytes(obj: Mapping[str, Any], *, compact: bool = False) -> bytes:
     key order, shortest float repr); catalogs and collections indented with the json module.
     """
     if compact:
-        return orjson.dumps(obj) + b"\n"
+        return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)  # the newline without a copy
     text = json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False)
     return (text + "\n").encode("utf-8")
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from ..config import BuildConfig
 from ..errors import ValidationFailed
-from ..models import AssetRecord, SceneResult
+from ..models import AssetRecord, PatchRecord, SceneResult
 from ..splits import assign_split
 from ..store import ObjectStore
 from ..store.base import multihash_sha256
@@ -174,23 +174,27 @@ class CatalogWriter:
             raise ValidationFailed(
                 f"scene {scene_id} has duplicate pair ids", [f"{scene_id}: duplicate pair ids"], fix="give every patch a unique pair id"
             )
-        split = assign_split(scene_id, result.season, self.config.split)
-        ctx: SceneContext = scene_context(patches[0], split, self.texts, self.config)
+        with _gc_paused():  # the scene's item dicts die with _write_scene's frame, before the collector is back
+            self._write_scene(result, patches, ids, summary)
+
+    def _write_scene(self, result: SceneResult, patches: list[PatchRecord], ids: list[str], summary: CollectionSummary) -> None:
+        """The items, their geoparquet rows (spooled) and the scene catalog of a checked scene."""
         from .geoparquet import json_rows  # pyarrow: imported when a catalog is written, not with the package
 
+        set_name, scene_id = result.roi.set_name, result.roi.scene_id
+        split = assign_split(scene_id, result.season, self.config.split)
+        ctx: SceneContext = scene_context(patches[0], split, self.texts, self.config)
         pending: list[Future] = []
         rebased = []
         items = []
         coll_key = collection_key(set_name)
-        with _gc_paused():
-            for p in patches:
-                item = build_item(p, split, texts=self.texts, config=self.config, context=ctx)
-                key = item_key(set_name, p.scene_index, p.pair_id)
-                self._put(key, to_json_bytes(item, compact=True), GEOJSON_MEDIA_TYPE, pending)
-                rebased.append(rebase_item(item, key, coll_key))  # hrefs relative to the parquet file
-                items.append(item)
-            rows = json_rows(rebased)
-        self._spool_rows(set_name, result.roi.index, rows)
+        for p in patches:
+            item = build_item(p, split, texts=self.texts, config=self.config, context=ctx)
+            key = item_key(set_name, p.scene_index, p.pair_id)
+            self._put(key, to_json_bytes(item, compact=True), GEOJSON_MEDIA_TYPE, pending)
+            rebased.append(rebase_item(item, key, coll_key))  # hrefs relative to the parquet file
+            items.append(item)
+        self._spool_rows(set_name, result.roi.index, json_rows(rebased))
         self._wait(pending)
 
         cat = build_scene_catalog(
