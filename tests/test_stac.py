@@ -185,6 +185,37 @@ def test_rebase_item_makes_hrefs_relative_to_the_collection_folder():
     assert item["assets"]["s1"]["href"] == "../s1_7/ROIs1158_spring_s1_7_p42.tif"  # the original is untouched
 
 
+def test_hrefs_worked_out_per_folder_equal_a_walk_of_every_key():
+    """relative_href and rebase_href work the folder part out once per pair of folders; the
+    result is posixpath's for plain keys, and the general walk's (errors included) for keys
+    ending in "/", "." or ".."; hrefs with a fragment, a query, or leaving the store too."""
+    import itertools
+    import posixpath
+
+    from sen12stac.stac.hrefs import _relative_href, rebase_href
+
+    plain = ["catalog.json", "S/collection.json", "S/7/I.json", "S/s1_7/a.tif", "a/b/c/d.json", "S/./7/I.json", "S//7/I.json"]
+    odd = ["S/7/", "S/7/.", "S/7/..", "S/../x", ".", ""]
+    for a, b in itertools.product(plain, plain):
+        rel = posixpath.relpath(posixpath.normpath(b), posixpath.dirname(posixpath.normpath(a)) or ".")
+        assert relative_href(a, b) == (rel if rel.startswith("..") else "./" + rel), (a, b)
+
+    def outcome(fn, *args):
+        try:
+            return fn(*args)
+        except ValueError as exc:
+            return type(exc)
+
+    for a, b in itertools.product(plain + odd, plain + odd):
+        assert outcome(relative_href, a, b) == outcome(_relative_href, a, b), (a, b)
+    hrefs = ["./catalog.json", "../../catalog.json", "../../../../x.json", "../s1_7/a.tif", "./x/y.tif", "a.tif", "x/", "x/..",
+             "./a.tif#frag", "../b.json?v=1", "https://e.org/a/b.json", "/abs/p.tif", "C:/w/x.tif", "s3://b/k"]
+    for h, a, b in itertools.product(hrefs, plain + odd, plain + odd[:3]):
+        target = outcome(resolve_href, a, h)
+        want = target if target is ValueError else (h if target is None else outcome(relative_href, b, target))
+        assert outcome(rebase_href, h, a, b) == want, (h, a, b)
+
+
 def test_catalog_texts_are_read_from_catalog_and_errors_name_the_file(tmp_path):
     assert TEXTS.root["id"] == "sen1-2" and TEXTS.license["license"] == "CC-BY-4.0"
     assert b"Attribution 4.0 International" in TEXTS.license_text
