@@ -7,13 +7,22 @@
 For each size, in a fresh subprocess (so peak RSS is that size's alone):
 
 * ``CatalogWriter -> LocalStore``: add_scene for every scene (item build, JSON, put-if-absent
-  write, durable when the catalog is complete with one ``sync``, NDJSON spool, scene catalog) plus finish (stac-geoparquet
-  per collection, collections, root), items/s over the whole;
+  write, the scene's stac-geoparquet rows to an Arrow spool, scene catalog) plus finish
+  (stac-geoparquet per collection, collections, root, durable with one ``sync``), items/s over
+  the whole; also with 4 put threads (the writer's default before) and with an fsync per
+  object (as ``publish`` writes a folder);
 * ``CatalogWriter -> discard``: the same into a store that drops the bytes -- the build and
   serialisation cost alone;
 * ``json.dumps per-item files``: the same item dicts written one file each with
   ``open().write(json.dumps(item))`` (no fsync, no catalogs, no parquet) -- the floor
   FIELD-NOTES measured at about 9k items/s.
+
+Every output stays on disk until the last row has run: on a filesystem without a journal
+(ext4 here) creating files soon after many were deleted is several times slower, so a row
+deleting its files would slow the next one down. The same holds for other work on the
+machine: note the load, and compare the rows of one run (each round's own ratio is listed).
+Then the time to make 10k fresh files durable with one ``sync(2)`` and with an ``fdatasync``
+per file, and ``validate_catalog``'s two engines.
 
 Synthetic records (scripts/make_examples.py) with placeholder assets: 1,156 patch
 positions per scene as in the recipe's 4480 px scenes, seasons round-robin. Records are
@@ -39,6 +48,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 SEASONS = ("spring", "summer", "fall", "winter")
+MODES = ("plain", "writer-discard", "writer-local", "writer-local-threads", "writer-local-fsync")
 COLS = 34  # 34 x 34 = 1,156 positions per scene
 
 
@@ -94,11 +104,11 @@ def _discard_store():
     return DiscardStore()
 
 
-def run_writer(n: int, store, tmp: Path) -> dict:
+def run_writer(n: int, store, tmp: Path, put_workers: int | None = None) -> dict:
     from sen12stac.stac.writer import CatalogWriter
     from sen12stac.config import BuildConfig
 
-    writer = CatalogWriter(store, BuildConfig(), spool_dir=tmp)
+    writer = CatalogWriter(store, BuildConfig(), spool_dir=tmp, put_workers=put_workers)
     t_add = cpu = 0.0
     for scene in scenes_for(n):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -140,6 +150,40 @@ def run_plain(n: int, out: Path) -> dict:
     return {"items": count, "total_s": t_write, "cpu_s": cpu}
 
 
+def run_durability(n: int, tmp: Path) -> dict:
+    """Ways to make n freshly written files (4.5 kB each, 1,156 per folder) durable: one
+    sync(2) for everything (the machine's dirty data included), or an fdatasync per file."""
+    data = b"x" * 4500
+
+    def write(root: Path) -> list[str]:
+        paths = []
+        for k in range(n):
+            folder = root / str(k // 1156)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = str(folder / f"{k}.json")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, data)
+            os.close(fd)
+            paths.append(path)
+        return paths
+
+    out: dict = {"items": n}
+    os.sync()  # start from a clean slate
+    write(tmp / "a")
+    t0 = time.perf_counter()
+    os.sync()
+    out["sync_s"] = time.perf_counter() - t0
+    paths = write(tmp / "b")
+    t0 = time.perf_counter()
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        os.fdatasync(fd)
+        os.close(fd)
+    out["fdatasync_s"] = time.perf_counter() - t0
+    out["total_s"] = out["sync_s"] + out["fdatasync_s"]
+    return out
+
+
 def run_validate(n: int, tmp: Path) -> list[dict]:
     """validate_catalog over an n-item catalog (schemas, links; placeholder assets, so no
     asset checks), with the fastjsonschema fast path and with jsonschema alone."""
@@ -170,14 +214,17 @@ def one(n: int, mode: str, scratch: Path | None = None) -> dict:
     # ext4 ``recently_deleted``), so a row deleting its tree would slow the next row down.
     tmp = Path(tempfile.mkdtemp(prefix="sen12stac-bench-", dir=scratch))
     try:
-        if mode in ("writer-local", "writer-local-fsync"):
+        if mode in ("writer-local", "writer-local-fsync", "writer-local-threads"):
             # what a build uses: durable when the catalog is complete (one sync at the end);
-            # "-fsync": every object fsynced before it appears (the store's default elsewhere)
+            # "-fsync": every object fsynced before it appears (the store's default elsewhere);
+            # "-threads": as a build uses it, but with 4 put threads (the writer's default before)
             store = LocalStore(tmp / "out") if mode == "writer-local-fsync" else LocalStore(tmp / "out").deferred()
-            r = run_writer(n, store, tmp)
+            r = run_writer(n, store, tmp, put_workers=4 if mode == "writer-local-threads" else None)
             r["bytes_on_disk"] = sum(p.stat().st_size for p in (tmp / "out").rglob("*") if p.is_file())
             pq = sorted((tmp / "out").glob("*/items.parquet"))
             r["parquet_bytes"] = sum(p.stat().st_size for p in pq)
+        elif mode == "durability":
+            r = run_durability(n, tmp)
         elif mode == "writer-discard":
             store = _discard_store()
             r = run_writer(n, store, tmp)
@@ -202,6 +249,7 @@ def main() -> int:
     ap.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     ap.add_argument("--scratch", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--validate-items", type=int, default=2312, help="items of the catalog validate_catalog is timed on (0: skip)")
+    ap.add_argument("--durability-files", type=int, default=10000, help="files made durable by sync(2) and by fdatasync each (0: skip)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "catalog.md")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the fastest run of each method is reported")
     args = ap.parse_args()
@@ -226,7 +274,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
         best: dict[str, dict] = {}
         for rnd in range(args.repeat):
             this_round: dict[str, dict] = {}
-            for mode in ("plain", "writer-discard", "writer-local", "writer-local-fsync"):
+            for mode in MODES:
                 t0 = time.perf_counter()
                 out = subprocess.run(
                     [sys.executable, __file__, "--one", str(n), mode, "--scratch", str(scratch)], check=True, capture_output=True, text=True
@@ -257,6 +305,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
         "plain": "plain `json.dumps` per-item files (no fsync, no catalogs)",
         "writer-discard": "CatalogWriter -> discard store (build + serialise + spool + parquet)",
         "writer-local": "CatalogWriter -> LocalStore as a build uses it (deferred durability: one sync when the catalog is complete)",
+        "writer-local-threads": "the same with 4 put threads (the writer's default before this change)",
         "writer-local-fsync": "CatalogWriter -> LocalStore with an fsync per object (as `publish` into a folder writes)",
     }
     for n in sizes:
@@ -297,6 +346,20 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
             f"At {r['n']:,} items: {r['bytes_on_disk'] / r['n']:,.0f} bytes of catalog per item on disk "
             f"(item JSON + scene catalogs + collections), stac-geoparquet {r['parquet_bytes'] / r['n']:,.0f} bytes per item."
         )
+    if args.durability_files:
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(args.durability_files), "durability", "--scratch", str(scratch)], check=True, capture_output=True, text=True
+        ).stdout
+        d = json.loads(out.strip().splitlines()[-1])
+        lines += [
+            "",
+            f"## Making {args.durability_files:,} freshly written files durable (load {os.getloadavg()[0]:.1f})",
+            "",
+            "| how | seconds |",
+            "|---|---:|",
+            f"| one `sync(2)` (what `LocalStore.sync` does; flushes the whole machine's dirty data) | {d['sync_s']:.2f} |",
+            f"| an `fdatasync` per file, in one thread | {d['fdatasync_s']:.2f} |",
+        ]
     if args.validate_items:
         out = subprocess.run(
             [sys.executable, __file__, "--one", str(args.validate_items), "validate", "--scratch", str(scratch)], check=True, capture_output=True, text=True
