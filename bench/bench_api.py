@@ -15,9 +15,12 @@
 3. In a private cluster (the settings of ``sen12stac api up``), in the same run:
    * baseline: ``pypgstac load items`` of the same items as NDJSON, insert mode, into an empty
      database (the loader's floor: no reading of a release, no upsert);
+   * with ``--rebuild-indexes-too``, ``sen12stac api load``'s path with each empty partition's
+     own indexes dropped before the COPY and built after, into another empty database;
    * ``sen12stac api load``'s path (:func:`sen12stac.api.load.load_release`) into another empty
-     database: parquet read, hrefs made absolute, upsert, one transaction per collection,
-     queryable indexes, ANALYZE.
+     database: queryables registered, geoparquet read as Arrow batches, rows formatted by worker
+     processes, hrefs made absolute, COPY, one transaction per collection, queryable indexes,
+     ANALYZE per partition.
 4. Serves the loaded database with ``sen12stac api serve`` (uvicorn, one process) and times
    ``POST /search`` (httpx, sequential, after 3 warm-up requests) for season+split,
    bbox+split, cloud cover+datetime at limit 10 and 100; for each query also the time of
@@ -263,14 +266,44 @@ def compare_read_paths(n: int, out: Path) -> None:
         r = open_release(str(rel))
         colls = read_collections(r)
         rows = []
-        for name, fn in (("item JSON walk", lambda c: _items_from_json(r, c.key, c.content)), ("geoparquet to dicts", lambda c: _items_from_geoparquet(r, _geoparquet_key(c)))) * 2:
+
+        def stac_geoparquet_rows(c):  # the earlier reader: stac-geoparquet's own row-by-row conversion
+            import pyarrow.parquet as pq
+            from stac_geoparquet.arrow import stac_table_to_items
+
+            return stac_table_to_items(pq.read_table(str(rel / _geoparquet_key(c))))
+
+        for name, fn in (("item JSON walk", lambda c: _items_from_json(r, c.key, c.content)),
+                         ("geoparquet, Arrow batches to dicts (api load's reader)", lambda c: _items_from_geoparquet(r, _geoparquet_key(c))),
+                         ("geoparquet, stac-geoparquet's stac_table_to_items", stac_geoparquet_rows)) * 2:
             t = time.perf_counter()
             k = sum(1 for c in colls for _ in fn(c))
             rows.append((name, k, time.perf_counter() - t))
+        formatted = []  # what api load does with them: pgstac rows as COPY text, in one process
+        from sen12stac.api.load import _copy_lines, _format_batch, _json_rows, _read_geoparquet, _Target
+
+        def base_of(c):
+            return {"type": "Feature", "stac_version": c.content["stac_version"], "assets": c.content.get("item_assets"), "collection": c.id}
+
+        def json_rows(c):
+            out = _json_rows(r, c, base_of(c), None)
+            return len(_copy_lines(out)) and len(out)
+
+        def parquet_rows(c):
+            target = _Target(c.id, r.href_base, _geoparquet_key(c), base_of(c), None)
+            return sum(_format_batch(b, target)[1] for b in _read_geoparquet(r, _geoparquet_key(c)).to_batches(max_chunksize=4096))
+
+        for name, fn in (("item JSON walk -> rows", json_rows), ("geoparquet Arrow batches -> rows (api load's path)", parquet_rows)) * 2:
+            t = time.perf_counter()
+            k = sum(fn(c) for c in colls)
+            formatted.append((name, k, time.perf_counter() - t))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    lines = [f"# Reading {n:,} items of a folder release back (bench/bench_api.py --read-paths {n})", "", "| path | run | seconds | items/s |", "|---|---:|---:|---:|"]
+    lines = [f"# Reading {n:,} items of a folder release back (bench/bench_api.py --read-paths {n})", "", f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} (2 cores, shared).", "", "| path | run | seconds | items/s |", "|---|---:|---:|---:|"]
     for i, (name, k, dt) in enumerate(rows):
+        lines.append(f"| {name} | {i // 3 + 1} | {dt:.1f} | {k / dt:,.0f} |")
+    lines += ["", "Read and formatted into pgstac rows (COPY text), one process, as `api load` formats them:", "", "| path | run | seconds | items/s |", "|---|---:|---:|---:|"]
+    for i, (name, k, dt) in enumerate(formatted):
         lines.append(f"| {name} | {i // 2 + 1} | {dt:.1f} | {k / dt:,.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
@@ -284,6 +317,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "api.md")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder, kept, and its generated release reused by a later run with the same --items (default: a temporary one under /var/tmp, removed)")
     ap.add_argument("--skip-baseline", action="store_true", help="skip the pypgstac baseline load (while iterating; the table then has no ratio)")
+    ap.add_argument("--workers", type=int, default=None, help="processes formatting rows for `api load` (default: its own, 2)")
+    ap.add_argument("--rebuild-indexes-too", action="store_true", help="also time the load with each empty partition's indexes dropped before the COPY and built after")
     ap.add_argument("--keep-running", action="store_true", help="leave the database running at the end (for profiling)")
     ap.add_argument("--read-paths", type=int, default=None, metavar="N", help="only compare the two ways of reading N items of a folder release")
     args = ap.parse_args()
@@ -296,7 +331,6 @@ def main() -> None:
 
     from sen12stac.api.database import PrivateCluster, prepare_database
     from sen12stac.api.load import load_release, open_release
-    from sen12stac.api.queryables import register_queryables
 
     work = args.work or Path(tempfile.mkdtemp(prefix="sen12stac-bench-api-", dir="/var/tmp"))
     work.mkdir(parents=True, exist_ok=True)
@@ -319,6 +353,7 @@ def main() -> None:
         print(f"generated {args.items:,} items ({item_bytes:,.0f} bytes each as NDJSON) in {gen_s:.0f} s", flush=True)
 
         cluster.start()
+        loads = [("start", os.getloadavg()[0])]
         base = cluster.dsn.rsplit("/", 1)[0]
         import psycopg
 
@@ -343,13 +378,25 @@ def main() -> None:
             with psycopg.connect(base + "/postgres", autocommit=True) as conn:
                 conn.execute("DROP DATABASE baseline WITH (FORCE)")
 
+        loads.append(("after baseline", os.getloadavg()[0]))
+        rebuilt_s = None
+        if args.rebuild_indexes_too:  # the same load, an empty partition's own indexes dropped before its COPY, built after
+            with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+                conn.execute("CREATE DATABASE rebuilt")
+            prepare_database(base + "/rebuilt")
+            t = time.perf_counter()
+            load_release(open_release(str(work / "release")), base + "/rebuilt", workers=args.workers, rebuild_indexes=True)
+            rebuilt_s = time.perf_counter() - t
+            print(f"load_release, indexes rebuilt after the COPY {rebuilt_s:.1f} s", flush=True)
+            with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+                conn.execute("DROP DATABASE rebuilt WITH (FORCE)")
+            loads.append(("after rebuilt-index load", os.getloadavg()[0]))
+
         prepare_database(cluster.dsn)
         t = time.perf_counter()
-        report = load_release(open_release(str(work / "release")), cluster.dsn, analyze=False)
-        items_s = time.perf_counter() - t
-        register_queryables(cluster.dsn, analyze=True)  # as `api up` / `api load` do: indexes built after the load
+        report = load_release(open_release(str(work / "release")), cluster.dsn, workers=args.workers)  # queryables, items, their indexes, ANALYZE
         load_s = time.perf_counter() - t
-        print(f"items {items_s:.1f} s, queryable indexes + ANALYZE {load_s - items_s:.1f} s", flush=True)
+        loads.append(("after api load", os.getloadavg()[0]))
         print(f"load_release {load_s:.1f} s: {report}", flush=True)
         with psycopg.connect(cluster.dsn, autocommit=True) as conn:
             db_mb = conn.execute("SELECT pg_database_size('pgstac')").fetchone()[0] / 1e6
@@ -370,6 +417,7 @@ def main() -> None:
                 time.sleep(0.2)
         rows = time_api(url, args.reps)
         sql_ms = time_sql(cluster.dsn, args.reps)
+        loads.append(("after searches", os.getloadavg()[0]))
     finally:
         if server is not None:
             server.send_signal(signal.SIGINT)
@@ -384,15 +432,17 @@ def main() -> None:
     lines = [
         f"# STAC API benchmark ({args.items:,} items)",
         "",
-        f"Command: `.venv/bin/python bench/bench_api.py{'' if args.items == 282384 else f' --items {args.items}'}`; {platform.node()}, {os.cpu_count()} cores, shared machine; PostgreSQL with `sen12stac api up`'s settings.",
+        f"Command: `{' '.join(['.venv/bin/python bench/bench_api.py', *sys.argv[1:]])}`; {platform.node()}, {os.cpu_count()} cores, shared machine; PostgreSQL with `sen12stac api up`'s settings.",
         "",
         f"Items: {item_bytes:,.0f} bytes each as JSON (absolute hrefs); {stored:,.0f} bytes stored per item (pgstac dehydrated content, compressed); database {db_mb:,.0f} MB.",
         "",
         "| load | seconds | items/s | ratio to baseline (time) |",
         "|---|---:|---:|---:|",
         f"| baseline: `pypgstac load items` NDJSON, insert, empty database | {base_s:.1f} | {args.items / base_s:,.0f} | 1.00 |" if base_s else "| baseline: skipped (--skip-baseline) | | | |",
-        f"| `sen12stac api load` path, items only: geoparquet, insert (empty collections), one transaction per collection | {items_s:.1f} | {args.items / items_s:,.0f} | {items_s / base_s:.2f} |" if base_s else f"| `sen12stac api load` path, items only | {items_s:.1f} | {args.items / items_s:,.0f} | |",
-        f"| `sen12stac api load` whole: the above, then queryable indexes, ANALYZE | {load_s:.1f} | {args.items / load_s:,.0f} | {load_s / base_s:.2f} |" if base_s else f"| `sen12stac api load` whole | {load_s:.1f} | {args.items / load_s:,.0f} | |",
+        f"| `sen12stac api load` whole: geoparquet, queryables registered first, rows formatted by {args.workers or 2} processes, COPY into each new partition (its indexes filled as the rows arrive), ANALYZE per partition; one transaction per collection | {load_s:.1f} | {args.items / load_s:,.0f} | {load_s / base_s:.2f} |" if base_s else f"| `sen12stac api load` whole | {load_s:.1f} | {args.items / load_s:,.0f} | |",
+        *([f"| the same load, each empty partition's own indexes dropped before its COPY and built after (`rebuild_indexes`) | {rebuilt_s:.1f} | {args.items / rebuilt_s:,.0f} | {rebuilt_s / base_s:.2f} |" if base_s else f"| the same load, indexes dropped before the COPY and built after | {rebuilt_s:.1f} | {args.items / rebuilt_s:,.0f} | |"] if rebuilt_s else []),
+        "",
+        "Load average (1 min) on the 2 cores during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in loads) + ".",
         "",
         f"POST /search, {args.reps} sequential requests after 3 warm-ups (ms); `pgstac.search()` in SQL alone in the same run:",
         "",

@@ -592,12 +592,11 @@ def api_load(
         _need_api_extra()
         from .api.database import prepare_database
         from .api.load import load_release
-        from .api.queryables import register_queryables
 
         release = _open_release(release_url, asset_base_url, endpoint_url)
         prepare_database(dsn, migrate_first=migrate)  # checks the DSN and pgstac; settings
-        report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False), analyze=False)
-        register_queryables(dsn, analyze=True)  # after the load: indexes built in bulk, then one ANALYZE
+        # registers the queryables first; their indexes are built in bulk after each collection's COPY
+        report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False))
         out.print(str(report), highlight=False, soft_wrap=True)
     except Sen12StacError as exc:
         _fail(exc)

@@ -6,8 +6,12 @@ output is already a valid COG. rio-cogeo is used to validate.
 """
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import numpy as np
 import rasterio
+import rasterio.env
 from rasterio.enums import ColorInterp
 from rasterio.io import MemoryFile
 
@@ -25,6 +29,24 @@ RGB = ("red", "green", "blue")
 _ENV = {"GDAL_PAM_ENABLED": "NO", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
 
 
+def encoding_env() -> rasterio.Env:
+    """The encoding environment, to enter once around many :func:`encode_cog` calls.
+
+    Each call otherwise enters and leaves its own ``rasterio.Env``: leaving a nested one tears
+    the GDAL environment down and rebuilds it (docs/scale.md). Inside this block the calls reuse it; the bytes are the same.
+    """
+    return rasterio.Env(**_ENV)
+
+
+def _env() -> Any:
+    """The encoding environment for one call: the one in force when it already holds the options."""
+    if rasterio.env.hasenv():
+        current = rasterio.env.getenv()
+        if all(current.get(k) == v for k, v in _ENV.items()):
+            return contextlib.nullcontext()
+    return rasterio.Env(**_ENV)
+
+
 def encode_cog(
     data: np.ndarray,
     grid: Grid,
@@ -40,6 +62,7 @@ def encode_cog(
     """Return the bytes of a COG holding ``data`` (bands, rows, cols) on ``grid``.
 
     Deterministic: the same array, grid and options give the same bytes (no timestamps).
+    Many calls in a row: inside one :func:`encoding_env` block.
     """
     if data.ndim != 3:
         raise RasterFormatError(f"encode_cog needs a (bands, rows, cols) array, got shape {data.shape}")
@@ -64,7 +87,7 @@ def encode_cog(
         "overviews": "NONE",
         "BIGTIFF": "NO",
     }
-    with rasterio.Env(**_ENV), MemoryFile() as mem:
+    with _env(), MemoryFile() as mem:
         with mem.open(**profile) as dst:
             dst.write(data)
             for i, d in enumerate(descriptions, start=1):

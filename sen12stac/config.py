@@ -60,7 +60,7 @@ class CogConfig(_Frozen):
 
 # Named COG profiles (``build --profile``), both lossless. "compatible" (the default) is
 # DEFLATE + predictor, which every GeoTIFF reader decodes, STAC Browser's geotiff.js
-# included; "fast" is ZSTD level 1 + predictor: about 2x faster to encode, 1.6x faster end
+# included; "fast" is ZSTD level 1 + predictor: about 2x faster to encode, 1.3-1.5x less CPU end
 # to end and 12 % larger files (bench/results/build.md), read by GDAL/rasterio and tifffile, but not by
 # the geotiff.js 2.x that STAC Browser 4.0.1 uses (no ZSTD decoder there).
 COG_PROFILES: dict[str, dict[str, object]] = {

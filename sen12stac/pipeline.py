@@ -9,6 +9,7 @@ arrive, so the client never holds the dataset either.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -21,12 +22,12 @@ import rasterio
 from rasterio.windows import Window
 
 from . import SOFTWARE, iostats
-from .cog import COG_MEDIA_TYPE, RGB, encode_cog
+from .cog import COG_MEDIA_TYPE, RGB, encode_cog, encoding_env
 from .config import BuildConfig
 from .errors import ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
 from .models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, SceneResult, Source
 from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
-from .qc import Override, SceneAccumulator, apply_override, judge_patch, judge_scene, load_overrides, reason_code
+from .qc import Override, SceneAccumulator, StripQC, apply_override, judge_scene, load_overrides, reason_code
 from .rois import Candidate, sample_candidates
 from .scenecache import CachedScene, scene_bytes
 from .seasons import SEASONS, Season
@@ -133,28 +134,29 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
     written: list[str] = []
     rejections: Counter[str] = Counter()
     try:
-        strip_row, strip, strip_u8 = -1, None, None
-        for pos in iter_positions(grid.height, grid.width, config.patch_size, config.stride):
-            if pos.row != strip_row:
-                sw = Window(0, pos.window.row_off, grid.width, config.patch_size)
-                strip = (scene.read_s1(sw), scene.read_s2(sw), scene.seam_mask(sw))
-                strip_row, strip_u8 = pos.row, None
-            assert strip is not None
-            x0, x1 = int(pos.window.col_off), int(pos.window.col_off) + config.patch_size
-            s1 = strip[0][:, :, x0:x1]
-            s2 = strip[1][:, :, x0:x1]
-            seam = strip[2][:, x0:x1] if strip[2] is not None else None
-            pqc = judge_patch(s1, s2, seam, config.scene_qc, config.patch_qc)
-            if not pqc.accepted:
-                for r in pqc.reasons:
-                    rejections[reason_code(r)] += 1
-                continue
-            if strip_u8 is None:  # scaled once per strip (elementwise: the same values as per patch)
-                strip_u8 = (scale_s1(strip[0], s1_stats), scale_s2(strip[1], s2_stats))
-            u8 = (strip_u8[0][:, :, x0:x1], strip_u8[1][:, :, x0:x1])
-            record = _publish_patch(roi, request, pos, u8, s1_stats, s2_stats, pqc, qc, scene, store, config, written)
-            result.patches.append(record)
-            result.bytes_written += sum(a.size for a in record.assets.values())
+        positions = iter_positions(grid.height, grid.width, config.patch_size, config.stride)
+        for _row, row_positions in itertools.groupby(positions, key=lambda p: p.row):
+            row_positions = list(row_positions)
+            sw = Window(0, row_positions[0].window.row_off, grid.width, config.patch_size)
+            strip = (scene.read_s1(sw), scene.read_s2(sw), scene.seam_mask(sw))
+            strip_u8 = None
+            strip_qc = StripQC(*strip, config.scene_qc, config.patch_qc)  # = judge_patch of each patch, masks once per strip
+            # one GDAL environment for the strip's encodes (not one per encode: docs/scale.md);
+            # the reads above stay outside it, under the source's own options
+            with encoding_env():
+                for pos in row_positions:
+                    x0, x1 = int(pos.window.col_off), int(pos.window.col_off) + config.patch_size
+                    pqc = strip_qc.judge(x0, x1)
+                    if not pqc.accepted:
+                        for r in pqc.reasons:
+                            rejections[reason_code(r)] += 1
+                        continue
+                    if strip_u8 is None:  # scaled once per strip (elementwise: the same values as per patch)
+                        strip_u8 = (scale_s1(strip[0], s1_stats), scale_s2(strip[1], s2_stats))
+                    u8 = (strip_u8[0][:, :, x0:x1], strip_u8[1][:, :, x0:x1])
+                    record = _publish_patch(roi, request, pos, u8, s1_stats, s2_stats, pqc, qc, scene, store, config, written)
+                    result.patches.append(record)
+                    result.bytes_written += sum(a.size for a in record.assets.values())
     except BaseException:
         try:
             discard_written(store, written)  # nothing partial for this scene, in a folder or a bucket

@@ -47,6 +47,19 @@ class BandAccumulator:
         """``values``: the valid pixels only (1-D)."""
         if values.size == 0:
             return
+        if self.kind != "db" and values.dtype in (np.uint8, np.uint16) and values.size < 2**31:
+            # integers: the moments come exactly from this strip's histogram (integer dot
+            # products). Below 2**53 every partial sum of the float64 path is an exact integer
+            # too, so its result is this one; above, that path rounds: take it as before.
+            counts = np.bincount(values, minlength=65536)
+            dn = np.arange(counts.size, dtype=np.int64)
+            total, total_sq = int(counts @ dn), int(counts @ (dn * dn))
+            if total_sq < 2**53:
+                self.total += float(total)
+                self.total_sq += float(total_sq)
+                self.count += int(values.size)
+                self.hist += counts
+                return
         v64 = values.astype(np.float64)
         self.total += float(v64.sum())
         self.total_sq += float(np.square(v64).sum())
@@ -102,9 +115,17 @@ class BandAccumulator:
 def to_uint8(values: np.ndarray, valid: np.ndarray, stats: BandStats) -> np.ndarray:
     """Map physical values to DN 1..255 (0 where not valid)."""
     span = stats.stretch_max - stats.stretch_min
-    x = (values.astype(np.float32) - np.float32(stats.stretch_min)) / np.float32(span)
-    x = np.nan_to_num(np.clip(x, 0.0, 1.0), nan=0.0)
-    dn = np.rint(x * 254.0).astype(np.uint8) + np.uint8(1)
+    # in place on one float32 copy: the same float32 operations, in the same order, as
+    # ((v - min) / span, clip to [0, 1], NaN -> 0, rint(x * 254)) written out
+    x = values.astype(np.float32)
+    x -= np.float32(stats.stretch_min)
+    x /= np.float32(span)
+    np.clip(x, 0.0, 1.0, out=x)
+    np.nan_to_num(x, copy=False, nan=0.0)
+    x *= np.float32(254.0)
+    np.rint(x, out=x)
+    dn = x.astype(np.uint8)
+    dn += np.uint8(1)
     dn[~valid] = 0
     return dn
 

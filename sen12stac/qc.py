@@ -26,6 +26,11 @@ def cloud_mask(s2: np.ndarray, config: SceneQCConfig) -> np.ndarray:
     Bright = band mean above ``cloud_brightness``; white = (max - min) / mean below
     ``cloud_whiteness``. Snow and ice are cloud-like too by this test (documented).
     """
+    return _cloud_and_valid(s2, config)[0]
+
+
+def _cloud_and_valid(s2: np.ndarray, config: SceneQCConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The cloud mask and the S2 validity (every band > 0) it is computed with, in one pass."""
     if s2.dtype == np.uint16:
         # integer reductions (exact: a sum of uint16 bands is exact in float32), then the same
         # float32 division as mean(): the same mask as the float path, at half the cost
@@ -38,7 +43,7 @@ def cloud_mask(s2: np.ndarray, config: SceneQCConfig) -> np.ndarray:
         mean = f.mean(axis=0)
         spread = f.max(axis=0) - f.min(axis=0)
         valid = np.all(s2 > 0, axis=0)
-    return valid & (mean > config.cloud_brightness * 10000.0) & (spread < config.cloud_whiteness * np.maximum(mean, 1.0))
+    return valid & (mean > config.cloud_brightness * 10000.0) & (spread < config.cloud_whiteness * np.maximum(mean, 1.0)), valid
 
 
 def haze_index(b4_mean: float, b4_std: float, b2_mean: float) -> float:
@@ -72,15 +77,16 @@ class SceneAccumulator:
 
     def add(self, s1: np.ndarray, s2: np.ndarray) -> None:
         v1 = np.isfinite(s1[0])
-        v2 = np.all(s2 > 0, axis=0)
+        cloud, v2 = _cloud_and_valid(s2, self.config)  # v2: every S2 band > 0
         self.pixels += v1.size
-        self.s1_nodata += int(v1.size - v1.sum())
-        self.s2_nodata += int(v2.size - v2.sum())
-        self.cloud += int(cloud_mask(s2, self.config).sum())
+        n1, n2 = int(np.count_nonzero(v1)), int(np.count_nonzero(v2))
+        self.s1_nodata += int(v1.size - n1)
+        self.s2_nodata += int(v2.size - n2)
+        self.cloud += int(np.count_nonzero(cloud))
         for i, acc in enumerate(self.s1):
-            acc.add(s1[i][v1])
+            acc.add(s1[i].ravel() if n1 == v1.size else s1[i][v1])  # all valid: the same values, no mask copy
         for i, acc in enumerate(self.s2):
-            acc.add(s2[i][v2])
+            acc.add(s2[i].ravel() if n2 == v2.size else s2[i][v2])
 
     def metrics(self) -> dict[str, float]:
         px = max(self.pixels, 1)
@@ -178,26 +184,61 @@ def apply_override(qc: SceneQC, overrides: dict[str, Override]) -> SceneQC:
 
 def judge_patch(s1: np.ndarray, s2: np.ndarray, seam: np.ndarray | None, scene_cfg: SceneQCConfig, cfg: PatchQCConfig) -> PatchQC:
     """Patch QC on the physical-unit patch arrays (S1 dB with NaN, S2 uint16 with 0)."""
-    v1 = np.isfinite(s1[0])
-    v2 = np.all(s2 > 0, axis=0)
-    nodata = 1.0 - float((v1 & v2).mean())
-    valid2 = max(int(v2.sum()), 1)
-    cloud = float(cloud_mask(s2, scene_cfg).sum()) / valid2 if v2.any() else 0.0
-    seamline = bool(seam is not None and seam.any())
-    haze = float("nan")
-    if v2.any():
-        red, blue = s2[0][v2].astype(np.float64), s2[2][v2].astype(np.float64)
-        haze = haze_index(float(red.mean()), float(red.std()), float(blue.mean()))
-    reasons = []
-    if nodata > cfg.max_nodata_fraction:
-        reasons.append(f"nodata {nodata:.4f} > {cfg.max_nodata_fraction:.4f}")
-    if cloud > cfg.max_cloud_fraction:
-        reasons.append(f"clouds {cloud:.3f} > {cfg.max_cloud_fraction:.3f}")
-    if cfg.max_haze_index is not None and math.isfinite(haze) and haze > cfg.max_haze_index:
-        reasons.append(f"haze {haze:.2f} > {cfg.max_haze_index:.2f}")
-    if seamline and cfg.reject_seamlines:
-        reasons.append("seamline")
-    return PatchQC(not reasons, tuple(reasons), round(nodata, 6), round(cloud, 6), seamline, round(haze, 6))
+    return StripQC(s1, s2, seam, scene_cfg, cfg).judge(0, s2.shape[2])
+
+
+class StripQC:
+    """Patch QC for the patches of one strip (patches side by side, all its rows): the masks
+    are computed once for the strip -- neighbouring patches overlap by half their width --
+    and each patch's counts come from column prefix sums. ``judge(x0, x1)`` gives exactly
+    :func:`judge_patch` of the patch's arrays ``[..., x0:x1]``."""
+
+    def __init__(self, s1: np.ndarray, s2: np.ndarray, seam: np.ndarray | None, scene_cfg: SceneQCConfig, cfg: PatchQCConfig) -> None:
+        self.s2, self.cfg = s2, cfg
+        v1 = np.isfinite(s1[0])
+        clouds, self.v2 = _cloud_and_valid(s2, scene_cfg)  # v2: every S2 band > 0
+        self._v1 = _column_prefix(v1)
+        self._v2 = _column_prefix(self.v2)
+        self._v12 = _column_prefix(v1 & self.v2)
+        self._cloud = _column_prefix(clouds)
+        self._seam = _column_prefix(seam) if seam is not None else None
+
+    def judge(self, x0: int, x1: int) -> PatchQC:
+        rows = self.s2.shape[1]
+        size = rows * (x1 - x0)
+        n2 = int(self._v2[x1] - self._v2[x0])
+        # counts of booleans over the patch: exactly what mean()/sum() of its masks give
+        nodata = 1.0 - int(self._v12[x1] - self._v12[x0]) / size
+        cloud = int(self._cloud[x1] - self._cloud[x0]) / n2 if n2 else 0.0
+        seamline = bool(self._seam is not None and self._seam[x1] > self._seam[x0])
+        haze = float("nan")
+        if n2:
+            s2 = self.s2[:, :, x0:x1]
+            everywhere = n2 == size  # no S2 no-data: the valid pixels are all of them, in the same order
+            v2 = None if everywhere else self.v2[:, x0:x1]
+            red = (s2[0].ravel() if v2 is None else s2[0][v2]).astype(np.float64)
+            blue = s2[2] if v2 is None else s2[2][v2]
+            # an integer sum is exact (and so is float64's for these counts): the same mean
+            blue_mean = int(blue.sum(dtype=np.int64)) / n2 if blue.dtype.kind in "ui" else float(blue.astype(np.float64).mean())
+            haze = haze_index(float(red.mean()), float(red.std()), blue_mean)
+        cfg = self.cfg
+        reasons = []
+        if nodata > cfg.max_nodata_fraction:
+            reasons.append(f"nodata {nodata:.4f} > {cfg.max_nodata_fraction:.4f}")
+        if cloud > cfg.max_cloud_fraction:
+            reasons.append(f"clouds {cloud:.3f} > {cfg.max_cloud_fraction:.3f}")
+        if cfg.max_haze_index is not None and math.isfinite(haze) and haze > cfg.max_haze_index:
+            reasons.append(f"haze {haze:.2f} > {cfg.max_haze_index:.2f}")
+        if seamline and cfg.reject_seamlines:
+            reasons.append("seamline")
+        return PatchQC(not reasons, tuple(reasons), round(nodata, 6), round(cloud, 6), seamline, round(haze, 6))
+
+
+def _column_prefix(mask: np.ndarray) -> np.ndarray:
+    """Prefix sums of a (rows, cols) mask's per-column counts: cols ``[a, b)`` hold ``p[b] - p[a]``."""
+    out = np.zeros(mask.shape[1] + 1, dtype=np.int64)
+    np.cumsum(np.count_nonzero(mask, axis=0), out=out[1:])
+    return out
 
 
 def reason_code(reason: str) -> str:

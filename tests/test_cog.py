@@ -50,3 +50,18 @@ def test_deterministic_bytes():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(RasterFormatError, match="grid is 256x256"):
         encode_cog(np.zeros((1, 100, 100), np.uint8), GRID, nodata=0)
+
+
+def test_many_encodes_in_one_environment_give_the_same_bytes():
+    """The build encodes a strip's patches inside one encoding_env(); the bytes must be those of
+    a call on its own, and leaving it restores the outer environment's options."""
+    from sen12stac.cog import encoding_env
+
+    kwargs = dict(nodata=0, descriptions=("B04", "B03", "B02"), colorinterp=RGB, scales=(0.5, 1, 2), offsets=(1, 2, 3))
+    alone = encode_cog(_patch(), GRID, **kwargs)
+    with rasterio.Env(GDAL_CACHEMAX=64):  # the build's outer environment, without the encoding options
+        assert encode_cog(_patch(), GRID, **kwargs) == alone
+        with encoding_env():
+            assert [encode_cog(_patch(), GRID, **kwargs) for _ in range(3)] == [alone] * 3
+            assert rasterio.env.getenv()["GDAL_PAM_ENABLED"] == "NO"
+        assert rasterio.env.getenv().get("GDAL_DISABLE_READDIR_ON_OPEN") is None  # the outer options are back

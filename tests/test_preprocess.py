@@ -23,6 +23,26 @@ def test_streaming_moments_match_the_whole_array_whatever_the_strips():
     assert one.stats(PreprocessConfig()) == many.stats(PreprocessConfig())
 
 
+
+@pytest.mark.parametrize("high", [3_000, 65_535])
+def test_integer_band_sums_are_those_of_float64_per_strip(high):
+    """uint16 bands take their sums from the strip's histogram: the totals must be exactly the
+    float64 sums of the values, strip by strip, also where the sum of squares passes 2**53
+    (2.2 million pixels at 65,535: there the float64 path is kept)."""
+    rng = np.random.default_rng(3)
+    strips = [rng.integers(1, high, n, endpoint=True).astype(np.uint16) for n in (1, 1_000, 2_200_000)]
+    if high == 65_535:
+        strips[-1][:] = 65_535  # sum of squares 9.4e15 > 2**53
+    acc = BandAccumulator("B04", "uint16")
+    total = total_sq = 0.0
+    for v in strips:
+        acc.add(v)
+        v64 = v.astype(np.float64)
+        total += float(v64.sum())
+        total_sq += float(np.square(v64).sum())
+    assert (acc.total, acc.total_sq, acc.count) == (total, total_sq, sum(v.size for v in strips))
+    assert acc.hist.sum() == acc.count and acc.hist[65_535 if high == 65_535 else 0] == (2_200_000 if high == 65_535 else 0)
+
 def test_cut_is_mean_plus_minus_k_sigma_and_stretch_inside_it():
     rng = np.random.default_rng(2)
     v = rng.normal(1000, 200, 200_000).clip(1, 65535).astype(np.uint16)

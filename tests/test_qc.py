@@ -5,7 +5,7 @@ import pytest
 
 from sen12stac.config import PatchQCConfig, SceneQCConfig
 from sen12stac.errors import ConfigError
-from sen12stac.qc import SceneAccumulator, apply_override, cloud_mask, judge_patch, judge_scene, load_overrides
+from sen12stac.qc import SceneAccumulator, StripQC, apply_override, cloud_mask, judge_patch, judge_scene, load_overrides
 
 CFG = SceneQCConfig()
 
@@ -90,6 +90,31 @@ def test_patch_qc():
     rec = judge_patch(s1, s2, seam, CFG, PatchQCConfig())
     assert rec.accepted and rec.seamline
     assert not judge_patch(s1, s2, seam, CFG, PatchQCConfig(reject_seamlines=True)).accepted
+
+
+
+def test_strip_qc_judges_each_window_as_its_own_patch():
+    """The build judges a strip's patches from masks computed once per strip (StripQC): every
+    window, overlapping ones and a last one flush with the edge, gets judge_patch's result."""
+    rng = np.random.default_rng(7)
+    s2 = rng.integers(300, 3000, (3, 16, 70)).astype(np.uint16)
+    s2[:, 2:12, 5:30] = 6200  # a cloud over the first windows
+    s2[:, 12:, 40:] = 0  # S2 no-data in the bottom right
+    s1 = rng.normal(-12, 4, (1, 16, 70)).astype(np.float32)
+    s1[0, 0, 20] = np.nan
+    seam = np.zeros((16, 70), bool)
+    seam[:, 33] = True
+    cfg = PatchQCConfig(max_haze_index=3.0)
+    strip = StripQC(s1, s2, seam, CFG, cfg)
+    results = []
+    for x0 in (0, 8, 16, 24, 32, 40, 48, 54):  # 16 px windows at stride 8, the last flush with the edge
+        x1 = x0 + 16
+        alone = judge_patch(s1[:, :, x0:x1].copy(), s2[:, :, x0:x1].copy(), seam[:, x0:x1].copy(), CFG, cfg)
+        got = strip.judge(x0, x1)
+        assert got == alone or (got.haze_index != got.haze_index and alone.haze_index != alone.haze_index and got.reasons == alone.reasons), (x0, got, alone)
+        results.append(got)
+    assert {r.reasons[0].split()[0] for r in results if r.reasons} >= {"nodata", "clouds"}
+    assert [r.seamline for r in results] == [False, False, False, True, True, False, False, False]
 
 
 # --------------------------------------------------------------------------- haze

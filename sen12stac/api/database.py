@@ -36,7 +36,11 @@ INSTALL_FIX = "install Debian's PostgreSQL and PostGIS with `bash scripts/system
 # synchronous_commit off: a crash loses at most the last few commits of a cache, never
 # consistency; a large max_wal_size keeps checkpoints out of a bulk load;
 # max_parallel_workers_per_gather 0: pgstac's searches do a few ms of work, and launching
-# parallel workers added 45-65 ms to each (the API's sessions set it too: serve.py).
+# parallel workers added 45-65 ms to each (the API's sessions set it too: serve.py);
+# wal_level minimal (no replication or archiving for a private cache; needs max_wal_senders 0):
+# a collection's first load creates its partition in the load's transaction, so PostgreSQL
+# writes the COPY and the index builds straight to the table files instead of the WAL too
+# (PostgreSQL docs, "Populating a Database": disable WAL archival and streaming replication).
 SERVER_SETTINGS: dict[str, str] = {
     "listen_addresses": "127.0.0.1",
     "shared_buffers": "256MB",
@@ -50,6 +54,8 @@ SERVER_SETTINGS: dict[str, str] = {
     "checkpoint_timeout": "30min",
     "max_connections": "50",
     "max_parallel_workers_per_gather": "0",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
 }
 
 
@@ -358,9 +364,9 @@ def apply_settings(dsn: str, settings: dict[str, str] | None = None) -> None:
 
 
 def prepare_database(dsn: str, *, migrate_first: bool = True) -> str:
-    """pgstac migrated (when asked) or checked, and its settings applied. Register the
-    queryables after loading (:func:`~sen12stac.api.queryables.register_queryables`): their
-    indexes are then built in bulk, which was faster than maintaining them row by row."""
+    """pgstac migrated (when asked) or checked, and its settings applied. The queryables are
+    registered by :func:`~sen12stac.api.load.load_release` before it loads items (the COPY then
+    fills their indexes, which measured faster than building them after: docs/api.md)."""
     version = migrate(dsn) if migrate_first else check_dsn(dsn)
     apply_settings(dsn)
     return version

@@ -16,6 +16,7 @@ does is upserted (an unchanged item is not rewritten, so loading twice changes n
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -26,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ConfigError, DatabaseError, ObjectConflictError, Sen12StacError, StoreError
 from ..models import format_datetime
-from ..stac.hrefs import resolve_href
+from ..stac.hrefs import key_parts, resolve_href
 from ..store import ObjectStore, open_store
 from ..store.base import NotFound
 from ..store.prefixed import PrefixedStore
@@ -97,18 +98,39 @@ def open_release(url: str, *, asset_base_url: str | None = None, **s3_options: A
 # ----------------------------------------------------------------------------- objects for pgstac
 
 
-def _absolute(release: Release, from_key: str, href: str) -> str:
+@functools.lru_cache(maxsize=256)
+def _folder_of(from_key: str) -> str:
+    return "/".join(key_parts(from_key)[:-1])
+
+
+def _absolute(href_base: str, from_key: str, href: str) -> str:
+    if href.startswith("./") and "#" not in href and "?" not in href and "://" not in href:  # the common case, without the general resolver
+        rest = href[2:]
+        parts = rest.split("/")
+        if "" not in parts and "." not in parts and ".." not in parts:
+            folder = _folder_of(from_key)
+            return f"{href_base}/{folder}/{rest}" if folder else f"{href_base}/{rest}"
     key = resolve_href(from_key, href)
-    return href if key is None else f"{release.href_base}/{key}"
+    return href if key is None else f"{href_base}/{key}"
 
 
-def _for_pgstac(release: Release, obj: dict[str, Any], from_key: str) -> dict[str, Any]:
-    """A copy with absolute asset and link hrefs and without the structural links."""
+def _for_pgstac(release: Release | str, obj: dict[str, Any], from_key: str) -> dict[str, Any]:
+    """A copy with absolute asset and link hrefs (``release``: the release or its href base)
+    and without the structural links."""
+    base = release if isinstance(release, str) else release.href_base
     out = dict(obj)
-    out["links"] = [dict(l, href=_absolute(release, from_key, l["href"])) for l in obj.get("links", []) or [] if l.get("rel") not in STRUCTURAL_RELS]
+    out["links"] = [dict(l, href=_absolute(base, from_key, l["href"])) for l in obj.get("links", []) or [] if l.get("rel") not in STRUCTURAL_RELS]
     if "assets" in obj:
-        out["assets"] = {k: dict(a, href=_absolute(release, from_key, a["href"])) for k, a in obj["assets"].items()}
+        out["assets"] = {k: dict(a, href=_absolute(base, from_key, a["href"])) for k, a in obj["assets"].items()}
     return out
+
+
+def _absolutize(href_base: str, item: dict[str, Any], from_key: str) -> None:
+    """:func:`_for_pgstac` in place, for an item dict nobody else holds."""
+    item["links"] = [dict(l, href=_absolute(href_base, from_key, l["href"])) for l in item.get("links", []) or [] if l.get("rel") not in STRUCTURAL_RELS]
+    if "assets" in item:
+        for asset in item["assets"].values():
+            asset["href"] = _absolute(href_base, from_key, asset["href"])
 
 
 @dataclass(frozen=True)
@@ -140,15 +162,92 @@ def _geoparquet_key(coll: CollectionRef) -> str | None:
     return None
 
 
-def _items_from_geoparquet(release: Release, key: str) -> Iterator[dict[str, Any]]:
+def _read_geoparquet(release: Release, key: str) -> Any:
     import pyarrow.parquet as pq
-    from stac_geoparquet.arrow import stac_table_to_items
 
-    parquet = pq.ParquetFile(io.BytesIO(release.store.get(key)))
-    for batch in parquet.iter_batches(batch_size=4096):
-        import pyarrow as pa
+    return pq.read_table(io.BytesIO(release.store.get(key)))
 
-        yield from stac_table_to_items(pa.Table.from_batches([batch]))
+
+def _has_other_geometries(batch: Any) -> bool:
+    """``proj:geometry`` columns (in properties or an asset), which stac-geoparquet also turns into GeoJSON."""
+    import pyarrow as pa
+
+    if "proj:geometry" in batch.schema.names:
+        return True
+    if "assets" in batch.schema.names:
+        for asset in batch.schema.field("assets").type:
+            if pa.types.is_struct(asset.type) and asset.type.get_field_index("proj:geometry") >= 0:
+                return True
+    return False
+
+
+def _published_timestamps(batch: Any) -> tuple[Any, bool]:
+    """stac-geoparquet's timestamp columns as text, and whether the datetimes are already as
+    published (:func:`_datetimes_as_published`): done here, for whole columns, when no value
+    has fractional seconds (``format_datetime`` then writes ``%Y-%m-%dT%H:%M:%SZ``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from stac_geoparquet.arrow._from_arrow import convert_timestamp_columns_to_string
+
+    published = {}
+    for name in _DATETIME_PROPS:
+        if name not in batch.schema.names:
+            continue
+        col = batch[name]
+        if not pa.types.is_timestamp(col.type) or col.type.tz is None:
+            return convert_timestamp_columns_to_string(batch), False
+        secs = col.cast(pa.timestamp("s", tz=col.type.tz), safe=False)
+        if not pc.all(pc.equal(secs.cast(col.type), col)).as_py() in (True, None):
+            return convert_timestamp_columns_to_string(batch), False
+        published[name] = pc.strftime(secs.cast(pa.timestamp("s", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
+    others = batch.drop_columns(list(published))
+    others = convert_timestamp_columns_to_string(others)
+    for name, text in published.items():
+        others = others.append_column(name, text)
+    return others, True
+
+
+def _geoparquet_rows(batch: Any) -> tuple[list[bytes | None] | None, list[dict[str, Any]], bool]:
+    """``(geometry WKB per row, item dicts without geometry)`` of a stac-geoparquet record batch:
+    what stac-geoparquet's ``stac_table_to_items`` gives (its own column transforms, then its
+    per-row clean-up), but the rows converted by Arrow in one call per batch instead of one per
+    row, and the geometry left as WKB (4x faster; the same dicts, tested). A batch with other
+    geometry columns goes through ``stac_table_to_items`` itself (WKB ``None``). The third value:
+    whether the datetimes are already as published (:func:`_published_timestamps`)."""
+    from stac_geoparquet.arrow._batch import StacArrowBatch
+    from stac_geoparquet.arrow._from_arrow import convert_bbox_to_array, lower_properties_from_top_level
+
+    if _has_other_geometries(batch):
+        return None, list(StacArrowBatch(batch).to_json_batch().iter_dicts()), False
+    batch, published = _published_timestamps(batch)
+    batch = convert_bbox_to_array(lower_properties_from_top_level(batch))
+    wkbs = batch["geometry"].to_pylist()
+    rows = batch.drop_columns(["geometry"]).to_pylist()
+    for row in rows:
+        assets = row.setdefault("assets", {})
+        if assets and isinstance(assets, dict):
+            row["assets"] = {k: v for k, v in assets.items() if v is not None}
+    return wkbs, rows, published
+
+
+def _items_from_geoparquet(release: Release, key: str) -> Iterator[dict[str, Any]]:
+    import shapely
+    from stac_geoparquet.arrow._util import convert_tuples_to_lists
+
+    for batch in _read_geoparquet(release, key).to_batches(max_chunksize=4096):
+        wkbs, rows, published = _geoparquet_rows(batch)
+        if not published:
+            for row in rows:
+                _datetimes_as_published(row)
+        if wkbs is None:
+            yield from rows
+            continue
+        for wkb, row in zip(wkbs, rows):
+            geometry = None if wkb is None else shapely.from_wkb(wkb).__geo_interface__
+            if geometry is not None:
+                geometry["coordinates"] = convert_tuples_to_lists(geometry["coordinates"])
+            row["geometry"] = geometry
+            yield row
 
 
 def _items_from_json(release: Release, key: str, obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -185,24 +284,29 @@ def _walkable(coll: CollectionRef) -> bool:
     return any(l.get("rel") in ("child", "item") for l in coll.content.get("links", []) or [])
 
 
+def _source(release: Release, coll: CollectionRef, source: str) -> tuple[str, str | None]:
+    pq_key = _geoparquet_key(coll)
+    has_pq = pq_key is not None and release.store.exists(pq_key)
+    if source == "auto":
+        source = "geoparquet" if has_pq else "json"
+    if source == "geoparquet" and not has_pq:
+        raise ConfigError(f"collection {coll.id} has no stac-geoparquet file in {release.url}", fix="load it with source='json'")
+    return source, pq_key
+
+
 def items_for_pgstac(release: Release, coll: CollectionRef, source: str = "auto") -> Iterator[dict[str, Any]]:
     """Every item of the collection, ready for pgstac (absolute hrefs, no structural links).
 
     ``source``: ``"json"`` walks the scene catalogs and reads each item's JSON; ``"geoparquet"``
-    reads the collection's stac-geoparquet file; ``"auto"`` (default) walks JSON in a folder
-    (about 1.6-2.2x faster to read than converting the parquet rows back to dicts:
-    ``bench/bench_api.py --read-paths 20000``) and reads the geoparquet from object storage (one
-    GET per collection instead of one per item)."""
-    pq_key = _geoparquet_key(coll)
-    has_pq = pq_key is not None and release.store.exists(pq_key)
-    if source == "auto":
-        source = "json" if (release.store.root is not None and _walkable(coll)) or not has_pq else "geoparquet"
+    reads the collection's stac-geoparquet file; ``"auto"`` (default) reads the geoparquet when
+    the collection has one (one read per collection, and with Arrow converting whole batches,
+    faster than walking the item JSON: ``bench/bench_api.py --read-paths 20000``), else walks
+    the JSON."""
+    source, pq_key = _source(release, coll, source)
     if source == "geoparquet":
-        if not has_pq:
-            raise ConfigError(f"collection {coll.id} has no stac-geoparquet file in {release.url}", fix="load it with source='json'")
-        for item in _items_from_geoparquet(release, pq_key):
+        for item in _items_from_geoparquet(release, pq_key):  # datetimes as published
             item["collection"] = coll.id
-            yield _for_pgstac(release, _datetimes_as_published(item), pq_key)  # parquet hrefs are relative to its own folder
+            yield _for_pgstac(release, item, pq_key)  # parquet hrefs are relative to its own folder
     else:
         for key, item in _items_from_json(release, coll.key, coll.content):
             item["collection"] = coll.id
@@ -255,36 +359,326 @@ def _has_items(conn: Any, coll_id: str) -> bool:
     return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM pgstac.items WHERE collection = %s)", (coll_id,)).fetchone()[0])
 
 
+# ----------------------------------------------------------------------------- bulk rows
+
+_COLUMNS = "(id, collection, datetime, end_datetime, geometry, content, private)"
+
+
+def _copy_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+def _copy_lines(rows: Iterable[tuple]) -> bytes:
+    """Rows in PostgreSQL's COPY text format. ``content`` and ``private`` are JSON from orjson,
+    which escapes every control character: only their backslashes need doubling."""
+    esc = _copy_text
+    out = []
+    for id_, coll, dt, edt, geom, content, private in rows:
+        out.append(
+            "\t".join((
+                esc(id_), esc(coll), esc(dt), esc(edt),
+                "\\N" if geom is None else geom,
+                content.replace("\\", "\\\\"),
+                "\\N" if private is None else private.replace("\\", "\\\\"),
+            )) + "\n"
+        )
+    return "".join(out).encode()
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What formatting a collection's rows needs: where hrefs point, and the base item to dehydrate against."""
+
+    coll_id: str
+    href_base: str
+    from_key: str  # the geoparquet's key: its hrefs are relative to its folder
+    base_item: dict[str, Any]
+    base_item_id: int | None
+
+
+def _format_batch(batch: Any, target: _Target) -> tuple[bytes, int]:
+    """One geoparquet record batch -> COPY text of its pgstac rows (run in a worker process)."""
+    import gc
+
+    from .rows import ewkb_hex, geojson_ewkb_hex, item_row
+
+    # The batch's items are a few hundred thousand small objects without cycles: the cyclic
+    # garbage collector, triggered over and over by their allocation, took more than half of
+    # the time here (measured); reference counting frees them.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        wkbs, items, published = _geoparquet_rows(batch)
+        rows = []
+        for i, item in enumerate(items):
+            item["collection"] = target.coll_id
+            if not published:
+                _datetimes_as_published(item)
+            _absolutize(target.href_base, item, target.from_key)
+            if wkbs is None:
+                geometry = geojson_ewkb_hex(item.get("geometry"))
+            else:
+                geometry = None if wkbs[i] is None else ewkb_hex(wkbs[i])
+            rows.append(item_row(item, geometry, target.base_item, target.base_item_id))
+        return _copy_lines(rows), len(rows)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _json_rows(release: Release, coll: CollectionRef, base_item: dict[str, Any], base_item_id: int | None) -> list[tuple]:
+    """The collection's pgstac rows from its item JSON (walking the scene catalogs), in this process."""
+    import gc
+
+    from .rows import geojson_ewkb_hex, item_row
+
+    enabled = gc.isenabled()
+    gc.disable()  # as in _format_batch
+    try:
+        rows = []
+        for item_key, item in _items_from_json(release, coll.key, coll.content):
+            item["collection"] = coll.id
+            _absolutize(release.href_base, item, item_key)
+            rows.append(item_row(item, geojson_ewkb_hex(item.get("geometry")), base_item, base_item_id))
+        return rows
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _time_range(table: Any) -> tuple[Any, Any, Any, Any]:
+    """(min, max) of each row's pgstac ``datetime`` and ``end_datetime`` (start/end when both
+    are set, else datetime, as pypgstac), from the table's columns (Arrow compute when they are
+    timestamps, as stac-geoparquet writes them)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = {}
+    for name in ("datetime", "start_datetime", "end_datetime"):
+        col = table[name] if name in table.column_names else pa.nulls(table.num_rows, pa.timestamp("us", tz="UTC"))
+        if not pa.types.is_timestamp(col.type) or col.type.tz is None:
+            return _row_range([(None, None, *_pg_datetimes(d, s, e)) for d, s, e in zip(*(
+                table[n].to_pylist() if n in table.column_names else [None] * table.num_rows for n in ("datetime", "start_datetime", "end_datetime")))])
+        cols[name] = col.cast(pa.timestamp("us", tz="UTC"))
+    both = pc.and_(pc.is_valid(cols["start_datetime"]), pc.is_valid(cols["end_datetime"]))
+    lo = pc.min_max(pc.if_else(both, cols["start_datetime"], cols["datetime"]))
+    hi = pc.min_max(pc.if_else(both, cols["end_datetime"], cols["datetime"]))
+    return lo["min"].as_py(), lo["max"].as_py(), hi["min"].as_py(), hi["max"].as_py()
+
+
+def _pg_datetimes(dt: Any, sdt: Any, edt: Any) -> tuple[Any, Any]:
+    return (sdt, edt) if sdt is not None and edt is not None else (dt, dt)
+
+
+def _row_range(rows: list[tuple]) -> tuple[Any, Any, Any, Any]:
+    """(min, max) of the rows' ``datetime`` and ``end_datetime`` (text or datetime values)."""
+    from pypgstac.load import as_utc
+
+    def instant(v: Any) -> Any:
+        return as_utc(v) if isinstance(v, str) else v
+
+    starts = [instant(r[2]) for r in rows if r[2] is not None] or [None]
+    ends = [instant(r[3]) for r in rows if r[3] is not None] or [None]
+    return min(starts), max(starts), min(ends), max(ends)
+
+
+def _droppable_indexes(conn: Any, partition: str) -> list[tuple[str, str]]:
+    """(name, definition) of the partition's own indexes: not attached to an index of the parent
+    table (those cannot be dropped alone) and not backing a constraint."""
+    return conn.execute(
+        """SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+           WHERE i.indrelid = to_regclass(%s)
+             AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+           ORDER BY c.relname""",
+        (f"pgstac.{partition}",),
+    ).fetchall()
+
+
+def _use_lz4(conn: Any) -> None:
+    """Compress new item content with lz4 instead of pglz where the server has it: the COPY
+    and every later read of an item (index builds, searches) spend less time in compression."""
+    row = conn.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'").fetchone()
+    if row and row[0]:
+        conn.execute("SET default_toast_compression = lz4")
+
+
+def _write_rows(conn: Any, coll_id: str, key: int, ranges: tuple[Any, Any, Any, Any], chunks: Iterable[tuple[bytes, int]], counted: Callable[[int], None], rebuild_indexes: bool = False) -> None:
+    """Inside the collection's transaction: the partition (pgstac's ``check_partition``), then the
+    rows. Into an empty partition: COPY straight in (with ``rebuild_indexes``, the partition's own
+    indexes, the queryables' and its id index, dropped before and built again after: measured
+    slower, see docs/api.md); into one that holds items: COPY to a staging table and upsert
+    (pypgstac's statement: unchanged rows are not rewritten)."""
+    from psycopg import sql
+
+    conn.execute(
+        "SELECT pgstac.check_partition(%s, tstzrange(%s, %s, '[]'), tstzrange(%s, %s, '[]'))",
+        (coll_id, ranges[0], ranges[1], ranges[2], ranges[3]),
+    )
+    partition = f"_items_{key}"
+    ident = sql.Identifier("pgstac", partition)
+    empty = not conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(ident)).fetchone()[0]
+    indexes = _droppable_indexes(conn, partition) if empty and rebuild_indexes else []
+    for name, _ in indexes:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier("pgstac", name)))
+    target = ident if empty else sql.Identifier("items_ingest_temp")
+    if not empty:
+        conn.execute("DROP TABLE IF EXISTS items_ingest_temp")
+        conn.execute("CREATE TEMP TABLE items_ingest_temp (LIKE pgstac.items) ON COMMIT DROP")
+    with conn.cursor().copy(sql.SQL("COPY {} " + _COLUMNS + " FROM STDIN").format(target)) as copy:
+        for data, n in chunks:
+            copy.write(data)
+            counted(n)
+    for _, definition in indexes:
+        conn.execute(definition)
+    if not empty:
+        conn.execute(sql.SQL("LOCK TABLE ONLY {} IN EXCLUSIVE MODE").format(ident))
+        conn.execute(
+            sql.SQL(
+                """INSERT INTO {} AS t SELECT * FROM items_ingest_temp ON CONFLICT (id) DO UPDATE SET
+                   datetime = EXCLUDED.datetime, end_datetime = EXCLUDED.end_datetime, geometry = EXCLUDED.geometry,
+                   collection = EXCLUDED.collection, content = EXCLUDED.content
+                   WHERE t IS DISTINCT FROM EXCLUDED"""
+            ).format(ident)
+        )
+    conn.execute("SELECT pgstac.update_partition_stats_q(%s)", (partition,))
+
+
+def _pool(workers: int) -> Any:
+    import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    pool.submit(int).result()  # a forking pool starts all its processes now, before this process starts threads of its own
+    return pool
+
+
+def _base_items(conn: Any, colls: list[tuple[CollectionRef, dict[str, Any]]]) -> dict[str, tuple[dict[str, Any], int | None] | None]:
+    """Each collection's base item and base item id as they will be once its collection JSON is
+    upserted, where that is known beforehand: a new collection (pgstac's ``collection_base_item``
+    of the content, no id), or one whose base item stays the same (its current id). None when
+    the base item changes (known only after the upsert)."""
+    out: dict[str, tuple[dict[str, Any], int | None] | None] = {}
+    for coll, content in colls:
+        base = conn.execute("SELECT pgstac.collection_base_item(%s::jsonb)", (json.dumps(content),)).fetchone()[0]
+        row = conn.execute("SELECT base_item_id, base_item FROM pgstac.current_base_item(%s)", (coll.id,)).fetchone()
+        if row is None:
+            out[coll.id] = (base, None)
+        else:
+            out[coll.id] = (base, row[0]) if row[1] == base else None
+    return out
+
+
+class _RowsAhead:
+    """Geoparquet batches formatted into COPY text by a process pool, ahead of the writer and in
+    order, with at most ``window`` results waiting (bounded memory). Without a pool, each batch
+    is formatted when taken."""
+
+    def __init__(self, pool: Any, window: int, chunksize: int) -> None:
+        self.pool, self.window, self.chunksize = pool, window, chunksize
+        self.queue: list[tuple[Any, _Target]] = []  # (batch, target) not submitted yet, in order
+        self.running: dict[str, list[Any]] = {}  # collection -> submitted futures, in order
+        self.tables: dict[str, Any] = {}
+
+    def plan(self, table: Any, target: _Target, first: bool = False) -> None:
+        self.tables[target.coll_id] = table
+        tasks = [(batch, target) for batch in table.to_batches(max_chunksize=self.chunksize)]
+        self.queue = tasks + self.queue if first else self.queue + tasks
+        self.running.setdefault(target.coll_id, [])
+        self._fill()
+
+    def table(self, coll_id: str) -> Any:
+        return self.tables.get(coll_id)
+
+    def drop(self, coll_id: str) -> None:
+        for fut in self.running.pop(coll_id, []):
+            fut.cancel()
+        self.queue = [t for t in self.queue if t[1].coll_id != coll_id]
+        self.tables.pop(coll_id, None)
+
+    def _fill(self, need: str | None = None) -> None:
+        if self.pool is None:
+            return
+        while self.queue:
+            waiting = sum(len(v) for v in self.running.values())
+            coll_id = self.queue[0][1].coll_id
+            if waiting >= self.window and not (coll_id == need and not self.running.get(need)):
+                return
+            batch, target = self.queue.pop(0)
+            self.running.setdefault(coll_id, []).append(self.pool.submit(_format_batch, batch, target))
+
+    def take(self, coll_id: str) -> Iterator[tuple[bytes, int]]:
+        """The collection's COPY text, batch by batch, in order."""
+        while True:
+            self._fill(need=coll_id)
+            running = self.running.get(coll_id)
+            if running:
+                yield running.pop(0).result()
+                continue
+            mine = next((i for i, t in enumerate(self.queue) if t[1].coll_id == coll_id), None)
+            if mine is None:
+                break
+            if self.pool is None:
+                batch, target = self.queue.pop(mine)
+                yield _format_batch(batch, target)
+            else:  # its batches are behind other collections' in the queue: move them first
+                self.queue = [t for t in self.queue if t[1].coll_id == coll_id] + [t for t in self.queue if t[1].coll_id != coll_id]
+        self.running.pop(coll_id, None)
+        self.tables.pop(coll_id, None)
+
+
 def load_release(
     release: Release,
     dsn: str,
     *,
     replace: bool = False,
     progress: Callable[[str, int], None] | None = None,
-    chunksize: int = 20000,
+    chunksize: int = 4096,
     analyze: bool = True,
+    workers: int | None = None,
+    rebuild_indexes: bool = False,
 ) -> LoadReport:
     """Load every collection of ``release`` into the pgstac database at ``dsn``.
 
-    Per collection, one transaction: upsert the collection, then upsert its items in bulk.
+    First the queryables are registered, so a collection's new partition gets their indexes
+    from pgstac and the COPY fills them as it goes (faster here than building them after:
+    ``rebuild_indexes`` drops an empty partition's own indexes before the COPY and builds them
+    after, for measuring). Per collection, one transaction: upsert the collection, then its
+    items in bulk (:func:`_write_rows`), then ANALYZE its partition (``analyze``).
+
+    Items of a collection with a stac-geoparquet file are read from it (Arrow batches) and
+    formatted into pgstac rows (:mod:`sen12stac.api.rows`, the rows pypgstac would write) by
+    ``workers`` processes (default 2) while this process feeds the rows formatted before to
+    PostgreSQL: the next collection's rows are formatted while this one's are written. The
+    collections' transactions cannot run side by side: creating a partition locks pgstac's
+    ``items`` table until commit. A collection without one is walked (item JSON) and formatted here.
+
     A collection already in the database from another release ``version`` is refused unless
     ``replace`` (its items are then replaced by id). Raises DatabaseError (rolled back) when
     the database refuses an item; collections committed before stay."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     from pypgstac.db import PgstacDB
     from pypgstac.load import Loader, Methods
 
     from .database import check_dsn, safe_dsn
-
+    from .queryables import register_queryables
     t0 = time.perf_counter()
     check_dsn(dsn)
     colls = read_collections(release)
     report = LoadReport(release.url, release.version)
+    register_queryables(dsn)
     db = PgstacDB(dsn=dsn)
+    pool = reader = None
     try:
         conn = db.connect()
+        _use_lz4(conn)
         loader = Loader(db)
-        for coll in colls:
-            content = collection_for_pgstac(release, coll)
+        contents = [(coll, collection_for_pgstac(release, coll)) for coll in colls]
+        for coll, content in contents:
             existing = _db_collection(conn, coll.id)
             if existing is not None and not replace:
                 old_v, new_v = existing.get("version"), content.get("version")
@@ -293,32 +687,68 @@ def load_release(
                         f"collection {coll.id} in {safe_dsn(dsn)} holds release {old_v}; loading {new_v} would replace its items by id",
                         fix="add --replace to replace them, or load into another database",
                     )
+        sources = {coll.id: _source(release, coll, "auto") for coll, _ in contents}
+        predicted = _base_items(conn, contents)
+        conn.commit()
+        n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        if n_workers > 0 and any(src == "geoparquet" for src, _ in sources.values()):
+            pool = _pool(n_workers)
+        rows_ahead = _RowsAhead(pool, window=8 * max(1, n_workers), chunksize=chunksize)
+        reader = ThreadPoolExecutor(max_workers=1)
+        planned: set[str] = set()
+        reads: dict[str, Any] = {}  # geoparquet files read by a thread, ahead (Arrow decodes without the GIL)
+
+        def read(coll_id: str) -> Any:
+            fut = reads.pop(coll_id, None)
+            return fut.result() if fut is not None else _read_geoparquet(release, sources[coll_id][1])
+
+        for i, (coll, content) in enumerate(contents):
+            for ahead, _ in contents[i : i + 3]:
+                if ahead.id not in reads and ahead.id not in planned and sources[ahead.id][0] == "geoparquet":
+                    reads[ahead.id] = reader.submit(_read_geoparquet, release, sources[ahead.id][1])
+            for ahead, _ in contents[i : i + 2]:  # this collection and the next, when their base item is known now
+                if ahead.id not in planned and sources[ahead.id][0] == "geoparquet" and predicted[ahead.id] is not None:
+                    planned.add(ahead.id)
+                    rows_ahead.plan(read(ahead.id), _Target(ahead.id, release.href_base, sources[ahead.id][1], *predicted[ahead.id]))
             n = 0
 
-            def counted(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+            def counted(k: int) -> None:
                 nonlocal n
-                for item in items:
-                    n += 1
-                    if progress and n % 10000 == 0:
-                        progress(coll.id, n)
-                    yield item
+                before, n = n, n + k
+                if progress and n // 10000 > before // 10000:
+                    progress(coll.id, n)
 
+            source, pq_key = sources[coll.id]
             try:
                 with conn.transaction():
+                    existing = _db_collection(conn, coll.id)
                     if existing != content:
                         loader.load_collections(iter([content]), insert_mode=Methods.upsert)
-                    # A collection without items (new, or emptied): plain COPY into its partition
-                    # (pypgstac's insert); otherwise upsert through a staging table, which rewrites
-                    # only rows that changed. Same rows either way; insert skips the staging copy
-                    # and the row-by-row comparison (bench/bench_api.py).
-                    method = Methods.upsert if _has_items(conn, coll.id) else Methods.insert
-                    loader.load_items(counted(items_for_pgstac(release, coll)), insert_mode=method, chunksize=chunksize)
+                    base_item, key, partition_trunc, base_item_id = loader.collection_json(coll.id)
+                    if partition_trunc is not None:  # partitioned by time too: pypgstac's loader
+                        rows_ahead.drop(coll.id)
+                        method = Methods.upsert if _has_items(conn, coll.id) else Methods.insert
+                        loader.load_items((it for it in items_for_pgstac(release, coll) if counted(1) is None), insert_mode=method, chunksize=chunksize)
+                    elif source == "geoparquet":
+                        table = rows_ahead.table(coll.id)
+                        if table is None or predicted[coll.id] != (base_item, base_item_id):  # known only now
+                            rows_ahead.drop(coll.id)
+                            table = read(coll.id)
+                            rows_ahead.plan(table, _Target(coll.id, release.href_base, pq_key, base_item, base_item_id), first=True)
+                        if table.num_rows:
+                            _write_rows(conn, coll.id, key, _time_range(table), rows_ahead.take(coll.id), counted, rebuild_indexes)
+                    else:
+                        rows = _json_rows(release, coll, base_item, base_item_id)
+                        if rows:
+                            _write_rows(conn, coll.id, key, _row_range(rows), [(_copy_lines(rows), len(rows))], counted, rebuild_indexes)
+                    if analyze and n:
+                        conn.execute(f"ANALYZE pgstac._items_{int(key)}")
                     # pgstac caches each search's numberMatched for a day (search_wheres, context
                     # on): forget them with the load, so counts after a reload are exact again
                     conn.execute("DELETE FROM pgstac.search_wheres")
             except Sen12StacError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - psycopg/pypgstac errors: the transaction rolled back
+            except Exception as exc:  # noqa: BLE001 - psycopg/pypgstac/format errors: the transaction rolled back
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise DatabaseError(
                     f"loading collection {coll.id} into {safe_dsn(dsn)} failed near item {n} and was rolled back ({type(exc).__name__}: {msg})",
@@ -327,9 +757,11 @@ def load_release(
             if progress:
                 progress(coll.id, n)
             report.collections[coll.id] = n
-        if analyze:  # callers that register queryables next analyze once, after the indexes exist
-            conn.execute("ANALYZE pgstac.items")
     finally:
+        if reader is not None:
+            reader.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         db.close()
     report.seconds = time.perf_counter() - t0
     return report

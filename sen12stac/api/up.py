@@ -46,8 +46,9 @@ def up(release: Release, settings: UpSettings, *, on_ready: Callable[[str, LoadR
         previous = json.loads(marker.read_text()).get("fingerprint") if marker.exists() else None
         if previous != digest:
             marker.unlink(missing_ok=True)
-            report = load_release(release, cluster.dsn, replace=settings.replace, progress=on_progress, analyze=False)
-        register_queryables(cluster.dsn, analyze=report is not None)  # after a load (indexes built in bulk, one ANALYZE); else a no-op
+            report = load_release(release, cluster.dsn, replace=settings.replace, progress=on_progress)  # queryables first, indexes in bulk
+        else:
+            register_queryables(cluster.dsn)  # a no-op unless this version of sen12stac changed them
         if report is not None:
             marker.write_text(json.dumps({"release": release.url, "version": release.version, "fingerprint": digest, "items": report.items}) + "\n")
         url = f"http://{settings.host}:{settings.port}"

@@ -102,15 +102,17 @@ def value_noise(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int) -> np.nd
 
 
 def fbm(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int, octaves: int) -> np.ndarray:
-    total = np.zeros((ys.size, xs.size), dtype=np.float32)
-    amp, norm = 1.0, 0.0
-    for k in range(octaves):
+    # the first octave is the running total itself (0 + 1.0 * v is v), the rest add in place
+    total = value_noise(xs, ys, cell, seed)
+    amp, norm = 0.5, 1.0
+    for k in range(1, octaves):
         v = value_noise(xs, ys, cell / (2**k), seed + 7919 * k)
         v *= amp  # float32 times a Python float: the same rounding as amp * v
         total += v
         norm += amp
         amp *= 0.5
-    return total / norm
+    total /= norm  # float32 by a Python float, as total / norm
+    return total
 
 
 @dataclass(frozen=True)
@@ -253,11 +255,17 @@ def land_cover(p: SceneParams, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarr
     warp = (value_noise(xs, ys, 300.0, p.seed + 5) - 0.5) * 60.0
     px = np.floor((xs[None, :] + warp) / 55.0).astype(np.int64)
     py = np.floor((ys[:, None] + warp) / 38.0).astype(np.int64)
-    crop_u = _hash01(px, py, p.seed + 6)
+    # one crop per parcel: drawn on the block's few hundred parcels, then gathered per pixel
+    # (the hash is a function of the parcel's indices: the same values as hashing every pixel)
+    px0, py0 = int(px.min()), int(py.min())
+    crop_u = _hash01(np.arange(px0, int(px.max()) + 1)[None, :], np.arange(py0, int(py.max()) + 1)[:, None], p.seed + 6)
     if p.arid:
-        crop = np.select([crop_u < 0.65, crop_u < 0.85], [6, 7], 3)
+        crop_t = np.select([crop_u < 0.65, crop_u < 0.85], [6, 7], 3)
     else:
-        crop = np.select([crop_u < 0.3, crop_u < 0.55, crop_u < 0.75, crop_u < 0.9], [3, 4, 5, 7], 6)
+        crop_t = np.select([crop_u < 0.3, crop_u < 0.55, crop_u < 0.75, crop_u < 0.9], [3, 4, 5, 7], 6)
+    px -= px0
+    py -= py0
+    crop = crop_t[py, px]
     cls = np.where(water, 0, np.where(urban, 1, np.where(forest & ~p.arid, 2, crop))).astype(np.int64)
     # relief: illumination for S2, local incidence for S1 (slopes facing east = the sensor)
     gy, gx = np.gradient(elev.astype(np.float64) * 600.0)  # pseudo-metres
