@@ -274,3 +274,26 @@ def test_write_and_validate_through_s3(s3_store, s3_client, bucket):
     problems = validate_catalog(store)
     assert any("file:size" in p for p in problems) and any("checksum mismatch" in p for p in problems)
     assert any("not a readable GeoTIFF" in p or "not a valid COG" in p for p in problems)
+
+
+def test_the_garbage_collector_is_back_after_each_scene_also_after_a_failure(tmp_path):
+    """add_scene pauses Python's cyclic collector while it builds a scene's items; it must be
+    running again afterwards (also when the scene fails), and stay off if it was off."""
+    import dataclasses
+    import gc
+
+    writer = CatalogWriter(LocalStore(tmp_path), make_config(), put_workers=1)
+    writer.add_scene(mx.synthetic_scene("spring", 1, cols=2, positions=[(0, 0), (1, 1)]))
+    assert gc.isenabled()
+    bad = mx.synthetic_scene("spring", 2, cols=2, positions=[(0, 0)])
+    bad.patches[0] = dataclasses.replace(bad.patches[0], assets={})  # no COG records: refused
+    with pytest.raises(ValidationFailed, match="asset record"):
+        writer.add_scene(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        writer.add_scene(mx.synthetic_scene("spring", 3, cols=2, positions=[(0, 1)]))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    writer.close()

@@ -185,6 +185,70 @@ def test_rebase_item_makes_hrefs_relative_to_the_collection_folder():
     assert item["assets"]["s1"]["href"] == "../s1_7/ROIs1158_spring_s1_7_p42.tif"  # the original is untouched
 
 
+def test_hrefs_worked_out_per_folder_equal_a_walk_of_every_key():
+    """relative_href and rebase_href work the folder part out once per pair of folders; the
+    result is posixpath's for plain keys, and the general walk's (errors included) for keys
+    ending in "/", "." or ".."; hrefs with a fragment, a query, or leaving the store too."""
+    import itertools
+    import posixpath
+
+    from sen12stac.stac.hrefs import _relative_href, rebase_href
+
+    plain = ["catalog.json", "S/collection.json", "S/7/I.json", "S/s1_7/a.tif", "a/b/c/d.json", "S/./7/I.json", "S//7/I.json"]
+    odd = ["S/7/", "S/7/.", "S/7/..", "S/../x", ".", ""]
+    for a, b in itertools.product(plain, plain):
+        rel = posixpath.relpath(posixpath.normpath(b), posixpath.dirname(posixpath.normpath(a)) or ".")
+        assert relative_href(a, b) == (rel if rel.startswith("..") else "./" + rel), (a, b)
+
+    def outcome(fn, *args):
+        try:
+            return fn(*args)
+        except ValueError as exc:
+            return type(exc)
+
+    for a, b in itertools.product(plain + odd, plain + odd):
+        assert outcome(relative_href, a, b) == outcome(_relative_href, a, b), (a, b)
+    hrefs = ["./catalog.json", "../../catalog.json", "../../../../x.json", "../s1_7/a.tif", "./x/y.tif", "a.tif", "x/", "x/..",
+             "./a.tif#frag", "../b.json?v=1", "https://e.org/a/b.json", "/abs/p.tif", "C:/w/x.tif", "s3://b/k"]
+    for h, a, b in itertools.product(hrefs, plain + odd, plain + odd[:3]):
+        target = outcome(resolve_href, a, h)
+        want = target if target is ValueError else (h if target is None else outcome(relative_href, b, target))
+        assert outcome(rebase_href, h, a, b) == want, (h, a, b)
+
+
+def test_indented_json_is_the_json_modules_bytes_whichever_encoder_writes_it():
+    """to_json_bytes writes catalogs with orjson when that gives json.dumps(indent=2)'s bytes
+    and with the json module otherwise: floats with an exponent, NaN, big ints, odd keys."""
+    import random
+    import struct
+
+    from sen12stac.stac.encoding import to_json_bytes
+
+    def json_module(obj):
+        try:
+            return (json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode("utf-8")
+        except ValueError as exc:
+            return type(exc)
+
+    def ours(obj):
+        try:
+            return to_json_bytes(obj)
+        except ValueError as exc:
+            return type(exc)
+
+    rnd = random.Random(5)
+    objs = [
+        {"a": [], "b": {}, "c": [1, (2, 3), {"d": "\u00e9\u2028\x1f\"\\", "e": None, "f": True}]},
+        {"x": [0.0, -0.0, 1e-4, 0.1 + 0.2, 9999999999999998.0, 123456.789]},
+        {"x": 1e-05}, {"x": 1.5e16}, {"x": float("nan")}, {"x": 2**70}, {1: "int key"},
+        json.loads((REPO / "catalog" / "examples" / "ROIs1158_spring" / "collection.json").read_text()),
+    ]
+    for _ in range(300):
+        objs.append({"f": [struct.unpack("d", struct.pack("Q", rnd.getrandbits(64)))[0], rnd.uniform(-1e6, 1e6), round(rnd.uniform(-180, 180), 7)]})
+    for obj in objs:
+        assert ours(obj) == json_module(obj), obj
+
+
 def test_catalog_texts_are_read_from_catalog_and_errors_name_the_file(tmp_path):
     assert TEXTS.root["id"] == "sen1-2" and TEXTS.license["license"] == "CC-BY-4.0"
     assert b"Attribution 4.0 International" in TEXTS.license_text

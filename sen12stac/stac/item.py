@@ -15,7 +15,7 @@ from .assets import item_asset_template, bands_with_stats
 from .encoding import json_number, parse_datetime
 from .extensions import EXT, SAR_FIELDS, STAC_VERSION
 from .footprint import footprint, grid_bounds, proj_fields
-from .hrefs import relative_href, resolve_href
+from .hrefs import rebase_href, relative_href
 from .layout import JSON_MEDIA_TYPE, ROOT_KEY, collection_key, item_key
 from .texts import CatalogTexts, fill_template, load_catalog_texts
 
@@ -283,11 +283,6 @@ def rebase_item(item: Mapping[str, Any], from_key: str, to_key: str) -> dict[str
     """A copy of ``item`` (stored at ``from_key``) whose relative hrefs are relative to
     ``to_key`` instead -- used for the geoparquet rows (hrefs relative to the parquet file)."""
     out = dict(item)
-
-    def fix(href: str) -> str:
-        target = resolve_href(from_key, href)
-        return href if target is None else relative_href(to_key, target)
-
-    out["links"] = [dict(link, href=fix(link["href"])) for link in item.get("links", [])]
-    out["assets"] = {k: dict(a, href=fix(a["href"])) for k, a in item.get("assets", {}).items()}
+    out["links"] = [dict(link, href=rebase_href(link["href"], from_key, to_key)) for link in item.get("links", [])]
+    out["assets"] = {k: dict(a, href=rebase_href(a["href"], from_key, to_key)) for k, a in item.get("assets", {}).items()}
     return out

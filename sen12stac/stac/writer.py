@@ -1,11 +1,13 @@
 """Write the STAC catalog through an :class:`~sen12stac.store.ObjectStore`, one scene at a time.
 
 Linear in the number of items and flat in memory: each scene's items are built
-(:func:`sen12stac.stac.item.build_item`), written as one JSON object each, and appended to a
-per-scene NDJSON spool on local disk; only small per-collection summaries
-(:class:`~sen12stac.stac.summary.CollectionSummary`) stay in memory. ``finish`` turns the spools
-into one stac-geoparquet file per collection, then writes the collections and, last,
-the root catalog -- a reader who sees ``catalog.json`` sees a complete catalog.
+(:func:`sen12stac.stac.item.build_item`), written as one JSON object each, and converted to
+the scene's stac-geoparquet rows (:func:`sen12stac.stac.geoparquet.json_rows`), which go to a
+per-scene Arrow IPC spool file on local disk; only small per-collection summaries
+(:class:`~sen12stac.stac.summary.CollectionSummary`) stay in memory. ``finish`` writes the
+spooled rows as one stac-geoparquet file per collection (scene order, memory-mapped), then
+the collections and, last, the root catalog -- a reader who sees ``catalog.json`` sees a
+complete catalog.
 
 Every object is written with ``put_or_verify``: a rerun over the same inputs writes the
 same bytes (key order is fixed, no timestamps), so it is skipped, while different content
@@ -13,16 +15,18 @@ under an existing key is refused (:class:`~sen12stac.errors.ObjectConflictError`
 """
 from __future__ import annotations
 
+import gc
 import shutil
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from ..config import BuildConfig
 from ..errors import ValidationFailed
-from ..models import AssetRecord, SceneResult
+from ..models import AssetRecord, PatchRecord, SceneResult
 from ..splits import assign_split
 from ..store import ObjectStore
 from ..store.base import multihash_sha256
@@ -36,12 +40,53 @@ from .layout import GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE, PARQUET_MEDIA_TYPE, ROO
 from .summary import CollectionSummary
 from .texts import CatalogTexts, load_catalog_texts
 
-# stac-geoparquet converts this many items per batch (one parquet row group each). Its
-# default, 65,536 items held as Python dicts, costs gigabytes; 1,024 keeps the conversion's
-# memory small and independent of the collection's size (bench/bench_catalog.py: peak RSS).
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Items per parquet row group (one arrow batch each). stac-geoparquet's default, 65,536
+# items held as Python dicts, cost gigabytes; 1,024 keeps memory small and independent of the
+# collection's size (bench/bench_catalog.py: peak RSS). Changing it changes the file's bytes.
 PARQUET_CHUNK = 1024
 # parquet writer options: zstd is smaller than the default snappy for these repetitive rows
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd"}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a scene's items are built. They are
+    acyclic dicts, freed by reference counting; meanwhile the collector would rescan them (and
+    everything else alive) many times over: about a third of ``add_scene``'s time
+    (bench/results/catalog.md). Resumed on exit, also on an error; a no-op when paused already."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class _Background:
+    """``fn()`` running in a thread: ``result()`` waits and re-raises its error, ``wait()`` only waits."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="stac-sync", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> None:
+        self.wait()
+        if self._error is not None:
+            raise self._error
 
 
 class CatalogWriter:
@@ -59,7 +104,7 @@ class CatalogWriter:
         *,
         texts: CatalogTexts | None = None,
         spool_dir: str | Path | None = None,
-        put_workers: int = 4,
+        put_workers: int | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -67,7 +112,8 @@ class CatalogWriter:
         self._spool = Path(tempfile.mkdtemp(prefix="sen12stac-catalog-", dir=spool_dir))
         self._summaries: dict[str, CollectionSummary] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=put_workers, thread_name_prefix="stac-put") if put_workers > 1 else None
+        workers = store.put_concurrency if put_workers is None else put_workers  # default: what the store says pays off
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stac-put") if workers > 1 else None
         self._closed = False
         self.items_written = 0
 
@@ -151,22 +197,28 @@ class CatalogWriter:
             raise ValidationFailed(
                 f"scene {scene_id} has duplicate pair ids", [f"{scene_id}: duplicate pair ids"], fix="give every patch a unique pair id"
             )
+        with _gc_paused():  # the scene's item dicts die with _write_scene's frame, before the collector is back
+            self._write_scene(result, patches, ids, summary)
+
+    def _write_scene(self, result: SceneResult, patches: list[PatchRecord], ids: list[str], summary: CollectionSummary) -> None:
+        """The items, their geoparquet rows (spooled) and the scene catalog of a checked scene."""
+        from .geoparquet import json_rows  # pyarrow: imported when a catalog is written, not with the package
+
+        set_name, scene_id = result.roi.set_name, result.roi.scene_id
         split = assign_split(scene_id, result.season, self.config.split)
         ctx: SceneContext = scene_context(patches[0], split, self.texts, self.config)
         pending: list[Future] = []
-        lines: list[bytes] = []
+        rebased = []
         items = []
         coll_key = collection_key(set_name)
         for p in patches:
             item = build_item(p, split, texts=self.texts, config=self.config, context=ctx)
             key = item_key(set_name, p.scene_index, p.pair_id)
             self._put(key, to_json_bytes(item, compact=True), GEOJSON_MEDIA_TYPE, pending)
-            lines.append(to_json_bytes(rebase_item(item, key, coll_key), compact=True))
+            rebased.append(rebase_item(item, key, coll_key))  # hrefs relative to the parquet file
             items.append(item)
+        self._spool_rows(set_name, result.roi.index, json_rows(rebased))
         self._wait(pending)
-        spool = self._spool / set_name
-        spool.mkdir(parents=True, exist_ok=True)
-        (spool / f"{result.roi.index:09d}.ndjson").write_bytes(b"".join(lines))
 
         cat = build_scene_catalog(
             set_name,
@@ -192,13 +244,33 @@ class CatalogWriter:
             summary.add_scene(result.roi.index, scene_id, split)
             self.items_written += len(items)
 
+    def _spool_rows(self, set_name: str, scene_index: int, rows: pa.StructArray) -> None:
+        """Keep a scene's geoparquet rows on local disk until ``finish`` (Arrow IPC: written and
+        read back memory-mapped without conversion)."""
+        import pyarrow as pa
+
+        spool = self._spool / set_name
+        spool.mkdir(parents=True, exist_ok=True)
+        batch = pa.record_batch([rows], names=["item"])
+        with pa.OSFile(str(spool / f"{scene_index:09d}.arrow"), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as w:
+            w.write_batch(batch)
+
+    def _spooled_rows(self, set_name: str) -> list[pa.StructArray]:
+        """Every spooled scene's rows, in scene order (memory-mapped)."""
+        import pyarrow as pa
+
+        parts = []
+        for path in sorted((self._spool / set_name).glob("*.arrow")):
+            with pa.ipc.open_file(pa.memory_map(str(path))) as f:
+                parts.append(f.get_batch(0).column(0))
+        return parts
+
     # -- the end
     def _write_geoparquet(self, set_name: str) -> AssetRecord:
-        from stac_geoparquet.arrow import parse_stac_ndjson_to_parquet
+        from .geoparquet import write_geoparquet
 
-        files = sorted((self._spool / set_name).glob("*.ndjson"))
         out = self._spool / f"{set_name}.parquet"
-        parse_stac_ndjson_to_parquet([str(f) for f in files], str(out), chunk_size=PARQUET_CHUNK, **PARQUET_OPTIONS)
+        write_geoparquet(self._spooled_rows(set_name), out, chunk=PARQUET_CHUNK, **PARQUET_OPTIONS)
         data = out.read_bytes()
         key = geoparquet_key(set_name)
         self.store.put_or_verify(key, data, PARQUET_MEDIA_TYPE)
@@ -213,6 +285,10 @@ class CatalogWriter:
         """Write per-collection stac-geoparquet, the collections, and the root catalog last.
         Returns the root key (``"catalog.json"``)."""
         self._check_open()
+        # The items and scene catalogs start becoming durable now, in a thread (sync(2) waits on
+        # the disk, outside the GIL), while the parquet files and collections are made; the last
+        # sync then has only those left (bench/results/catalog.md).
+        early_sync = _Background(self.store.sync)
         try:
             lic = self.texts.license
             self.store.put_or_verify(lic["text_file"], self.texts.license_text, "text/plain; charset=utf-8")
@@ -240,9 +316,11 @@ class CatalogWriter:
                 collection_ids.append(set_name)
             root = build_root(collection_ids, texts=self.texts)
             self.store.put_or_verify(ROOT_KEY, to_json_bytes(root), JSON_MEDIA_TYPE)
+            early_sync.result()
             self.store.sync()  # the checkpoint: every object of the catalog durable (a no-op where each put already is)
             return ROOT_KEY
         finally:
+            early_sync.wait()
             self.close()
 
     def summary(self) -> dict[str, Mapping[str, Any]]:

@@ -45,6 +45,10 @@ class ObjectStore(ABC):
     url: str
     #: The local folder holding the objects, or None when they are not files on this machine.
     root: Path | None = None
+    #: How many puts a bulk writer (the catalog writer) should keep in flight: a put that
+    #: waits on the network or an fsync overlaps with others; a store whose put is a few
+    #: syscalls says 1 (threads would only contend for the GIL).
+    put_concurrency: int = 4
 
     @abstractmethod
     def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> bool:

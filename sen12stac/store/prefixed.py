@@ -30,6 +30,10 @@ class PrefixedStore(ObjectStore):
         inner = self.store.root
         return None if inner is None else inner / self.prefix.rstrip("/")
 
+    @property
+    def put_concurrency(self) -> int:  # type: ignore[override]
+        return self.store.put_concurrency
+
     def check(self) -> None:
         self.store.check()
 
