@@ -187,7 +187,8 @@ def _published_timestamps(batch: Any) -> tuple[Any, bool]:
     has fractional seconds (``format_datetime`` then writes ``%Y-%m-%dT%H:%M:%SZ``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    from stac_geoparquet.arrow._from_arrow import convert_timestamp_columns_to_string
+
+    from ..stac.geoparquet import timestamps_as_text as convert_timestamp_columns_to_string
 
     published = {}
     for name in _DATETIME_PROPS:
@@ -214,11 +215,14 @@ def _geoparquet_rows(batch: Any) -> tuple[list[bytes | None] | None, list[dict[s
     row, and the geometry left as WKB (4x faster; the same dicts, tested). A batch with other
     geometry columns goes through ``stac_table_to_items`` itself (WKB ``None``). The third value:
     whether the datetimes are already as published (:func:`_published_timestamps`)."""
-    from stac_geoparquet.arrow._batch import StacArrowBatch
-    from stac_geoparquet.arrow._from_arrow import convert_bbox_to_array, lower_properties_from_top_level
+    import pyarrow as pa
+    from stac_geoparquet.arrow import stac_table_to_items
+
+    from ..stac.geoparquet import bbox_as_list as convert_bbox_to_array
+    from ..stac.geoparquet import properties_as_struct as lower_properties_from_top_level
 
     if _has_other_geometries(batch):
-        return None, list(StacArrowBatch(batch).to_json_batch().iter_dicts()), False
+        return None, list(stac_table_to_items(pa.Table.from_batches([batch]))), False
     batch, published = _published_timestamps(batch)
     batch = convert_bbox_to_array(lower_properties_from_top_level(batch))
     wkbs = batch["geometry"].to_pylist()
@@ -232,7 +236,8 @@ def _geoparquet_rows(batch: Any) -> tuple[list[bytes | None] | None, list[dict[s
 
 def _items_from_geoparquet(release: Release, key: str) -> Iterator[dict[str, Any]]:
     import shapely
-    from stac_geoparquet.arrow._util import convert_tuples_to_lists
+
+    from ..stac.geoparquet import tuples_to_lists as convert_tuples_to_lists
 
     for batch in _read_geoparquet(release, key).to_batches(max_chunksize=4096):
         wkbs, rows, published = _geoparquet_rows(batch)

@@ -193,3 +193,48 @@ def write_geoparquet(parts: Sequence[pa.StructArray], path: str | Path, *, chunk
     first = next(_batches(parts[:1], schema, chunk))  # the output schema (columns, metadata)
     reader = pa.RecordBatchReader.from_batches(first.schema, _batches(parts, schema, chunk))
     to_parquet(reader, str(path), **parquet_options)
+
+
+# ----------------------------------------------------------------------------- reading back
+# The column transforms stac-geoparquet applies when it turns a table back into items
+# (``stac_table_to_items``), done here on whole record batches through its public format only
+# (its own helpers are private): the API loader converts a batch in one Arrow call instead of
+# one per row. tests/test_api_rows.py checks the items equal the library's own.
+
+_TIMESTAMP_COLUMNS = ("datetime", "start_datetime", "end_datetime", "created", "updated", "expires", "published", "unpublished")
+_TOP_LEVEL = frozenset({"stac_version", "stac_extensions", "type", "id", "bbox", "geometry", "collection", "links", "assets"})
+
+
+def timestamps_as_text(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Timestamp columns as ``%Y-%m-%dT%H:%M:%SZ`` text (moved to the end, as the library does)."""
+    for name in _TIMESTAMP_COLUMNS:
+        if name in batch.schema.names:
+            column = batch[name]
+            batch = batch.drop_columns([name]).append_column(name, pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ"))
+    return batch
+
+
+def properties_as_struct(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Every column that is not a top-level item key, wrapped into one ``properties`` struct."""
+    names = [n for n in batch.schema.names if n not in _TOP_LEVEL]
+    fields = [batch.schema.field(n) for n in names]
+    struct = pa.StructArray.from_arrays(batch.select(names).columns, fields=fields)
+    return batch.drop_columns(names).append_column("properties", struct)
+
+
+def bbox_as_list(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The ``bbox`` struct column (xmin, ymin[, zmin], xmax, ymax[, zmax]) as a list column."""
+    import numpy as np
+
+    i = batch.schema.get_field_index("bbox")
+    col = batch.column(i)
+    if not pa.types.is_struct(col.type) or col.type.num_fields not in (4, 6):
+        raise ValueError("expected a bbox struct of 4 or 6 fields")
+    order = ("xmin", "ymin", "xmax", "ymax") if col.type.num_fields == 4 else ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax")
+    coords = np.column_stack([col.field(k).to_numpy() for k in order])
+    return batch.set_column(i, "bbox", pa.FixedSizeListArray.from_arrays(coords.flatten("C"), len(order)))
+
+
+def tuples_to_lists(t: Any) -> Any:
+    """Nested tuples (shapely's ``__geo_interface__`` coordinates) as nested lists."""
+    return list(map(tuples_to_lists, t)) if isinstance(t, (list, tuple)) else t
