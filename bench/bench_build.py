@@ -77,50 +77,53 @@ def _published(out: Path) -> list[tuple[Path, np.ndarray, dict]]:
     return found
 
 
+KEEP: list[Path] = []  # removed when the bench ends: on ext4, creating files soon after thousands were
+# deleted costs several times the kernel time (docs/scale.md), which would charge one profile's
+# clean-up to the next profile's build
+
+
 def e2e_vs_encode(scene_size: int, scenes: int, cog: CogConfig, tmp: str | None = None) -> dict:
     """One build (1 process, workers=0) and two plain baselines on the same pairs with the
     same codec: encoding alone, and encoding + writing the same files (plain open/write into
     a folder); wall clock and CPU time (process_time: robust to the shared machine's load)."""
     work = Path(tempfile.mkdtemp(prefix="bench-build-", dir=tmp))
-    try:
-        cfg = make_config(seasons=("spring",), scenes_per_season=scenes, workers=0, scene_size_px=scene_size, defect_rate=0.0, cog=cog)
-        t0, c0, o0 = time.perf_counter(), time.process_time(), os.times()
-        summary = build(cfg, LocalStore(work / "out"))
-        e2e_s, e2e_cpu, o1 = time.perf_counter() - t0, time.process_time() - c0, os.times()
-        pairs = summary.patches_published
-        # the same patches, decoded once up front (not timed)
-        cogs = _published(work / "out")
-        size = sum(p.stat().st_size for p, _, _ in cogs)
-        # fair: the encoder produces exactly the build's files (same codec, level, predictor,
-        # blocksize, no overviews, same tags), called as the build calls it (one GDAL env)
-        with encoding_env():
-            for path, data, kw in cogs[:50]:
-                assert encode_cog(data, kw["grid"], nodata=0, config=cog, descriptions=kw["descriptions"], scales=kw["scales"],
-                                  offsets=kw["offsets"], colorinterp=kw["colorinterp"]) == path.read_bytes(), f"baseline differs from {path}"
-        t0, c0 = time.perf_counter(), time.process_time()
-        with encoding_env():
-            for _path, data, kw in cogs:
-                encode_cog(data, kw["grid"], nodata=0, config=cog, descriptions=kw["descriptions"], scales=kw["scales"],
+    KEEP.append(work)
+    cfg = make_config(seasons=("spring",), scenes_per_season=scenes, workers=0, scene_size_px=scene_size, defect_rate=0.0, cog=cog)
+    t0, c0, o0 = time.perf_counter(), time.process_time(), os.times()
+    summary = build(cfg, LocalStore(work / "out"))
+    e2e_s, e2e_cpu, o1 = time.perf_counter() - t0, time.process_time() - c0, os.times()
+    pairs = summary.patches_published
+    # the same patches, decoded once up front (not timed)
+    cogs = _published(work / "out")
+    size = sum(p.stat().st_size for p, _, _ in cogs)
+    # fair: the encoder produces exactly the build's files (same codec, level, predictor,
+    # blocksize, no overviews, same tags), called as the build calls it (one GDAL env)
+    with encoding_env():
+        for path, data, kw in cogs[:50]:
+            assert encode_cog(data, kw["grid"], nodata=0, config=cog, descriptions=kw["descriptions"], scales=kw["scales"],
+                              offsets=kw["offsets"], colorinterp=kw["colorinterp"]) == path.read_bytes(), f"baseline differs from {path}"
+    t0, c0 = time.perf_counter(), time.process_time()
+    with encoding_env():
+        for _path, data, kw in cogs:
+            encode_cog(data, kw["grid"], nodata=0, config=cog, descriptions=kw["descriptions"], scales=kw["scales"],
+                       offsets=kw["offsets"], colorinterp=kw["colorinterp"])
+    enc_s, enc_cpu = time.perf_counter() - t0, time.process_time() - c0
+    # the same again, each COG written to its own file under the same layout
+    plain = work / "plain"
+    t0, c0 = time.perf_counter(), time.process_time()
+    with encoding_env():
+        for path, data, kw in cogs:
+            b = encode_cog(data, kw["grid"], nodata=0, config=cog, descriptions=kw["descriptions"], scales=kw["scales"],
                            offsets=kw["offsets"], colorinterp=kw["colorinterp"])
-        enc_s, enc_cpu = time.perf_counter() - t0, time.process_time() - c0
-        # the same again, each COG written to its own file under the same layout
-        plain = work / "plain"
-        t0, c0 = time.perf_counter(), time.process_time()
-        with encoding_env():
-            for path, data, kw in cogs:
-                b = encode_cog(data, kw["grid"], nodata=0, config=cog, descriptions=kw["descriptions"], scales=kw["scales"],
-                               offsets=kw["offsets"], colorinterp=kw["colorinterp"])
-                dest = plain / path.relative_to(work / "out")
-                try:
-                    f = open(dest, "xb")
-                except FileNotFoundError:
-                    dest.parent.mkdir(parents=True)
-                    f = open(dest, "xb")
-                with f:
-                    f.write(b)
-        wr_s, wr_cpu = time.perf_counter() - t0, time.process_time() - c0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            dest = plain / path.relative_to(work / "out")
+            try:
+                f = open(dest, "xb")
+            except FileNotFoundError:
+                dest.parent.mkdir(parents=True)
+                f = open(dest, "xb")
+            with f:
+                f.write(b)
+    wr_s, wr_cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"pairs": pairs, "e2e_s": e2e_s, "e2e_cpu": e2e_cpu, "e2e_sys": o1.system - o0.system, "enc_s": enc_s, "enc_cpu": enc_cpu,
             "wr_s": wr_s, "wr_cpu": wr_cpu, "tif_bytes": size}
 
@@ -130,10 +133,8 @@ def warm_up() -> None:
     Natural Earth layers load here, once per process as in a long build or a Dask worker,
     so the first measured profile does not carry them and the second not."""
     work = Path(tempfile.mkdtemp(prefix="bench-warm-"))
-    try:
-        build(make_config(seasons=("spring",), scenes_per_season=1, workers=0, scene_size_px=512, defect_rate=0.0), LocalStore(work))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    KEEP.append(work)
+    build(make_config(seasons=("spring",), scenes_per_season=1, workers=0, scene_size_px=512, defect_rate=0.0), LocalStore(work))
 
 
 def main() -> None:
@@ -145,9 +146,14 @@ def main() -> None:
     args = ap.parse_args()
 
     load0 = os.getloadavg()
-    small, full = peak_memory(args.scene_size // 2), peak_memory(args.scene_size)  # first: own processes
     warm_up()
-    runs = {name: e2e_vs_encode(args.scene_size, args.scenes, cog_profile(name), args.tmp) for name in ("compatible", "fast")}
+    try:
+        runs = {name: e2e_vs_encode(args.scene_size, args.scenes, cog_profile(name), args.tmp) for name in ("compatible", "fast")}
+    finally:
+        for work in KEEP:
+            shutil.rmtree(work, ignore_errors=True)
+    # after the timed runs: each memory run deletes its scene's files when it ends
+    small, full = peak_memory(args.scene_size // 2), peak_memory(args.scene_size)  # own processes
     load1 = os.getloadavg()
 
     whole_scene_mb = args.scene_size**2 * (4 + 6) / 2**20  # float32 S1 + 3 x uint16 S2 held at once
