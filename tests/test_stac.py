@@ -186,13 +186,13 @@ def test_rebase_item_makes_hrefs_relative_to_the_collection_folder():
 
 
 def test_hrefs_worked_out_per_folder_equal_a_walk_of_every_key():
-    """relative_href and rebase_href work the folder part out once per pair of folders; the
+    """relative_href, resolve_href and rebase_href work the folder part out once per pair of folders; the
     result is posixpath's for plain keys, and the general walk's (errors included) for keys
     ending in "/", "." or ".."; hrefs with a fragment, a query, or leaving the store too."""
     import itertools
     import posixpath
 
-    from sen12stac.stac.hrefs import _relative_href, rebase_href
+    from sen12stac.stac.hrefs import _relative_href, _resolve_href, rebase_href
 
     plain = ["catalog.json", "S/collection.json", "S/7/I.json", "S/s1_7/a.tif", "a/b/c/d.json", "S/./7/I.json", "S//7/I.json"]
     odd = ["S/7/", "S/7/.", "S/7/..", "S/../x", ".", ""]
@@ -210,6 +210,9 @@ def test_hrefs_worked_out_per_folder_equal_a_walk_of_every_key():
         assert outcome(relative_href, a, b) == outcome(_relative_href, a, b), (a, b)
     hrefs = ["./catalog.json", "../../catalog.json", "../../../../x.json", "../s1_7/a.tif", "./x/y.tif", "a.tif", "x/", "x/..",
              "./a.tif#frag", "../b.json?v=1", "https://e.org/a/b.json", "/abs/p.tif", "C:/w/x.tif", "s3://b/k"]
+    for h, a in itertools.product(hrefs, plain + odd):
+        absolute = "://" in h or h.startswith("/") or h.startswith("C:")  # the general walk is for relative hrefs
+        assert outcome(resolve_href, a, h) == (None if absolute else outcome(_resolve_href, a, h)), (h, a)
     for h, a, b in itertools.product(hrefs, plain + odd, plain + odd[:3]):
         target = outcome(resolve_href, a, h)
         want = target if target is ValueError else (h if target is None else outcome(relative_href, b, target))

@@ -16,7 +16,6 @@ does is upserted (an unchanged item is not rewritten, so loading twice changes n
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
@@ -25,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import ConfigError, DatabaseError, ObjectConflictError, Sen12StacError, StoreError
+from ..collector import collector_paused
+from ..errors import ConfigError, DatabaseError, ObjectConflictError, Sen12StacError
 from ..models import format_datetime
-from ..stac.hrefs import key_parts, resolve_href
+from ..stac.hrefs import resolve_href
 from ..store import ObjectStore, open_store
 from ..store.base import NotFound
 from ..store.prefixed import PrefixedStore
@@ -98,35 +98,23 @@ def open_release(url: str, *, asset_base_url: str | None = None, **s3_options: A
 # ----------------------------------------------------------------------------- objects for pgstac
 
 
-@functools.lru_cache(maxsize=256)
-def _folder_of(from_key: str) -> str:
-    return "/".join(key_parts(from_key)[:-1])
-
-
 def _absolute(href_base: str, from_key: str, href: str) -> str:
-    if href.startswith("./") and "#" not in href and "?" not in href and "://" not in href:  # the common case, without the general resolver
-        rest = href[2:]
-        parts = rest.split("/")
-        if "" not in parts and "." not in parts and ".." not in parts:
-            folder = _folder_of(from_key)
-            return f"{href_base}/{folder}/{rest}" if folder else f"{href_base}/{rest}"
     key = resolve_href(from_key, href)
     return href if key is None else f"{href_base}/{key}"
 
 
-def _for_pgstac(release: Release | str, obj: dict[str, Any], from_key: str) -> dict[str, Any]:
-    """A copy with absolute asset and link hrefs (``release``: the release or its href base)
-    and without the structural links."""
-    base = release if isinstance(release, str) else release.href_base
+def _for_pgstac(release: Release, obj: dict[str, Any], from_key: str) -> dict[str, Any]:
+    """A copy with absolute asset and link hrefs and without the structural links."""
     out = dict(obj)
-    out["links"] = [dict(l, href=_absolute(base, from_key, l["href"])) for l in obj.get("links", []) or [] if l.get("rel") not in STRUCTURAL_RELS]
     if "assets" in obj:
-        out["assets"] = {k: dict(a, href=_absolute(base, from_key, a["href"])) for k, a in obj["assets"].items()}
+        out["assets"] = {k: dict(a) for k, a in obj["assets"].items()}
+    _absolutize(release.href_base, out, from_key)
     return out
 
 
 def _absolutize(href_base: str, item: dict[str, Any], from_key: str) -> None:
-    """:func:`_for_pgstac` in place, for an item dict nobody else holds."""
+    """Absolute asset and link hrefs, structural links dropped, in place (the links list is
+    a new one; the asset dicts are changed)."""
     item["links"] = [dict(l, href=_absolute(href_base, from_key, l["href"])) for l in item.get("links", []) or [] if l.get("rel") not in STRUCTURAL_RELS]
     if "assets" in item:
         for asset in item["assets"].values():
@@ -403,16 +391,9 @@ class _Target:
 
 def _format_batch(batch: Any, target: _Target) -> tuple[bytes, int]:
     """One geoparquet record batch -> COPY text of its pgstac rows (run in a worker process)."""
-    import gc
-
     from .rows import ewkb_hex, geojson_ewkb_hex, item_row
 
-    # The batch's items are a few hundred thousand small objects without cycles: the cyclic
-    # garbage collector, triggered over and over by their allocation, took more than half of
-    # the time here (measured); reference counting frees them.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():  # a few hundred thousand small objects without cycles
         wkbs, items, published = _geoparquet_rows(batch)
         rows = []
         for i, item in enumerate(items):
@@ -426,29 +407,19 @@ def _format_batch(batch: Any, target: _Target) -> tuple[bytes, int]:
                 geometry = None if wkbs[i] is None else ewkb_hex(wkbs[i])
             rows.append(item_row(item, geometry, target.base_item, target.base_item_id))
         return _copy_lines(rows), len(rows)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _json_rows(release: Release, coll: CollectionRef, base_item: dict[str, Any], base_item_id: int | None) -> list[tuple]:
     """The collection's pgstac rows from its item JSON (walking the scene catalogs), in this process."""
-    import gc
-
     from .rows import geojson_ewkb_hex, item_row
 
-    enabled = gc.isenabled()
-    gc.disable()  # as in _format_batch
-    try:
+    with collector_paused():
         rows = []
         for item_key, item in _items_from_json(release, coll.key, coll.content):
             item["collection"] = coll.id
             _absolutize(release.href_base, item, item_key)
             rows.append(item_row(item, geojson_ewkb_hex(item.get("geometry")), base_item, base_item_id))
         return rows
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _time_range(table: Any) -> tuple[Any, Any, Any, Any]:
@@ -723,6 +694,11 @@ def load_release(
                 if progress and n // 10000 > before // 10000:
                     progress(coll.id, n)
 
+            def counting(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+                for item in items:
+                    counted(1)
+                    yield item
+
             source, pq_key = sources[coll.id]
             try:
                 with conn.transaction():
@@ -733,7 +709,7 @@ def load_release(
                     if partition_trunc is not None:  # partitioned by time too: pypgstac's loader
                         rows_ahead.drop(coll.id)
                         method = Methods.upsert if _has_items(conn, coll.id) else Methods.insert
-                        loader.load_items((it for it in items_for_pgstac(release, coll) if counted(1) is None), insert_mode=method, chunksize=chunksize)
+                        loader.load_items(counting(items_for_pgstac(release, coll)), insert_mode=method, chunksize=chunksize)
                     elif source == "geoparquet":
                         table = rows_ahead.table(coll.id)
                         if table is None or predicted[coll.id] != (base_item, base_item_id):  # known only now

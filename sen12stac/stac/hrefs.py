@@ -52,9 +52,34 @@ def _relative_href(from_key: str, to_key: str) -> str:
 def resolve_href(from_key: str, href: str) -> str | None:
     """The store key an href of the object at ``from_key`` points to (a ``#fragment`` or
     ``?query`` ignored); None for absolute URLs and paths, and for hrefs leaving the store root.
-    The one resolver: validation, catalog writing and releases all use it."""
-    if "://" in href or href.startswith("/") or re.match(r"^[a-zA-Z]:[\\/]", href):
+    The one resolver: validation, catalog writing, releases and the API loader all use it.
+
+    The folder part is worked out once per (folder of ``from_key``, folder part of ``href``):
+    the items of a scene share theirs, so each further href costs a dict lookup."""
+    if "://" in href or href.startswith("/") or (href[1:2] == ":" and _DRIVE.match(href)):
         return None
+    head, sep, tail = href.rpartition("/")
+    from_folder, _, from_name = from_key.rpartition("/")
+    if tail in _NOT_A_NAME or from_name in _NOT_A_NAME or "#" in href or "?" in href:
+        return _resolve_href(from_key, href)  # the general case (and its errors)
+    prefix = _resolved_folder(from_folder, head + sep)
+    return None if prefix is None else prefix + tail
+
+
+@lru_cache(maxsize=4096)
+def _resolved_folder(from_folder: str, href_folder: str) -> str | None:
+    """The key prefix (ending in "/" or empty) ``href_folder`` leads to from an object in
+    ``from_folder``, or None when it leaves the store: the general walk on a placeholder name,
+    which is then cut off."""
+    target = _resolve_href(from_folder + "/_", href_folder + "_")
+    return None if target is None else target[:-1]
+
+
+_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
+
+
+def _resolve_href(from_key: str, href: str) -> str | None:
+    """The general walk, for a relative href."""
     href = href.split("#", 1)[0].split("?", 1)[0]
     parts = key_parts(from_key)[:-1]
     for p in href.split("/"):
