@@ -9,7 +9,6 @@ arrive, so the client never holds the dataset either.
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
 import logging
 import time
@@ -23,6 +22,7 @@ import rasterio
 from rasterio.windows import Window
 
 from . import SOFTWARE, iostats
+from .collector import collector_paused
 from .cog import COG_MEDIA_TYPE, RGB, encode_cog, encoding_env
 from .config import BuildConfig
 from .errors import ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
@@ -59,18 +59,8 @@ def process_scene(roi: ROI, season_name: str, source: Source, store: ObjectStore
     t0 = time.perf_counter()
     season = SEASONS[season_name]
     result = SceneResult(roi=roi, season=season_name, status="failed")
-    # The cyclic garbage collector's passes over the process's long-lived objects (libraries,
-    # layers) cost about 0.2 ms of CPU per pair (bench/profile_build.py); a scene makes
-    # next to no reference cycles, so it runs with the collector paused, and the process's
-    # next collection takes whatever it left.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with iostats.measure() as cost:
-            _process_scene(roi, season, source, store, config, overrides, result, t0)
-    finally:
-        if collecting:
-            gc.enable()
+    with collector_paused(), iostats.measure() as cost:  # a scene makes next to no reference cycles
+        _process_scene(roi, season, source, store, config, overrides, result, t0)
     if cost.any:  # a remote source: what the scene cost on the network (searches, range reads, bytes)
         result.requests = cost.to_dict()
     return result

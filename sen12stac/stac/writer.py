@@ -15,15 +15,14 @@ under an existing key is refused (:class:`~sen12stac.errors.ObjectConflictError`
 """
 from __future__ import annotations
 
-import gc
 import shutil
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
+from ..collector import collector_paused
 from ..config import BuildConfig
 from ..errors import ValidationFailed
 from ..models import AssetRecord, PatchRecord, SceneResult
@@ -49,44 +48,6 @@ if TYPE_CHECKING:
 PARQUET_CHUNK = 1024
 # parquet writer options: zstd is smaller than the default snappy for these repetitive rows
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd"}
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a scene's items are built. They are
-    acyclic dicts, freed by reference counting; meanwhile the collector would rescan them (and
-    everything else alive) many times over: about a third of ``add_scene``'s time
-    (bench/results/catalog.md). Resumed on exit, also on an error; a no-op when paused already."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-class _Background:
-    """``fn()`` running in a thread: ``result()`` waits and re-raises its error, ``wait()`` only waits."""
-
-    def __init__(self, fn: Callable[[], None]) -> None:
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn,), name="stac-sync", daemon=True)
-        self._thread.start()
-
-    def _run(self, fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to result()
-            self._error = exc
-
-    def wait(self) -> None:
-        self._thread.join()
-
-    def result(self) -> None:
-        self.wait()
-        if self._error is not None:
-            raise self._error
 
 
 class CatalogWriter:
@@ -197,7 +158,7 @@ class CatalogWriter:
             raise ValidationFailed(
                 f"scene {scene_id} has duplicate pair ids", [f"{scene_id}: duplicate pair ids"], fix="give every patch a unique pair id"
             )
-        with _gc_paused():  # the scene's item dicts die with _write_scene's frame, before the collector is back
+        with collector_paused():  # the scene's item dicts die with _write_scene's frame, before the collector is back
             self._write_scene(result, patches, ids, summary)
 
     def _write_scene(self, result: SceneResult, patches: list[PatchRecord], ids: list[str], summary: CollectionSummary) -> None:
@@ -288,7 +249,8 @@ class CatalogWriter:
         # The items and scene catalogs start becoming durable now, in a thread (sync(2) waits on
         # the disk, outside the GIL), while the parquet files and collections are made; the last
         # sync then has only those left (bench/results/catalog.md).
-        early_sync = _Background(self.store.sync)
+        syncing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stac-sync")
+        early_sync = syncing.submit(self.store.sync)
         try:
             lic = self.texts.license
             self.store.put_or_verify(lic["text_file"], self.texts.license_text, "text/plain; charset=utf-8")
@@ -320,7 +282,7 @@ class CatalogWriter:
             self.store.sync()  # the checkpoint: every object of the catalog durable (a no-op where each put already is)
             return ROOT_KEY
         finally:
-            early_sync.wait()
+            syncing.shutdown(wait=True)
             self.close()
 
     def summary(self) -> dict[str, Mapping[str, Any]]:
