@@ -5,24 +5,16 @@ but the scheduler's address (and, for the workers, the object store they write t
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from .s3server import free_port
+from .s3server import free_port, venv_command
 
 
 def dask_exe() -> str:
-    exe = Path(sys.executable).with_name("dask")
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("dask")
-    if not found:
-        raise RuntimeError("the `dask` command (package distributed) is not installed: run `make venv`")
-    return found
+    return venv_command("dask", "the `dask` command (package distributed) is not installed: run `make venv`")
 
 
 class DaskCluster:

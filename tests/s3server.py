@@ -36,14 +36,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def moto_server_exe() -> str:
-    exe = Path(sys.executable).with_name("moto_server")
+def venv_command(name: str, missing: str) -> str:
+    """The console script ``name`` beside this interpreter (the project's venv), else on PATH;
+    RuntimeError(``missing``) when neither has it."""
+    exe = Path(sys.executable).with_name(name)
     if exe.exists():
         return str(exe)
-    found = shutil.which("moto_server")
+    found = shutil.which(name)
     if not found:
-        raise RuntimeError("moto_server not found: install the dev extras (pip install -e '.[dev]')")
+        raise RuntimeError(missing)
     return found
+
+
+def moto_server_exe() -> str:
+    return venv_command("moto_server", "moto_server not found: install the dev extras (pip install -e '.[dev]')")
 
 
 class MotoServer:
