@@ -202,6 +202,16 @@ class StripQC:
         self._v12 = _column_prefix(v1 & self.v2)
         self._cloud = _column_prefix(clouds)
         self._seam = _column_prefix(seam) if seam is not None else None
+        self._sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if s2.dtype in (np.uint8, np.uint16):
+            # the haze index's red mean and variance and blue mean from integer column sums of
+            # the valid pixels, once per strip (each patch's from prefix differences, exactly)
+            everywhere = int(self._v2[-1]) == self.v2.size
+            red = s2[0].astype(np.uint32) if everywhere else np.where(self.v2, s2[0], 0).astype(np.uint32)
+            blue = s2[2] if everywhere else np.where(self.v2, s2[2], 0)
+            red_sum = red.sum(axis=0, dtype=np.uint64)
+            red *= red  # < 2**32: a uint16 squared
+            self._sums = (_prefix(red_sum), _prefix(red.sum(axis=0, dtype=np.uint64)), _prefix(blue.sum(axis=0, dtype=np.uint64)))
 
     def judge(self, x0: int, x1: int) -> PatchQC:
         rows = self.s2.shape[1]
@@ -212,15 +222,17 @@ class StripQC:
         cloud = int(self._cloud[x1] - self._cloud[x0]) / n2 if n2 else 0.0
         seamline = bool(self._seam is not None and self._seam[x1] > self._seam[x0])
         haze = float("nan")
-        if n2:
+        if n2 and self._sums is not None:
+            red_p, sq_p, blue_p = self._sums
+            red, sq = int(red_p[x1] - red_p[x0]), int(sq_p[x1] - sq_p[x0])
+            # Python integers: the mean and variance are the correctly rounded exact values
+            haze = haze_index(red / n2, math.sqrt((n2 * sq - red * red) / (n2 * n2)), int(blue_p[x1] - blue_p[x0]) / n2)
+        elif n2:
             s2 = self.s2[:, :, x0:x1]
-            everywhere = n2 == size  # no S2 no-data: the valid pixels are all of them, in the same order
-            v2 = None if everywhere else self.v2[:, x0:x1]
-            red = (s2[0].ravel() if v2 is None else s2[0][v2]).astype(np.float64)
-            blue = s2[2] if v2 is None else s2[2][v2]
-            # an integer sum is exact (and so is float64's for these counts): the same mean
-            blue_mean = int(blue.sum(dtype=np.int64)) / n2 if blue.dtype.kind in "ui" else float(blue.astype(np.float64).mean())
-            haze = haze_index(float(red.mean()), float(red.std()), blue_mean)
+            v2 = None if n2 == size else self.v2[:, x0:x1]
+            red_f = (s2[0].ravel() if v2 is None else s2[0][v2]).astype(np.float64)
+            blue_f = (s2[2].ravel() if v2 is None else s2[2][v2]).astype(np.float64)
+            haze = haze_index(float(red_f.mean()), float(red_f.std()), float(blue_f.mean()))
         cfg = self.cfg
         reasons = []
         if nodata > cfg.max_nodata_fraction:
@@ -236,8 +248,13 @@ class StripQC:
 
 def _column_prefix(mask: np.ndarray) -> np.ndarray:
     """Prefix sums of a (rows, cols) mask's per-column counts: cols ``[a, b)`` hold ``p[b] - p[a]``."""
-    out = np.zeros(mask.shape[1] + 1, dtype=np.int64)
-    np.cumsum(np.count_nonzero(mask, axis=0), out=out[1:])
+    return _prefix(np.count_nonzero(mask, axis=0))
+
+
+def _prefix(per_column: np.ndarray) -> np.ndarray:
+    """``p`` with ``p[b] - p[a]`` the sum of ``per_column[a:b]`` (in the column sums' own integer type)."""
+    out = np.zeros(per_column.size + 1, dtype=np.uint64 if per_column.dtype == np.uint64 else np.int64)
+    np.cumsum(per_column, out=out[1:])
     return out
 
 

@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -115,6 +116,24 @@ def test_strip_qc_judges_each_window_as_its_own_patch():
         results.append(got)
     assert {r.reasons[0].split()[0] for r in results if r.reasons} >= {"nodata", "clouds"}
     assert [r.seamline for r in results] == [False, False, False, True, True, False, False, False]
+
+
+def test_patch_haze_from_strip_sums_is_numpys_mean_and_std_of_the_valid_pixels():
+    """StripQC takes a patch's red mean and spread and its blue mean from integer column sums;
+    they must be what numpy gives on the patch's valid pixels, with and without S2 no-data,
+    for uint16 and float S2 alike."""
+    rng = np.random.default_rng(11)
+    s2 = rng.integers(200, 4000, (3, 32, 96)).astype(np.uint16)
+    s2[:, 20:, 50:] = 0
+    s1 = np.zeros((1, 32, 96), np.float32)
+    for arr in (s2, s2.astype(np.float32)):
+        strip = StripQC(s1, arr, None, CFG, PatchQCConfig())
+        for x0 in (0, 16, 32, 48, 64):
+            patch = s2[:, :, x0 : x0 + 32].astype(np.float64)
+            valid = np.all(patch > 0, axis=0)
+            red, blue = patch[0][valid], patch[2][valid]
+            want = math.log(blue.mean() / red.mean()) / (red.std() / red.mean())
+            assert strip.judge(x0, x0 + 32).haze_index == pytest.approx(round(want, 6), abs=2e-6), x0
 
 
 # --------------------------------------------------------------------------- haze

@@ -83,6 +83,25 @@ def _hash01(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
 
 def value_noise(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int) -> np.ndarray:
     """Smooth value noise in [0, 1] on the outer product of pixel columns ``xs`` and rows ``ys``."""
+    out = np.empty((ys.size, xs.size), dtype=np.float32)
+    _add_noise(out, xs, ys, cell, seed, 1.0, first=True)
+    return out
+
+
+def fbm(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int, octaves: int) -> np.ndarray:
+    """Fractal sum of ``octaves`` octaves of value noise (halving cell and amplitude), in [0, 1]."""
+    norm = sum(0.5**k for k in range(octaves))
+    total = np.empty((ys.size, xs.size), dtype=np.float32)
+    for k in range(octaves):
+        _add_noise(total, xs, ys, cell / (2**k), seed + 7919 * k, 0.5**k / norm, first=k == 0)
+    return total
+
+
+def _add_noise(total: np.ndarray, xs: np.ndarray, ys: np.ndarray, cell: float, seed: int, amp: float, *, first: bool) -> None:
+    """``total += amp * value_noise(...)`` (``total = ...`` when ``first``), separably: the small
+    lattice is interpolated along x first; then every run of rows between the same two lattice
+    rows is ``lower + t * (upper - lower)`` of two x-interpolated lattice rows, written straight
+    into ``total`` (three passes over a run instead of gathering whole rows)."""
     fx, fy = xs / cell, ys / cell
     ix0, iy0 = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
     tx, ty = fx - ix0, fy - iy0
@@ -91,31 +110,24 @@ def value_noise(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int) -> np.nd
     gy = np.arange(iy0.min(), iy0.max() + 2)
     table = _hash01(gx[None, :], gy[:, None], seed)
     cx, cy = ix0 - gx[0], iy0 - gy[0]
-    # separable: interpolate the small lattice along x first, then gather whole rows along y
-    along_x = table[:, cx] * (1.0 - tx)[None, :] + table[:, cx + 1] * tx[None, :]  # (lattice rows, w)
-    along_x = along_x.astype(np.float32)
+    along_x = table[:, cx] * (1.0 - tx)[None, :] + table[:, cx + 1] * tx[None, :]  # (lattice rows, w), float64
+    lower = (along_x[:-1] * amp).astype(np.float32)
+    delta = ((along_x[1:] - along_x[:-1]) * amp).astype(np.float32)
     ty32 = ty.astype(np.float32)[:, None]
-    # a[cy] * (1 - t) + a[cy + 1] * t, computed in place (the same float32 roundings, fewer passes)
-    out = along_x[cy]
-    out *= 1.0 - ty32
-    upper = along_x[cy + 1]
-    upper *= ty32
-    out += upper
-    return out
-
-
-def fbm(xs: np.ndarray, ys: np.ndarray, cell: float, seed: int, octaves: int) -> np.ndarray:
-    # the first octave is the running total itself (0 + 1.0 * v is v), the rest add in place
-    total = value_noise(xs, ys, cell, seed)
-    amp, norm = 0.5, 1.0
-    for k in range(1, octaves):
-        v = value_noise(xs, ys, cell / (2**k), seed + 7919 * k)
-        v *= amp  # float32 times a Python float: the same rounding as amp * v
-        total += v
-        norm += amp
-        amp *= 0.5
-    total /= norm  # float32 by a Python float, as total / norm
-    return total
+    cut = np.flatnonzero(cy[1:] != cy[:-1]) + 1
+    bounds = np.concatenate(([0], cut, [cy.size])).tolist()
+    tmp = None if first else np.empty_like(total[: max(b - a for a, b in zip(bounds, bounds[1:]))])
+    for r0, r1 in zip(bounds, bounds[1:]):
+        j = int(cy[r0])
+        if first:
+            run = total[r0:r1]
+            np.multiply(ty32[r0:r1], delta[j], out=run)
+            run += lower[j]
+        else:
+            t = tmp[: r1 - r0]
+            np.multiply(ty32[r0:r1], delta[j], out=t)
+            t += lower[j]
+            total[r0:r1] += t
 
 
 @dataclass(frozen=True)
