@@ -30,7 +30,7 @@ from .models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, 
 from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
 from .qc import Override, SceneAccumulator, StripQC, apply_override, judge_scene, load_overrides, reason_code
 from .rois import Candidate, sample_candidates
-from .scenecache import CachedScene, scene_bytes
+from .scenecache import CachedScene, release_spares, scene_bytes
 from .seasons import SEASONS, Season
 from .store import ObjectStore, multihash_sha256
 from .thumbnails import JPEG_MEDIA_TYPE, pair_thumbnail
@@ -80,10 +80,11 @@ def _process_scene(roi: ROI, season: Season, source: Source, store: ObjectStore,
             # reprojected local scene read in strips stays small (measured 589 -> 222 MB peak).
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHEMAX_MB, GDAL_PAM_ENABLED="NO"):
                 # read the source once when the scene fits the cache budget (scenecache.py)
-                fits = scene_bytes(request.grid) <= config.scene_cache_mb * 2**20
-                _process_open_scene(CachedScene(scene, request.grid) if fits else scene, request, store, config, overrides, result)
+                if scene_bytes(request.grid) <= config.scene_cache_mb * 2**20:
+                    scene = CachedScene(scene, request.grid)
+                _process_open_scene(scene, request, store, config, overrides, result)
         finally:
-            scene.close()
+            scene.close()  # a CachedScene closes the source's scene too, and keeps its arrays for the next
     except ObjectConflictError:
         raise  # different content under a published key: stop the build (exit 5), never a scene failure
     except Sen12StacError as exc:
@@ -397,6 +398,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
     with contextlib.ExitStack() as stack:
         if writer is not None:
             stack.enter_context(writer)  # the item spool and put threads go away on any exit
+        stack.callback(release_spares)  # the scene arrays kept for the next scene (in this process)
         for res in _run_scenes(tasks, source, store, config, overrides, emit):
             _count(counts[res.roi.set_name], res)
             outcomes[res.roi.set_name][res.roi.index] = res.status

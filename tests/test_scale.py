@@ -36,6 +36,44 @@ def test_reading_each_scene_once_gives_the_bytes_of_streaming_it(tmp_path):
     assert _tree(tmp_path / "cached") == _tree(tmp_path / "streamed")
 
 
+class _Constant:
+    """A scene whose every pixel is ``value``."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def read_s1(self, w):
+        return np.full((1, int(w.height), int(w.width)), self.value, np.float32)
+
+    def read_s2(self, w):
+        return np.full((3, int(w.height), int(w.width)), self.value, np.uint16)
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_next_scene_reuses_the_cached_arrays_only_when_nothing_still_views_them():
+    from rasterio.windows import Window
+
+    from sen12stac.models import Grid
+    from sen12stac.scenecache import CachedScene, release_spares
+
+    release_spares()
+    grid = Grid("EPSG:32632", (10.0, 0.0, 0.0, 0.0, -10.0, 0.0), 64, 32)
+    whole = Window(0, 0, 64, 32)
+    first = CachedScene(_Constant(1), grid)
+    base = id(first.read_s2(whole).base)
+    first.close()
+    second = CachedScene(_Constant(2), grid)
+    view = second.read_s2(whole)
+    assert id(view.base) == base and (view == 2).all()  # the same memory, the new scene's values
+    second.close()  # `view` is still alive: its array must not be handed to the next scene
+    third = CachedScene(_Constant(3), grid)
+    assert id(third.read_s2(whole).base) != base and (view == 2).all()
+    third.close()
+    release_spares()
+
+
 class _CountingSource(SyntheticSource):
     def __init__(self) -> None:
         super().__init__(defect_rate=0.0)
