@@ -194,7 +194,8 @@ def draw_params(roi: ROI, grid: Grid, defect_rate: float) -> SceneParams:
 
 @functools.cache
 def _quantiles() -> tuple[np.ndarray, np.ndarray]:
-    """Tables of 65,536 quantiles (float32) of N(0, 1) and of the speckle's Gamma(ENL, 1/ENL).
+    """Tables of 65,536 quantiles (float32) of N(0, 1) and of the speckle in dB, 10 log10 g for
+    g ~ Gamma(ENL, 1/ENL).
 
     A uniform 16-bit draw indexes them: a draw per pixel costs a few ns instead of the tens a
     gamma variate costs (the speckle alone was the renderer's largest step). Normal quantiles are
@@ -205,8 +206,8 @@ def _quantiles() -> tuple[np.ndarray, np.ndarray]:
     normal_q = np.array([dist.inv_cdf((i + 0.5) / 65536) for i in range(65536)], dtype=np.float32)
     sample = np.random.default_rng(_seed_of("speckle", ENL)).standard_gamma(ENL, 1 << 20)
     sample.sort()
-    gamma_q = (sample.reshape(65536, 16).mean(axis=1) / ENL).astype(np.float32)
-    return normal_q, gamma_q
+    gamma_q = sample.reshape(65536, 16).mean(axis=1) / ENL
+    return normal_q, (10.0 * np.log10(gamma_q)).astype(np.float32)
 
 
 def _halfplane(line: tuple[float, float, float], xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -325,7 +326,7 @@ def render_block(p: SceneParams, grid: Grid, br: int, bc: int, *, speckle: bool 
     # the block's random draws: 16-bit uniform indices into quantile tables (see _quantiles):
     # texture and speckle for every pixel, the urban texture and backscatter noise only where urban
     draws = rng.integers(0, 1 << 16, (2, h, w), dtype=np.uint16)
-    normal_q, gamma_q = _quantiles()
+    normal_q, speckle_db = _quantiles()
     tex = np.take(normal_q, draws[0])
     tex *= 0.025
     tex += 1.0
@@ -337,7 +338,8 @@ def render_block(p: SceneParams, grid: Grid, br: int, bc: int, *, speckle: bool 
         s2[:, urban] *= (urban_draws[0] * np.float32(0.85 / 65536) + np.float32(0.65 + 0.85 / 131072))[None]
     if p.seam_line is not None:
         s2 *= np.where(_halfplane(p.seam_line, xs, ys), p.seam_gain, 1.0).astype(np.float32)[None]
-    s2 *= np.array(p.colour_gain, dtype=np.float32)[:, None, None]
+    if p.colour_gain != (1.0, 1.0, 1.0):
+        s2 *= np.array(p.colour_gain, dtype=np.float32)[:, None, None]
     if p.cloud_threshold is not None:
         n = fbm(xs, ys, 320.0, p.seed + 8, 4)
         alpha = np.clip((n - p.cloud_threshold) / 0.05, 0.0, 1.0)[None]
@@ -346,19 +348,16 @@ def render_block(p: SceneParams, grid: Grid, br: int, bc: int, *, speckle: bool 
     np.clip(s2, 1, 20000, out=s2)
     s2 = s2.astype(np.uint16)
 
-    # S1: backscatter map in dB + slope term, gamma speckle in linear power
+    # S1: backscatter map in dB + slope term, gamma speckle (multiplicative in linear power,
+    # so added in dB: 10 log10(10**(db/10) * g) = db + 10 log10(g), no power or log per pixel)
     db = _S1_TABLE[cls]
     db += np.clip(gx * np.float32(8.0), -6, 6)
     if urban_draws is not None:
         db[urban] += np.take(normal_q, urban_draws[1]) * np.float32(3.0)
-    db *= np.float32(0.1)
-    lin = np.power(np.float32(10.0), db)
     if speckle:
-        lin *= np.take(gamma_q, draws[1])
-    np.maximum(lin, np.float32(1e-5), out=lin)
-    np.log10(lin, out=lin)
-    lin *= np.float32(10.0)
-    s1 = lin[None]
+        db += np.take(speckle_db, draws[1])
+    np.maximum(db, np.float32(-50.0), out=db)  # 1e-5 in linear power
+    s1 = db[None]
 
     if p.nodata_line is not None:
         nod = _halfplane(p.nodata_line, xs, ys)
