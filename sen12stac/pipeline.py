@@ -295,28 +295,23 @@ Progress = Callable[[str, dict], None]  # (event, data): "plan" {total}, "scene"
 def _dask_client(config: BuildConfig):
     from distributed import Client, LocalCluster
 
-    if config.scheduler:
-        client = Client(config.scheduler)
+    from .daskconfig import build_settings
+
+    with build_settings(local_cluster=not config.scheduler):
+        if config.scheduler:
+            client = Client(config.scheduler)
+            try:
+                yield client
+            finally:
+                client.close()
+            return
+        cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
         try:
             yield client
         finally:
             client.close()
-        return
-    import dask
-
-    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers; setting it at all freezes glibc's
-    # mmap threshold at 128 KiB, so every strip-sized numpy buffer is mmapped and unmapped
-    # again: measured 2.3x slower scenes (30x the page faults, mostly system time). Keep the
-    # thread caps, drop the malloc override.
-    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items() if not k.startswith("MALLOC_")}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
-    client = Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
+            cluster.close()
 
 
 def _run_scenes(tasks: list[tuple[ROI, str]], source: Source, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override], emit: Progress | None = None) -> Iterator[SceneResult]:

@@ -13,6 +13,9 @@ from pathlib import Path
 from .s3server import free_port, venv_command
 
 
+DASK_SETTINGS = Path(__file__).resolve().parents[1] / "infra" / "dask"
+
+
 def dask_exe() -> str:
     return venv_command("dask", "the `dask` command (package distributed) is not installed: run `make venv`")
 
@@ -43,6 +46,7 @@ class DaskCluster:
         keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
         env = {k: v for k, v in os.environ.items() if k in keep}
         env["DASK_DISTRIBUTED__WORKER__DAEMON"] = "False"
+        env["DASK_CONFIG"] = str(DASK_SETTINGS)  # the project's settings, as its README tells a cluster's operator
         return env
 
     def start(self) -> "DaskCluster":

@@ -6,6 +6,7 @@ release readers can see half-made."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.daskcluster import DaskCluster
+from sen12stac.config import make_config
+from tests.daskcluster import DASK_SETTINGS, DaskCluster
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
 pytest_plugins = ["tests.conftest_s3"]
@@ -56,8 +58,6 @@ def _store(moto, url: str):
 
 
 def _config():
-    from sen12stac.config import make_config
-
     return make_config(source="synthetic", seasons=("spring",), scenes_per_season=3, scene_size_px=640, workers=0)
 
 
@@ -132,3 +132,26 @@ def test_a_worker_killed_mid_run_leaves_nothing_visible_and_the_release_complete
     assert _tree(s3, bucket, "killed/v1.0.0/") == ref
     rel = _cli(["releases", url], tmp_path / "client", moto)
     assert "complete" in rel.stdout, rel.stdout + rel.stderr
+
+
+def test_a_clusters_processes_and_a_builds_local_cluster_run_with_the_projects_dask_settings(tmp_path):
+    """infra/dask/sen12stac.yaml (rendered from sen12stac/daskconfig.py) is what `dask
+    scheduler`/`dask worker` read through DASK_CONFIG, and a build's own LocalCluster puts the
+    same settings in its worker processes."""
+    import dask
+    import distributed
+
+    from sen12stac.daskconfig import flat_settings
+    from sen12stac.pipeline import _dask_client
+
+    want = flat_settings()
+    assert want and all(dask.config.get(k) != v for k, v in want.items())  # not Dask's defaults
+    probe = "import json, dask; print(json.dumps({k: dask.config.get(k) for k in %r}))" % sorted(want)
+    out = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "DASK_CONFIG": str(DASK_SETTINGS)}, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == want
+    with DaskCluster(tmp_path / "cluster", workers=1) as cluster, distributed.Client(cluster.address) as client:
+        seen = client.run(lambda: {k: dask.config.get(k) for k in want})
+        seen["scheduler"] = client.run_on_scheduler(lambda: {k: dask.config.get(k) for k in want})
+    assert list(seen.values()) == [want, want]
+    with _dask_client(make_config(seasons=("spring",), workers=1)) as client:
+        assert list(client.run(lambda: {k: dask.config.get(k) for k in want}).values()) == [want]
