@@ -152,6 +152,8 @@ def test_a_clusters_processes_and_a_builds_local_cluster_run_with_the_projects_d
     with DaskCluster(tmp_path / "cluster", workers=1) as cluster, distributed.Client(cluster.address) as client:
         seen = client.run(lambda: {k: dask.config.get(k) for k in want})
         seen["scheduler"] = client.run_on_scheduler(lambda: {k: dask.config.get(k) for k in want})
-    assert list(seen.values()) == [want, want]
+        preloaded = client.run(lambda: "sen12stac.pipeline" in sys.modules)  # before any task ran
+    assert list(seen.values()) == [want, want] and list(preloaded.values()) == [True]
     with _dask_client(make_config(seasons=("spring",), workers=1)) as client:
         assert list(client.run(lambda: {k: dask.config.get(k) for k in want}).values()) == [want]
+        assert list(client.run(lambda: "sen12stac.pipeline" in sys.modules).values()) == [True]
