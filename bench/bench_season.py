@@ -8,7 +8,8 @@ scene QC, as the paper's hand-picked scenes did) on a LocalCluster of ``--worker
 into a folder, samples the resident memory of the whole process tree (client + workers)
 every 0.5 s, and writes bench/results/season.md. The other profile's projection scales the
 measured time by the CPU per pair of the two profiles measured in the same way by
-bench/bench_build.py (read from bench/results/build.md). Run it once, on a quiet machine if
+bench/bench_build.py (read from bench/results/build-tmp.md, the on-disk run the README cites, or
+else build.md). Run it once, on a quiet machine if
 you have one: it writes about 10 GB and takes minutes.
 """
 from __future__ import annotations
@@ -100,7 +101,8 @@ def main() -> None:
     pairs = summary.patches_published
     rate = pairs / dt
     proj = {args.profile: FULL_DATASET_PAIRS / rate}
-    build_md = ROOT / "bench" / "results" / "build.md"
+    results = ROOT / "bench" / "results"
+    build_md = next((p for p in (results / "build-tmp.md", results / "build.md") if p.exists()), results / "build.md")
     m = re.search(r"fast vs compatible, end to end \| ([0-9.]+)x faster", build_md.read_text()) if build_md.exists() else None
     if m:
         factor = float(m.group(1))
@@ -121,7 +123,7 @@ def main() -> None:
         f"| peak memory, largest single process | {mem.peak_one / 2**20:.0f} MiB |",
     ]
     for name, seconds in proj.items():
-        how = "measured" if name == args.profile else "scaled by the CPU per pair of the two profiles in bench/results/build.md"
+        how = "measured" if name == args.profile else f"scaled by the CPU per pair of the two profiles in bench/results/{build_md.name}"
         lines.append(f"| projected, all {FULL_DATASET_PAIRS:,} pairs, profile {name} | {seconds / 60:.0f} min ({how}) |")
     lines += ["", f"Machine load (1, 5, 15-min averages) at the start {tuple(round(x, 1) for x in loads[0])}, at the end "
               f"{tuple(round(x, 1) for x in loads[1])}, on {os.cpu_count()} cores shared with other work: the projection "
