@@ -3,7 +3,6 @@ build straight into a release on the real S3 server (the cluster version: tests/
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 

@@ -388,7 +388,7 @@ def synth_acquisitions(roi: ROI, grid: Grid, start: str, end: str, n_s2: int) ->
     s1_plat = "sentinel-1a" if rng.random() < 0.6 or s1_day < date(2016, 9, 26) else "sentinel-1b"
     s2_plat = "sentinel-2a" if rng.random() < 0.6 or s2_day < date(2017, 6, 29) else "sentinel-2b"
     s1_rel, s2_rel = int(rng.integers(1, 176)), int(rng.integers(1, 144))
-    s1_t, s2_t = _ts(s1_day, s1_sec), _ts(s2_day, s2_sec)
+    s1_t = _ts(s1_day, s1_sec)  # the S2 times are per acquisition below
     zone = int(grid.crs.split(":")[1]) % 100
     band = "CDEFGHJKLMNPQRSTUVWX"[min(19, max(0, int((roi.lat + 80) // 8)))]
     compact = lambda t: t.replace("-", "").replace(":", "").rstrip("Z")  # noqa: E731
