@@ -154,7 +154,7 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
                             rejections[reason_code(r)] += 1
                         continue
                     if strip_u8 is None:  # scaled once per strip (elementwise: the same values as per patch)
-                        strip_u8 = (scale_s1(strip[0], s1_stats), scale_s2(strip[1], s2_stats))
+                        strip_u8 = (scale_s1(strip[0], s1_stats), scale_s2(strip[1], s2_stats, valid=strip_qc.v2))
                     u8 = (strip_u8[0][:, :, x0:x1], strip_u8[1][:, :, x0:x1])
                     record = _publish_patch(roi, request, pos, u8, s1_stats, s2_stats, pqc, qc, scene, store, config, written)
                     result.patches.append(record)

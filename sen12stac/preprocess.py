@@ -136,9 +136,11 @@ def scale_s1(s1: np.ndarray, stats: tuple[BandStats, ...]) -> np.ndarray:
     return np.stack([to_uint8(s1[i], np.isfinite(s1[i]), st) for i, st in enumerate(stats)])
 
 
-def scale_s2(s2: np.ndarray, stats: tuple[BandStats, ...]) -> np.ndarray:
-    """(3, h, w) uint16 with 0 = no-data -> (3, h, w) uint8; a pixel is valid only if all bands are."""
-    valid = np.all(s2 > 0, axis=0)
+def scale_s2(s2: np.ndarray, stats: tuple[BandStats, ...], valid: np.ndarray | None = None) -> np.ndarray:
+    """(3, h, w) uint16 with 0 = no-data -> (3, h, w) uint8; a pixel is valid only if all bands are
+    (``valid``: that mask when the caller has it already, as patch QC does for its strip)."""
+    if valid is None:
+        valid = np.all(s2 > 0, axis=0)
     return np.stack([to_uint8(s2[i], valid, st) for i, st in enumerate(stats)])
 
 

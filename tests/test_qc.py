@@ -93,7 +93,6 @@ def test_patch_qc():
     assert not judge_patch(s1, s2, seam, CFG, PatchQCConfig(reject_seamlines=True)).accepted
 
 
-
 def test_strip_qc_judges_each_window_as_its_own_patch():
     """The build judges a strip's patches from masks computed once per strip (StripQC): every
     window, overlapping ones and a last one flush with the edge, gets judge_patch's result."""
