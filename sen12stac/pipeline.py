@@ -25,7 +25,7 @@ from . import SOFTWARE, iostats
 from .collector import collector_paused
 from .cog import COG_MEDIA_TYPE, RGB, encode_cog, encoding_env
 from .config import BuildConfig
-from .errors import ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
+from .errors import ConfigError, ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
 from .models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, SceneResult, Source
 from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
 from .qc import Override, SceneAccumulator, StripQC, apply_override, judge_scene, load_overrides, reason_code
@@ -299,7 +299,11 @@ def _dask_client(config: BuildConfig):
 
     with build_settings(local_cluster=not config.scheduler):
         if config.scheduler:
-            client = Client(config.scheduler)
+            try:
+                client = Client(config.scheduler)  # Dask's connect timeout (distributed.comm.timeouts.connect, 30 s)
+            except (OSError, ValueError) as exc:  # refused or timed out (TimeoutError is an OSError), a malformed address
+                raise ConfigError(f"cannot reach the Dask scheduler {config.scheduler} ({exc})",
+                                  fix="start it (`dask scheduler`, docs/scale.md) or correct --scheduler / SEN12STAC_SCHEDULER") from None
             try:
                 yield client
             finally:

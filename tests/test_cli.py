@@ -112,6 +112,22 @@ def test_an_error_is_one_line_with_its_path_unbroken_and_fix_once(tmp_path):
     assert len(err[0]) > 80  # longer than the terminal width, still one line
 
 
+def test_an_unreachable_dask_scheduler_is_one_line_naming_it_and_nothing_is_written(tmp_path):
+    from tests.s3server import free_port
+
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    r = _cli_proc("build", "--out", str(tmp_path / "o"), "--scheduler", address, "--scene-size", "256",
+                  "--seasons", "spring", "--scenes-per-season", "1", cwd=tmp_path,
+                  env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+    assert r.returncode == 2, r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(err) == 1 and f"cannot reach the Dask scheduler {address}" in err[0] and "Fix: start it" in err[0], r.stderr
+    assert "Traceback" not in r.stderr and "╭" not in r.stderr, r.stderr
+    from sen12stac.store import LocalStore
+
+    assert not list(LocalStore(tmp_path / "o").list())  # no object (the deferred store's sync marker is none)
+
+
 def test_version_flag_prints_the_package_version():
     from sen12stac import __version__
 
