@@ -2,7 +2,7 @@
 processes (`dask scheduler` + `dask worker`, as tests/test_cluster.py starts them), the same
 build each time; the four outputs must be byte-identical.
 
-    .venv/bin/python bench/bench_scale.py [--scenes 32] [--scene-size 2240] [--profile compatible]
+    .venv/bin/python bench/bench_scale.py [--scenes 32] [--scene-size 2240] [--profile compatible] [--tmp DIR]
 
 Each run is a whole ``build`` (ROI sampling, Dask client start, scenes, catalog, figures): the
 serial parts (client start-up, figures, the catalog's finish) weigh on the ratio when a run
@@ -11,7 +11,10 @@ minute on one worker). A plain baseline in the same run gives the machine's own 
 scaling for this work without Dask: two one-process builds of half the scenes each (spring
 and summer), one after the other and then both at once.
 
-Writes bench/results/scale.md. On a 2-core machine shared with others the ratio is bounded by
+Writes bench/results/scale.md (scale-<name>.md with --tmp, e.g. ``--tmp /dev/shm``: a RAM disk,
+where creating files costs the same in every run; on this machine's ext4 it depends on what
+was deleted recently, and every output file is created by the build, so the disk's state
+moves the ratios by several hundredths from one run to the next). On a 2-core machine shared with others the ratio is bounded by
 what the other processes leave: the machine's load average is printed beside the figures.
 """
 from __future__ import annotations
@@ -43,6 +46,16 @@ def tree(root: Path) -> str:
     return h.hexdigest()
 
 
+def on_tmpfs(path: Path) -> bool:
+    """Is ``path`` on a RAM disk (tmpfs)? The mount with the longest matching prefix decides."""
+    best, fstype = "", ""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        mount, kind = line.split()[1], line.split()[2]
+        if (str(path) + "/").startswith(mount.rstrip("/") + "/") and len(mount) > len(best):
+            best, fstype = mount, kind
+    return fstype == "tmpfs"
+
+
 def run(work: Path, name: str, **cfg) -> tuple[float, int, str]:
     out = work / name
     n = 0
@@ -54,9 +67,12 @@ def run(work: Path, name: str, **cfg) -> tuple[float, int, str]:
     summary = build(config, LocalStore(out))
     dt = time.perf_counter() - t0
     digest = tree(out)
-    # kept until the bench ends: on ext4, creating files soon after thousands were deleted costs
-    # several times the kernel time (the inode allocator checks recently freed inodes one by
-    # one; bench/results/catalog.md), which would charge one run's clean-up to the next run
+    # on a disk, kept until the bench ends: on ext4, creating files soon after thousands were
+    # deleted costs several times the kernel time (the allocator checks recently freed space;
+    # bench/results/catalog.md), which would charge one run's clean-up to the next run. A RAM
+    # disk has no such cost, and not the room for every run's output.
+    if on_tmpfs(out):
+        shutil.rmtree(out)
     return dt, summary.patches_published, digest
 
 
@@ -85,7 +101,11 @@ def plain_pair(work: Path, scenes: int, size: int, profile: str, together: bool)
         procs.append(p)
     if together and any(p.wait() != 0 for p in procs):
         raise SystemExit("plain build failed")
-    return time.perf_counter() - t0
+    dt = time.perf_counter() - t0
+    if on_tmpfs(work):
+        for p in work.glob("plain-*"):
+            shutil.rmtree(p)
+    return dt
 
 
 def main() -> None:
@@ -93,11 +113,15 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=32)
     ap.add_argument("--scene-size", type=int, default=2240)
     ap.add_argument("--profile", default="compatible", help="COG profile (compatible | fast)")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.md")
+    ap.add_argument("--tmp", default=None, help="folder the builds write into (default: the system's temp folder); "
+                    "results go to bench/results/scale-<its name>.md, e.g. --tmp /dev/shm for a RAM disk")
+    ap.add_argument("--out", type=Path, default=None, help="results file (default: bench/results/scale.md, or scale-<name>.md with --tmp)")
     ap.add_argument("--repeat", type=int, default=2, help="interleaved rounds; the fastest run of each is reported")
     args = ap.parse_args()
     common = {"scenes_per_season": args.scenes, "scene_size_px": args.scene_size, "cog": cog_profile(args.profile)}
-    work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    if args.out is None:
+        args.out = ROOT / "bench" / "results" / ("scale.md" if args.tmp is None else f"scale-{Path(args.tmp).name}.md")
+    work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.tmp))
     loads = [os.getloadavg()[0]]
     res = {}
     def keep(name: str, r: tuple[float, int, str]) -> None:  # the fastest of the rounds
@@ -132,12 +156,13 @@ def main() -> None:
               f"\n| plain baseline, no Dask: two one-process builds ({half} spring + {half} summer scenes) one after the other | {plain['plain apart']:.1f} s | |"
               f"\n| the same two builds at once | {plain['plain together']:.1f} s | |"
               f"\n| **the machine's own 2-core scaling for this work (apart / together)** | **{plain['plain apart'] / plain['plain together']:.2f}x** | the ceiling the Dask ratios above are measured against |")
-    note = (f"{pairs} pairs from {args.scenes} spring scenes of {args.scene_size} px (defect rate 0, profile {args.profile}), into a folder; each run includes "
+    note = (f"{pairs} pairs from {args.scenes} spring scenes of {args.scene_size} px (defect rate 0, profile {args.profile}), into a folder under "
+            f"{work.parent}{' (a RAM disk: each output removed once hashed)' if on_tmpfs(work) else ''}; each run includes "
             f"starting its Dask client; {args.repeat} interleaved rounds, the fastest of each kept. Outputs of every run byte-identical: {'yes' if len(digests) == 1 else 'NO'}. "
             f"Machine load (1-min average) {', '.join(f'{x:.1f}' for x in loads)} (start, then after each half round) on {os.cpu_count()} cores.")
     print(table + "\n\n" + note)
     args.out.write_text(
-        f"Command: `.venv/bin/python bench/bench_scale.py --scenes {args.scenes} --scene-size {args.scene_size} --profile {args.profile} --repeat {args.repeat}`\n\n{table}\n\n{note}\n")
+        f"Command: `.venv/bin/python bench/bench_scale.py --scenes {args.scenes} --scene-size {args.scene_size} --profile {args.profile} --repeat {args.repeat}{'' if args.tmp is None else ' --tmp ' + args.tmp}`\n\n{table}\n\n{note}\n")
     if len(digests) != 1:
         raise SystemExit("outputs differ between worker counts")
 
