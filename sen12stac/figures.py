@@ -7,19 +7,16 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-import matplotlib
+import numpy as np
+import rasterio
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure  # not pyplot: no global figure state, and half the import time
+from rasterio.io import MemoryFile
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-import numpy as np  # noqa: E402
-import rasterio  # noqa: E402
-from rasterio.io import MemoryFile  # noqa: E402
-
-from .models import AssetRecord, PatchRecord  # noqa: E402
-from .rois import Candidate  # noqa: E402
-from .store import ObjectStore, multihash_sha256  # noqa: E402
-from .thumbnails import PNG_MEDIA_TYPE, contact_sheet  # noqa: E402
+from .models import AssetRecord, PatchRecord
+from .rois import Candidate
+from .store import ObjectStore, multihash_sha256
+from .thumbnails import PNG_MEDIA_TYPE, contact_sheet
 
 STYLE = {  # status -> (colour, marker, label)
     "published": ("#1a9641", "o", "published"),
@@ -45,7 +42,8 @@ def _land_rings() -> list[np.ndarray]:
 
 def roi_map_png(title: str, points: list[tuple[float, float, str]]) -> bytes:
     """``points``: (lon, lat, status) with status a key of STYLE."""
-    fig, ax = plt.subplots(figsize=(10, 5.2), dpi=100)
+    fig = Figure(figsize=(10, 5.2), dpi=100)  # savefig renders with Agg (the PNG backend), no display
+    ax = fig.subplots()
     # one collection for the 1,400 land rings: the same pixels as a fill() per ring, 12x faster
     ax.add_collection(PolyCollection([r[:, :2] for r in _land_rings()], facecolors="#e8e8e8", edgecolors="none", linewidths=0))
     ax.axhspan(-90, -56, color="#f4f4ff", zorder=0)
@@ -65,7 +63,6 @@ def roi_map_png(title: str, points: list[tuple[float, float, str]]) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
     return buf.getvalue()
 
 

@@ -1,8 +1,10 @@
 import json
 import math
+from importlib import resources
 
 import pytest
 import shapely
+from shapely.geometry import box, shape
 
 from sen12stac.errors import ConfigError
 from sen12stac.rois import haversine_m, land_layer, rois_geojson, sample_candidates, sample_rois, urban_layer
@@ -24,6 +26,22 @@ def test_deterministic_per_seed(spring):
     assert sample_candidates(SEASONS["spring"]) == spring
     other = sample_candidates(SEASONS["summer"])
     assert [(c.lon, c.lat) for c in other] != [(c.lon, c.lat) for c in spring]
+
+
+@pytest.mark.parametrize("name,layer", [("ne_50m_land.geojson", land_layer), ("ne_50m_urban_areas.geojson", urban_layer)])
+def test_layer_is_natural_earth_cut_to_s2_coverage(name, layer):
+    # read feature by feature with shapely's object API: the same polygons in the same order, so
+    # the sampled ROIs do not depend on how the layer is read
+    features = json.loads(resources.files("sen12stac.data").joinpath(name).read_text())["features"]
+    band = box(-180.0, -56.0, 180.0, 83.0)
+    want = []
+    for f in features:
+        cut = shape(f["geometry"]).intersection(band)
+        want.extend(p for p in getattr(cut, "geoms", [cut]) if p.geom_type == "Polygon" and p.area > 0)
+    got = layer().polygons
+    assert len(got) == len(want) > 1000
+    assert all(a.equals_exact(b, 0) for a, b in zip(got, want))
+    assert layer().bounds.shape == (len(got), 4) and layer().weights[-1] == pytest.approx(1.0)
 
 
 def test_points_fall_on_their_layer_inside_s2_coverage(spring):
