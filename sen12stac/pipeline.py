@@ -33,6 +33,7 @@ from .rois import Candidate, sample_candidates
 from .scenecache import CachedScene, release_spares, scene_bytes
 from .seasons import SEASONS, Season
 from .store import ObjectStore, multihash_sha256
+from .store.checkpoint import BackgroundSync
 from .thumbnails import JPEG_MEDIA_TYPE, pair_thumbnail
 from .tiling import iter_positions, pair_id, patch_grid, patch_key, thumbnail_key
 from .utm import default_grid
@@ -41,6 +42,7 @@ log = logging.getLogger("sen12stac.pipeline")
 
 STATS_STRIP = 512  # rows per strip in the statistics pass
 GDAL_CACHEMAX_MB = 64
+CHECKPOINT_EVERY_S = 2.0  # durable checkpoints of a folder build while scenes run, at most this often
 
 
 def _strips(grid: Grid, rows: int) -> Iterator[Window]:
@@ -398,6 +400,8 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
         if writer is not None:
             stack.enter_context(writer)  # the item spool and put threads go away on any exit
         stack.callback(release_spares)  # the scene arrays kept for the next scene (in this process)
+        checkpoints = BackgroundSync(store, CHECKPOINT_EVERY_S)  # durable as it goes, so the end waits on little (store/checkpoint.py)
+        stack.callback(checkpoints.close, raise_error=False)  # never leave the thread behind on an error
         for res in _run_scenes(tasks, source, store, config, overrides, emit):
             _count(counts[res.roi.set_name], res)
             outcomes[res.roi.set_name][res.roi.index] = res.status
@@ -412,6 +416,8 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
                 writer.add_scene(res)
             res.patches = []  # the records are in the catalog now; drop them
             emit("scene", {"result": res, "scene": scenes[-1]})
+            checkpoints.kick()
+        checkpoints.close()  # a checkpoint's failure (a full disk) stops the build here
         root_key = None
         failed = any(s["status"] == "failed" for s in scenes)
         # With a failed scene the collections, figures and root are not written: they would

@@ -3,6 +3,8 @@ build straight into a release on the real S3 server (the cluster version: tests/
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -11,10 +13,12 @@ import pytest
 import rasterio
 
 from sen12stac.config import cog_profile, make_config
-from sen12stac.errors import ConfigError, ObjectConflictError, SourceError
+from sen12stac import pipeline
+from sen12stac.errors import ConfigError, ObjectConflictError, SourceError, StoreError
 from sen12stac.pipeline import build, build_release
 from sen12stac.sources.synthetic import SyntheticSource
 from sen12stac.store import LocalStore
+from sen12stac.store.checkpoint import BackgroundSync
 from sen12stac.store.local import SYNC_MARKER
 
 pytest_plugins = ["tests.conftest_s3"]
@@ -120,6 +124,42 @@ def test_deferred_durability_repairs_what_a_crash_can_tear_and_refuses_real_conf
     plain = LocalStore(tmp_path)
     with pytest.raises(ObjectConflictError):
         plain.put_or_verify("a/new.json", b"other")
+
+
+def test_background_checkpoints_one_at_a_time_and_a_failure_is_raised():
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(LocalStore):
+        calls = 0
+
+        def sync(self):
+            Slow.calls += 1
+            started.set()
+            release.wait(10)
+            if Slow.calls == 2:
+                raise StoreError("disk full", fix="free space")
+
+    bg = BackgroundSync(Slow("/nonexistent"), interval=0)
+    bg.kick()
+    assert started.wait(10)
+    bg.kick()  # one is running: no second one
+    assert Slow.calls == 1 and bg.checkpoints == 1
+    release.set()
+    bg.close()
+    bg.kick()  # the next one fails: the build's thread hears of it at close()
+    with pytest.raises(StoreError, match="disk full"):
+        bg.close()
+    bg.close(raise_error=False)  # the clean-up path of a build that already failed
+
+
+def test_a_folder_build_checkpoints_while_its_scenes_run(tmp_path, monkeypatch):
+    syncs, events = [], []
+    real = os.sync
+    monkeypatch.setattr(os, "sync", lambda: (syncs.append(time.monotonic()), real()))
+    monkeypatch.setattr(pipeline, "CHECKPOINT_EVERY_S", 0.0)
+    build(make_config(**CFG), LocalStore(tmp_path), progress=lambda event, data: events.append((event, data.get("name"), time.monotonic())))
+    figures = next(t for event, name, t in events if name == "figures")
+    assert len(syncs) >= 2 and syncs[0] < figures  # durable checkpoints before the catalog's end, and the last one
 
 
 def test_fast_profile_is_zstd_lossless_and_the_default_stays_deflate(tmp_path):
