@@ -14,8 +14,9 @@ and summer), one after the other and then both at once.
 Writes bench/results/scale.md (scale-<name>.md with --tmp, e.g. ``--tmp /dev/shm``: a RAM disk,
 where creating files costs the same in every run; on this machine's ext4 it depends on what
 was deleted recently, and every output file is created by the build, so the disk's state
-moves the ratios by several hundredths from one run to the next). On a 2-core machine shared with others the ratio is bounded by
-what the other processes leave: the machine's load average is printed beside the figures.
+moves the ratios by several hundredths from one run to the next). On a 2-core machine shared
+with others the ratio is bounded by what the other processes leave: the machine's load
+average is printed beside the figures.
 """
 from __future__ import annotations
 

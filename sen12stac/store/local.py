@@ -32,10 +32,11 @@ class LocalStore(ObjectStore):
     everything durable at once in :meth:`sync`, which a build calls when its catalog is
     complete (one ``sync(2)`` instead of one ``fsync`` per object: bench/results/catalog.md),
     and in a background thread while it runs (:mod:`.checkpoint`: ``sync(2)`` flushes the
-    whole machine's dirty data, so the build never waits on one mid-run). What an OS crash can tear is what was written after the last sync; the
-    folder's ``.sen12stac-synced`` marker records that instant, and ``put_or_verify`` replaces
-    an object written after it that differs (the rerun a crashed build needs anyway repairs
-    it) while still refusing different content under an older, durable key.
+    whole machine's dirty data, so the build never waits on one mid-run). What an OS crash
+    can tear is what was written after the last sync; the folder's ``.sen12stac-synced``
+    marker records that instant, and ``put_or_verify`` replaces an object written after it
+    that differs (the rerun a crashed build needs anyway repairs it) while still refusing
+    different content under an older, durable key.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, durability: Literal["object", "deferred"] = "object") -> None:
