@@ -300,24 +300,22 @@ def _dask_client(config: BuildConfig):
     from .daskconfig import build_settings
 
     with build_settings(local_cluster=not config.scheduler):
+        cluster = None
         if config.scheduler:
             try:
                 client = Client(config.scheduler)  # Dask's connect timeout (distributed.comm.timeouts.connect, 30 s)
             except (OSError, ValueError) as exc:  # refused or timed out (TimeoutError is an OSError), a malformed address
                 raise ConfigError(f"cannot reach the Dask scheduler {config.scheduler} ({exc})",
                                   fix="start it (`dask scheduler`, docs/scale.md) or correct --scheduler / SEN12STAC_SCHEDULER") from None
-            try:
-                yield client
-            finally:
-                client.close()
-            return
-        cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40)
-        client = Client(cluster)
+        else:
+            cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40)
+            client = Client(cluster)
         try:
             yield client
         finally:
             client.close()
-            cluster.close()
+            if cluster is not None:
+                cluster.close()
 
 
 def _run_scenes(tasks: list[tuple[ROI, str]], source: Source, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override], emit: Progress | None = None) -> Iterator[SceneResult]:
