@@ -3,7 +3,7 @@
 Unknown keys are refused (to catch typos), every value is checked, and ``"unknown"``,
 ``null`` and a missing key all mean *not known*. A bad sidecar raises one
 :class:`ConfigError` naming the file, the key and the fix: each check raises a
-``sidecar`` error carrying its own problem and fix, and pydantic's own errors (wrong type,
+:class:`_Problem` carrying its own wording and fix, and pydantic's own errors (wrong type,
 out of range, unknown or missing key) are worded per key by :func:`_config_error`.
 :func:`read_sidecar` turns a valid sidecar into a :class:`SceneSpec`.
 """
@@ -18,7 +18,6 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, Strict, ValidationError
 from pydantic import field_validator, model_validator
-from pydantic_core import ErrorDetails, PydanticCustomError
 
 from ...errors import ConfigError
 from ...models import Acquisition, Sensor, format_datetime
@@ -37,10 +36,15 @@ _MONTH_SEASON = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring
 _WHEN_FIX = 'write e.g. "2017-06-13T10:10:31Z", "2017-06-13", or "unknown"'
 
 
-def _problem(problem: str, fix: str, at: str = "") -> PydanticCustomError:
-    """A sidecar problem; the message reads ``<file>: key '<key>' <problem>``. ``at`` extends
-    the key when a model validator (whose place is the model itself) finds it."""
-    return PydanticCustomError("sidecar", "{problem}", {"problem": problem, "fix": fix, "at": at})
+class _Problem(ValueError):
+    """A sidecar problem found by a validator; the message reads ``<file>: key '<key>' <problem>``.
+    ``at`` extends the key when a model validator (whose place is the model itself) finds it.
+    pydantic reports it as a ``value_error`` carrying this exception."""
+
+    def __init__(self, problem: str, fix: str, at: str = "") -> None:
+        super().__init__(problem)
+        self.problem, self.fix, self.at = problem, fix, at
+
 
 
 def _is_unknown(v: Any) -> bool:
@@ -55,21 +59,21 @@ def _when(v: Any) -> datetime | date | None:
     if _is_unknown(v):
         return None
     if not isinstance(v, str):
-        raise _problem(f"is {v!r}, not an ISO 8601 string", _WHEN_FIX)
+        raise _Problem(f"is {v!r}, not an ISO 8601 string", _WHEN_FIX)
     text = v.strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             return date.fromisoformat(text)
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise _problem(f"is {v!r}, not an ISO 8601 date or datetime", _WHEN_FIX) from None
+        raise _Problem(f"is {v!r}, not an ISO 8601 date or datetime", _WHEN_FIX) from None
     if dt.tzinfo is None:  # naive times are taken as UTC (Sentinel products are stamped in UTC)
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc)
 
 
 def _lower(v: Any) -> Any:
-    """Free text, lower case; scalars written as numbers are taken as text; None when unknown."""
+    """Free text in lower case (a number is taken as text); None when unknown."""
     if _is_unknown(v):
         return None
     if isinstance(v, (str, int, float)):
@@ -85,12 +89,14 @@ def _keyword(v: Any) -> Any:
 
 
 def _text(v: Any) -> Any:
+    """Free text as written (a number is taken as text); None when unknown."""
     if _is_unknown(v):
         return None
     return str(v) if isinstance(v, (str, int, float)) else v
 
 
 def _as_list(v: Any) -> Any:
+    """One product id may be written without the list."""
     return [v] if isinstance(v, str) else v
 
 
@@ -98,27 +104,28 @@ def _season(v: Any) -> str | None:
     if v is None:
         return None  # taken from the month of the acquisition
     if not isinstance(v, str) or v.strip().lower() not in SEASONS:
-        raise _problem(f"is {v!r}, an unknown season", f"set it to one of {', '.join(SEASONS)}")
+        raise _Problem(f"is {v!r}, an unknown season", f"set it to one of {', '.join(SEASONS)}")
     return v.strip().lower()
 
 
 def _file_name(v: Any) -> str:
     if not isinstance(v, str) or not v.strip():
-        raise _problem(f"is {v!r}, not a file name", "name a GeoTIFF relative to the scene folder")
+        raise _Problem(f"is {v!r}, not a file name", "name a GeoTIFF relative to the scene folder")
     return v
 
 
 def _band_target(v: Any) -> tuple[str, int]:
     """``"file.tif"`` or ``"file.tif#<1-based band>"``."""
     if not isinstance(v, str):
-        raise _problem(f"is {v!r}, not a string", 'write "file.tif" or "file.tif#<band number>"')
+        raise _Problem(f"is {v!r}, not a string", 'write "file.tif" or "file.tif#<band number>"')
     name, _, idx = v.partition("#")
     if idx and not (idx.isdecimal() and int(idx) >= 1):
-        raise _problem(f"has band {idx!r}", "band numbers after '#' are 1-based integers")
+        raise _Problem(f"has band {idx!r}", "band numbers after '#' are 1-based integers")
     return _file_name(name), int(idx) if idx else 1
 
 
 def _known(v: Any) -> Any:
+    """``"unknown"`` (and its spellings) is None, like null and a missing key."""
     return None if _is_unknown(v) else v
 
 
@@ -199,38 +206,38 @@ class _SensorSidecar(_Model):
     @classmethod
     def _files_object(cls, v: Any) -> Any:
         if not isinstance(v, dict):
-            raise _problem("is not an object", f'map band names to files, e.g. {{"{cls.BANDS[0]}": "x.tif#1"}}')
+            raise _Problem("is not an object", f'map band names to files, e.g. {{"{cls.BANDS[0]}": "x.tif#1"}}')
         return v
 
     @field_validator("bands", mode="before")
     @classmethod
     def _bands_object(cls, v: Any) -> Any:
         if v is not None and not isinstance(v, dict):
-            raise _problem("is not an object", f'map band names to 1-based band numbers, e.g. {{"{cls.BANDS[0]}": 1}}')
+            raise _Problem("is not an object", f'map band names to 1-based band numbers, e.g. {{"{cls.BANDS[0]}": 1}}')
         return v
 
     @field_validator("scale")
     @classmethod
     def _scale_not_zero(cls, v: float) -> float:
         if v == 0:
-            raise _problem("is 0", "scale maps file values to physical units; use a non-zero factor (1 when values are already physical)")
+            raise _Problem("is 0", "scale maps file values to physical units; use a non-zero factor (1 when values are already physical)")
         return v
 
     @model_validator(mode="after")
     def _complete(self) -> "_SensorSidecar":
         if self.files is None and self.file is None:
-            raise _problem("is missing", 'name the raster: "file" (+ optional "bands") or "files" per band', at="file")
+            raise _Problem("is missing", 'name the raster: "file" (+ optional "bands") or "files" per band', at="file")
         refs = self.band_refs(Path())
         missing = [b for b in self.BANDS if b not in refs]
         if missing:
-            raise _problem("is missing", f"give the band number (or file) of {', '.join(missing)}; "
+            raise _Problem("is missing", f"give the band number (or file) of {', '.join(missing)}; "
                            f"{self.SENSOR.upper()} needs {', '.join(self.BANDS)}", at=f"bands.{missing[0]}")
         dt, start, end = self.times()
         if start and end and start > end:
-            raise _problem(f"({start}) is after end_datetime ({end})", "swap them", at="start_datetime")
+            raise _Problem(f"({start}) is after end_datetime ({end})", "swap them", at="start_datetime")
         if dt is None and not (start and end):
             # STAC needs a time or a range for every item: refuse here, before any pixel is processed
-            raise _problem("is missing and so is a start_datetime/end_datetime range",
+            raise _Problem("is missing and so is a start_datetime/end_datetime range",
                            'give "datetime" (e.g. "2017-06-13T10:10:31Z" or a date "2017-06-13"), or "start_datetime" '
                            'and "end_datetime" (at least the season window)', at="datetime")
         return self
@@ -330,9 +337,9 @@ class Sidecar(_Model):
     @model_validator(mode="after")
     def _complete(self) -> "Sidecar":
         if (self.lon is None) != (self.lat is None):
-            raise _problem("is missing", "give both lon and lat (WGS84 degrees) or neither", at="lat" if self.lat is None else "lon")
+            raise _Problem("is missing", "give both lon and lat (WGS84 degrees) or neither", at="lat" if self.lat is None else "lon")
         if self.season is None and self.first_date() is None:
-            raise _problem("is missing and no acquisition date gives it", f"set \"season\" to one of {', '.join(SEASONS)}", at="season")
+            raise _Problem("is missing and no acquisition date gives it", f"set \"season\" to one of {', '.join(SEASONS)}", at="season")
         return self
 
     def first_date(self) -> str | None:
@@ -360,7 +367,7 @@ class Sidecar(_Model):
 _TOP = ("s1", "s2", "season", "index", "kind", "lon", "lat", "notes", "source")
 
 
-def _rank(err: ErrorDetails) -> tuple[int, int, int, str]:
+def _rank(err: Any) -> tuple[int, int, int, str]:
     """Which problem to report first: unknown top-level keys, then a missing sensor, then by key
     in the order above (within a sensor its unknown keys first)."""
     loc, kind = err["loc"], err["type"]
@@ -378,11 +385,11 @@ def _config_error(sidecar: Path, exc: ValidationError) -> ConfigError:
     loc = list(err["loc"])
     cut = next((i for i, p in enumerate(loc) if isinstance(p, int)), len(loc))  # a list item: name the list
     loc = [str(p) for p in loc[:cut]]
-    kind, ctx = err["type"], err.get("ctx") or {}
+    kind, found = err["type"], (err.get("ctx") or {}).get("error")
     sensor = loc[0].upper() if loc and loc[0] in ("s1", "s2") else ""
-    if kind == "sidecar":
-        loc += [ctx["at"]] if ctx.get("at") else []
-        problem, fix = ctx["problem"], ctx["fix"]
+    if isinstance(found, _Problem):
+        loc += [found.at] if found.at else []
+        problem, fix = found.problem, found.fix
     elif kind == "model_type" and not loc:
         return ConfigError(f"{sidecar}: the sidecar is not a JSON object", fix='write {"season": ..., "s1": {...}, "s2": {...}}')
     elif kind == "model_type":
