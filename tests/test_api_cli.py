@@ -120,7 +120,7 @@ def test_a_failed_load_leaves_the_previous_state(pg, built_release, tmp_path):
 
 def test_s3_release_landing_catalog_asset_base_url_and_replace(pg, built_release, moto, bucket):
     publish = ["--endpoint-url", moto.endpoint_url, "--verify-cogs", "0", "--no-verify-walk"]
-    r = run_cli("publish", str(built_release), f"s3://{bucket}/sen12", "--version", "1.0.0", *publish, env=S3_ENV)
+    r = run_cli("publish", str(built_release), f"s3://{bucket}/sen12", "--release", "1.0.0", *publish, env=S3_ENV)
     assert r.returncode == 0, r.stderr
     dsn = fresh_db(pg, "froms3")
     base = "https://data.example.org/sen12"
@@ -133,7 +133,7 @@ def test_s3_release_landing_catalog_asset_base_url_and_replace(pg, built_release
     assert item["assets"]["s1"]["href"].startswith(f"{base}/v1.0.0/{walk[0]['collection']}/s1_")
     assert {v for (v,) in sql(dsn, "SELECT content->>'version' FROM pgstac.collections")} == {"1.0.0"}
 
-    r = run_cli("publish", str(built_release), f"s3://{bucket}/sen12", "--version", "1.1.0", *publish, env=S3_ENV)
+    r = run_cli("publish", str(built_release), f"s3://{bucket}/sen12", "--release", "1.1.0", *publish, env=S3_ENV)
     assert r.returncode == 0, r.stderr
     load = ["api", "load", f"s3://{bucket}/sen12", "--dsn", dsn, "--asset-base-url", base, "--endpoint-url", moto.endpoint_url]
     before = snapshot(dsn)

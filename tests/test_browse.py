@@ -88,10 +88,10 @@ def release(tmp_path_factory, moto, s3_client) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("browse")
     _cli(["build", "--source", "synthetic", "--out", "build", "--seasons", "spring", "--scenes-per-season", "2",
           "--workers", "0", "--scene-size", "512"], work)
-    _cli(["publish", "build", "releases", "--version", "1.0.0", "--verify-cogs", "0"], work)
+    _cli(["publish", "build", "releases", "--release", "1.0.0", "--verify-cogs", "0"], work)
     bucket = "browse-release"
     s3_client.create_bucket(Bucket=bucket)
-    _cli(["publish", "build", f"s3://{bucket}/sen12", "--version", "1.0.0", "--verify-cogs", "0", "--endpoint-url", moto.endpoint_url], work)
+    _cli(["publish", "build", f"s3://{bucket}/sen12", "--release", "1.0.0", "--verify-cogs", "0", "--endpoint-url", moto.endpoint_url], work)
     _cli(["infra", "apply", f"s3://{bucket}/sen12", "--public", "--allow-http", "--endpoint-url", moto.endpoint_url], work)
     item_path = sorted((work / "releases" / "v1.0.0" / SEASON).glob("*/*_p*.json"))[0]
     return {"work": work, "bucket": bucket, "item_path": item_path, "item": json.loads(item_path.read_text()),

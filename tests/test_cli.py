@@ -68,10 +68,11 @@ def init(self, *a, **kw):  # a typer whose default is to show locals (typer < 0.
     orig(self, *a, **kw)
 typer.Typer.__init__ = init
 import sen12stac.cli as cli
+from sen12stac.cli.settings import Settings
 def boom(*a, **kw):
     aws_secret = "sen12stac-LOCAL-SECRET-" + "0123456789"
     raise RuntimeError("unexpected")
-cli._config_from_options = boom
+Settings.build_config = boom
 sys.argv = ["sen12stac", *sys.argv[1:]]
 cli.main()
 '''
@@ -135,11 +136,11 @@ def test_version_flag_prints_the_package_version():
     assert r.exit_code == 0 and r.output.strip() == f"sen12stac {__version__}", r.output
 
 
-def test_build_version_with_a_folder_out_is_refused_before_any_work(tmp_path):
-    r = RUN.invoke(app, ["build", "--out", str(tmp_path / "o"), "--version", "1.0.0", "--workers", "0", "--scene-size", "256",
+def test_build_release_with_a_folder_out_is_refused_before_any_work(tmp_path):
+    r = RUN.invoke(app, ["build", "--out", str(tmp_path / "o"), "--release", "1.0.0", "--workers", "0", "--scene-size", "256",
                          "--seasons", "spring", "--scenes-per-season", "1"])
     assert r.exit_code == 2, r.output
-    assert "--version 1.0.0" in r.output and "sen12stac publish" in r.output and "Fix:" in r.output
+    assert "--release 1.0.0" in r.output and "sen12stac publish" in r.output and "Fix:" in r.output
     assert not (tmp_path / "o").exists()
 
 

@@ -1,5 +1,5 @@
 """The release commands end to end through the CLI against the real S3 server (moto on 127.0.0.1):
-build straight to s3:// with --version, verify, list releases, and the errors a user meets."""
+build straight to s3:// with --release, verify, list releases, and the errors a user meets."""
 from __future__ import annotations
 
 import json
@@ -26,7 +26,7 @@ def _cli(args: list[str], cwd: Path, moto, **env_extra: str) -> subprocess.Compl
 
 def test_build_to_s3_verify_and_list(tmp_path, moto, bucket):
     url = f"s3://{bucket}/sen1-2"
-    build = ["build", "--source", "synthetic", "--out", url, "--version", "1.0.0", "--seasons", "spring", "--scenes-per-season", "1", "--workers", "0", "--scene-size", "512"]
+    build = ["build", "--source", "synthetic", "--out", url, "--release", "1.0.0", "--seasons", "spring", "--scenes-per-season", "1", "--workers", "0", "--scene-size", "512"]
     r = _cli(build, tmp_path, moto)
     assert r.returncode == 0, r.stdout + r.stderr
     # a log (stderr not a terminal) gets plain progress lines for the build and the publish
@@ -48,7 +48,7 @@ def test_build_to_s3_verify_and_list(tmp_path, moto, bucket):
     notes.write_text("Different notes: different content under the published version.\n")
     folder = _cli([*build[:4], str(tmp_path / "folder"), *build[7:]], tmp_path, moto)  # the same build into a folder
     assert folder.returncode == 0, folder.stdout + folder.stderr
-    other = _cli(["publish", str(tmp_path / "folder"), url, "--version", "1.0.0", "--notes", str(notes)], tmp_path, moto)
+    other = _cli(["publish", str(tmp_path / "folder"), url, "--release", "1.0.0", "--notes", str(notes)], tmp_path, moto)
     assert other.returncode == 5, other.stdout + other.stderr
     assert "1.0.0" in other.stderr and "Fix:" in other.stderr
     for out in (r, v, rel, again, other):
@@ -61,7 +61,7 @@ def _cli_get(moto, bucket: str, key: str) -> bytes:
 
 def test_s3_without_version_and_unreachable_bucket_are_clear_errors(tmp_path, moto, bucket):
     r = _cli(["build", "--out", f"s3://{bucket}/x", "--seasons", "spring", "--scenes-per-season", "1", "--workers", "0", "--scene-size", "256"], tmp_path, moto)
-    assert r.returncode == 2 and "--version" in r.stderr, r.stderr
+    assert r.returncode == 2 and "--release" in r.stderr, r.stderr
     missing = _cli(["releases", "s3://no-such-bucket-here/x"], tmp_path, moto)
     assert missing.returncode == 4, missing.stdout + missing.stderr
     assert "no-such-bucket-here" in missing.stderr and "Fix:" in missing.stderr
@@ -105,12 +105,12 @@ def _refused_before_work(r: subprocess.CompletedProcess, tmp_path: Path, code: i
 
 
 def test_s3_build_checks_version_bucket_and_credentials_before_work(tmp_path, moto, bucket, auth_moto):
-    r = _cli([*_BUILD, "--out", f"s3://{bucket}/x", "--version", "1.0"], tmp_path, moto)
+    r = _cli([*_BUILD, "--out", f"s3://{bucket}/x", "--release", "1.0"], tmp_path, moto)
     _refused_before_work(r, tmp_path, 2, "'1.0'", "semantic version")
-    r = _cli([*_BUILD, "--out", "s3://no-such-bucket-here/x", "--version", "1.0.0"], tmp_path, moto)
+    r = _cli([*_BUILD, "--out", "s3://no-such-bucket-here/x", "--release", "1.0.0"], tmp_path, moto)
     _refused_before_work(r, tmp_path, 4, "no-such-bucket-here")
     server, key_id, _secret = auth_moto
-    r = _cli([*_BUILD, "--out", "s3://locked/x", "--version", "1.0.0"], tmp_path, server,
+    r = _cli([*_BUILD, "--out", "s3://locked/x", "--release", "1.0.0"], tmp_path, server,
              AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY="not-the-secret-0123456789")
     _refused_before_work(r, tmp_path, 4, "credentials")
 
@@ -136,6 +136,6 @@ def readonly_moto():
 
 def test_s3_build_without_write_permission_is_refused_before_work(tmp_path, readonly_moto):
     server, (key_id, secret) = readonly_moto
-    r = _cli([*_BUILD, "--out", "s3://readonly/x", "--version", "1.0.0"], tmp_path, server, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret)
+    r = _cli([*_BUILD, "--out", "s3://readonly/x", "--release", "1.0.0"], tmp_path, server, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret)
     _refused_before_work(r, tmp_path, 4, "denied", "s3:PutObject")
     assert secret not in r.stdout + r.stderr

@@ -81,7 +81,7 @@ def test_two_worker_processes_write_straight_to_s3_byte_identical_to_one_worker(
     bucket, ref = reference
     s3 = moto.client()
     with DaskCluster(tmp_path / "cluster", workers=2, env=_aws_env(moto)) as cluster:
-        r = _cli(["build", "--out", f"s3://{bucket}/two", "--version", "1.0.0", "--scheduler", cluster.address, *SMALL], tmp_path / "client", moto)
+        r = _cli(["build", "--out", f"s3://{bucket}/two", "--release", "1.0.0", "--scheduler", cluster.address, *SMALL], tmp_path / "client", moto)
         assert r.returncode == 0, r.stdout + r.stderr + cluster.logs()
         logs = cluster.logs()
     assert _tree(s3, bucket, "two/v1.0.0/") == ref  # every object, byte for byte
@@ -108,7 +108,7 @@ def test_a_worker_killed_mid_run_leaves_nothing_visible_and_the_release_complete
     s3 = moto.client()
     url = f"s3://{bucket}/killed"
     with DaskCluster(tmp_path / "cluster", workers=2, env=_aws_env(moto)) as cluster:
-        run = _cli(["build", "--out", url, "--version", "1.0.0", "--scheduler", cluster.address, *SMALL], tmp_path / "client", moto, background=True)
+        run = _cli(["build", "--out", url, "--release", "1.0.0", "--scheduler", cluster.address, *SMALL], tmp_path / "client", moto, background=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and run.poll() is None:  # wait until the workers are writing COGs
             listed = s3.list_objects_v2(Bucket=bucket, Prefix="killed/v1.0.0/").get("Contents", [])
@@ -123,7 +123,7 @@ def test_a_worker_killed_mid_run_leaves_nothing_visible_and_the_release_complete
         if run.returncode != 0:  # Dask could not reschedule: a clear report, nothing committed
             assert "Fix:" in stderr, stdout + stderr
             assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="killed/v1.0.0/catalog.json")
-        again = _cli(["build", "--out", url, "--version", "1.0.0", "--scheduler", cluster.address, *SMALL], tmp_path / "client", moto)
+        again = _cli(["build", "--out", url, "--release", "1.0.0", "--scheduler", cluster.address, *SMALL], tmp_path / "client", moto)
         if run.returncode != 0:  # ... and a rerun completes it
             assert again.returncode == 0, again.stdout + again.stderr + cluster.logs()
         else:  # Dask rescheduled the scene and the run completed: the version is published, a rerun is refused up front

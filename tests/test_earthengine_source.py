@@ -61,7 +61,7 @@ def test_an_earth_engine_scene_goes_through_qc_into_a_valid_release(tmp_path):
 
     run = CliRunner()
     for args in (["validate", str(tmp_path / "out" / "catalog.json")],
-                 ["publish", str(tmp_path / "out"), str(tmp_path / "releases"), "--version", "1.0.0"],
+                 ["publish", str(tmp_path / "out"), str(tmp_path / "releases"), "--release", "1.0.0"],
                  ["verify", str(tmp_path / "releases" / "v1.0.0")]):
         r = run.invoke(app, args)
         assert r.exit_code == 0, (args, r.output)

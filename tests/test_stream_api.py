@@ -28,7 +28,7 @@ def s3_api(pg, built_release, moto):
     from there (hrefs stay s3://), and served by ``sen12stac api serve``."""
     bucket = f"streamapi-{uuid.uuid4().hex[:10]}"
     moto.client().create_bucket(Bucket=bucket)
-    r = run_cli("publish", str(built_release), f"s3://{bucket}/sen12", "--version", "1.0.0", "--endpoint-url", moto.endpoint_url,
+    r = run_cli("publish", str(built_release), f"s3://{bucket}/sen12", "--release", "1.0.0", "--endpoint-url", moto.endpoint_url,
                 "--verify-cogs", "0", "--no-verify-walk", env=S3_ENV)
     assert r.returncode == 0, r.stdout + r.stderr
     dsn = fresh_db(pg, "streamapi")

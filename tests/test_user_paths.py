@@ -77,8 +77,10 @@ def test_download_checks_its_target_before_any_work(tmp_path):
     proc = _cli("download", str(tmp_path / "no-such-release"), "--to", str(target), cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: --to {target} is a file. Fix: give a folder (it is created when missing)"
+    # a format that does not exist is refused by the parser, in one line that lists the choices
     proc = _cli("download", str(tmp_path / "no-such-release"), "--to", str(tmp_path / "new"), "--format", "tif", cwd=tmp_path)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: --format tif is not a download format. Fix:")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("error: Invalid value for '--format'") and "'cog', 'png'" in proc.stderr and "Fix:" in proc.stderr
     assert not (tmp_path / "new").exists()
 
 
