@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -190,3 +191,167 @@ def test_out_an_unwritable_folder_is_refused_before_any_scene(tmp_path):
     err = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
     assert len(err) == 1 and str(locked) in err[0] and "cannot be written" in err[0] and "Fix:" in err[0], r.stderr
     assert "Traceback" not in r.stderr and "progress:" not in r.stderr
+
+
+# --------------------------------------------------------------------------- the CLI as users expect
+
+def _help(*args: str) -> str:
+    r = RUN.invoke(app, [*args, "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def _options(help_text: str) -> dict[str, str]:
+    """Each option's whole entry in a rich help text (an entry may span several lines)."""
+    entries: dict[str, str] = {}
+    current = None
+    for line in help_text.splitlines():
+        m = re.match(r"│\s+(?:\*\s+)?(--[a-z0-9-]+)", line)
+        if m:
+            current = m.group(1)
+            entries[current] = line
+        elif current and line.startswith("│"):
+            entries[current] += " " + line.strip("│ ")
+        else:
+            current = None
+    return entries
+
+
+def test_build_help_groups_its_options_and_shows_every_default():
+    text = _help("build")
+    for panel in ("What to build", "Where it goes", "Source: synthetic", "Source: local", "Source: Earth Engine", "Source: STAC APIs", "Performance", "Release"):
+        assert f"─ {panel} ─" in text, panel
+    options = _options(text)
+    assert len(options) >= 28, sorted(options)
+    for name, entry in options.items():
+        if name != "--help":
+            assert "[default:" in entry or "[required]" in entry, entry
+    # choices are listed (and refused by the parser: test_wrong_choices_and_old_names_are_one_line_naming_the_fix)
+    assert "compatible|fast" in options["--compression"] and "synthetic|local|earthengine|stac" in options["--source"]
+    assert "pixels|gcs|drive" in options["--ee-export"] and "earth-search|planetary-computer" in options["--stac-preset"]
+    # names that no longer collide: --compression is the COG setting, --aws-profile the AWS profile, --release the version
+    assert "--profile" not in options and "--version" not in options
+    assert "--aws-profile" in options and "--release" in options
+
+
+def _figure(pattern: str, text: str) -> float:
+    m = re.search(pattern, text)
+    assert m, (pattern, text)
+    return float(m.group(1).replace(",", ""))
+
+
+def test_build_help_says_what_a_build_without_scenes_per_season_is():
+    text = " ".join(_help("build").rsplit("╯", 1)[1].split())  # the epilog (after the last panel), unwrapped
+    assert "Without --scenes-per-season" in text and "whole dataset" in text, text
+    # the paper published 282,384 pairs; the measured rates (bench/results/season.md) project
+    # 13-17 min with fast compression and 23-29 min with DEFLATE on 2 workers, 57 GB with fast
+    pairs = _figure(r"~([\d,]+) pairs", text)
+    assert 0.9 * 282_384 <= pairs <= 1.1 * 282_384, text
+    assert 40 <= _figure(r"~(\d+) GB, roughly \d+ min on 2 workers", text) <= 60, text
+    assert 20 <= _figure(r"GB, roughly (\d+) min on 2 workers", text) <= 35, text
+    assert 50 <= _figure(r"--compression fast ~(\d+) GB", text) <= 65, text
+    assert 10 <= _figure(r"--compression fast ~\d+ GB, roughly (\d+) min", text) <= 20, text
+
+
+def test_a_build_says_how_much_work_it_is_in_its_first_line(tmp_path):
+    r = _cli_proc("build", "--out", str(tmp_path / "o"), "--seasons", "spring,winter", "--scenes-per-season", "2",
+                  "--scene-size", "768", "--workers", "0", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    first = r.stderr.splitlines()[0]
+    assert first.startswith("this build: about 4 scenes, ~") and "in this process" in first, r.stderr
+    expected = _figure(r"~([\d,]+) pairs", first)
+    published = _figure(r"^(\d+) patch pairs", r.stdout.splitlines()[-1])
+    assert published / 2 <= expected <= published * 2, (first, published)
+    assert "every ROI" not in first  # --scenes-per-season was given
+
+
+def test_a_build_of_the_whole_dataset_says_so_before_the_first_scene(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "sen12stac.cli", "build", "--out", str(tmp_path / "o"), "--workers", "0"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "80"})
+    try:
+        first = proc.stderr.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert first.startswith("this build: about "), first
+    scenes = _figure(r"about ([\d,]+) scenes", first)
+    assert 4 * 140 <= scenes <= 4 * 150, first  # every kept ROI of the four seasons (150 sampled per season)
+    assert 0.9 * 282_384 <= _figure(r"~([\d,]+) pairs", first) <= 1.1 * 282_384, first
+    assert "every ROI" in first and "--scenes-per-season" in first, first
+
+
+def test_wrong_choices_and_old_names_are_one_line_naming_the_fix(tmp_path):
+    for args, needle in (
+        (["build", "--out", "o", "--source", "landsat"], "'synthetic', 'local', 'earthengine', 'stac'"),
+        (["build", "--out", "o", "--compression", "zstd"], "'compatible', 'fast'"),
+        (["build", "--out", "o", "--profile", "fast"], "Fix: use --compression compatible|fast"),
+        (["build", "--out", "o", "--version", "1.0.0"], "Fix: use --release X.Y.Z"),
+        (["publish", "o", "s3://b/p", "--version", "1.0.0"], "Fix: use --release X.Y.Z"),
+    ):
+        r = _cli_proc(*args, cwd=tmp_path)
+        assert r.returncode == 2, (args, r.stderr)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0] and lines[0].count("Fix:") == 1, (args, r.stderr)
+    assert not (tmp_path / "o").exists()
+
+
+def test_config_precedence_command_line_then_environment_then_file_then_defaults(tmp_path, monkeypatch):
+    from sen12stac.cli.settings import Settings
+    from sen12stac.config import COG_PROFILES
+
+    cfg = tmp_path / "build.toml"
+    cfg.write_text('workers = 3\nscheduler = "tcp://127.0.0.1:1"\nseasons = ["fall"]\n[cog]\nlevel = 3\nblocksize = 512\n'
+                   '[stac]\npreset = "earth-search"\n[stac.s1]\ncollection = "from-the-file"\n')
+    for key in [k for k in __import__("os").environ if k.startswith("SEN12STAC_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("SEN12STAC_WORKERS", "1")
+    monkeypatch.setenv("SEN12STAC_COG__LEVEL", "4")
+    monkeypatch.setenv("SEN12STAC_WORK_DIR", str(tmp_path / "cache"))
+    settings = Settings.load()
+    # the environment over the file, the file over the defaults, sections merged key by key
+    c = settings.build_config({}, cfg)
+    assert (c.workers, c.scheduler, c.seasons, c.cog.level, c.cog.blocksize, c.scene_size_px) == (1, "tcp://127.0.0.1:1", ("fall",), 4, 512, 4480)
+    assert c.stac.preset == "earth-search" and c.stac.s1.collection == "from-the-file"
+    assert c.earthengine.cache_dir == tmp_path / "cache" / "earthengine"  # the work folder's
+    # the command line over both
+    c = settings.build_config({"workers": 0, "cog": COG_PROFILES["fast"], "stac": {"s1": {"api_url": "http://127.0.0.1:2/"}}, "seasons": None}, cfg)
+    assert (c.workers, c.cog.compress, c.cog.level, c.cog.blocksize, c.seasons) == (0, "ZSTD", 1, 512, ("fall",))
+    assert c.stac.s1.collection == "from-the-file" and c.stac.s1.api_url == "http://127.0.0.1:2/"
+    # without a file: the defaults under the environment
+    c = settings.build_config({})
+    assert (c.workers, c.scheduler, c.cog.level, c.cog.blocksize, len(c.seasons)) == (1, None, 4, 256, 4)
+
+
+def test_the_environment_wins_over_the_config_file_in_a_build(tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"workers": 2, "seasons": ["winter"], "scene_size_px": 256, "scenes_per_season": 1}))
+    r = _cli_proc("build", "--out", str(tmp_path / "o"), "--config", str(cfg), cwd=tmp_path, env={"SEN12STAC_WORKERS": "0"})
+    assert r.returncode == 0, r.stderr
+    first = r.stderr.splitlines()[0]
+    assert first.startswith("this build: about 1 scene,") and first.endswith("in this process"), r.stderr
+
+
+def test_bad_configuration_values_are_one_line(tmp_path):
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text("workers = [")
+    for args, env, needle in (
+        (["--config", str(cfg)], {}, f"configuration file {cfg} does not parse"),
+        (["--config", str(tmp_path / "missing.json")], {}, "cannot read the configuration file"),
+        ([], {"SEN12STAC_WORKERS": "many"}, "invalid configuration: workers"),
+        ([], {"SEN12STAC_SEASONS": "spring,fall"}, "SEN12STAC_* lists and sections as JSON"),
+        ([], {"SEN12STAC_PROGRESS_INTERVAL": "often"}, "SEN12STAC_PROGRESS_INTERVAL"),
+    ):
+        r = _cli_proc("build", "--out", str(tmp_path / "o"), *args, cwd=tmp_path, env=env)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and needle in lines[0] and "Fix:" in lines[0], (args, env, r.stderr)
+    assert not (tmp_path / "o").exists()
