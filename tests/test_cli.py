@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from sen12stac.cli import app
@@ -13,6 +14,8 @@ from sen12stac.errors import ConfigError
 from sen12stac.gdalenv import endpoint_parts
 
 RUN = CliRunner()
+
+pytest_plugins = ["tests.conftest_s3"]
 
 
 def test_config_file_source_is_not_overridden_by_the_default(tmp_path):
@@ -355,3 +358,30 @@ def test_bad_configuration_values_are_one_line(tmp_path):
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
         assert r.returncode == 2 and len(lines) == 1 and needle in lines[0] and "Fix:" in lines[0], (args, env, r.stderr)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.s3
+def test_aws_profile_is_the_s3_profile_and_wins_over_the_environments_keys(tmp_path, auth_moto):
+    import os
+
+    server, key_id, secret = auth_moto
+    creds = tmp_path / "credentials"
+    creds.write_text(f"[sen12-test]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEN12STAC_"))}
+    env.update({"AWS_SHARED_CREDENTIALS_FILE": str(creds), "AWS_CONFIG_FILE": str(tmp_path / "no-config"), "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": "not-the-secret-0123456789", "COLUMNS": "80"})
+    cmd = ["validate", "s3://locked/none", "--endpoint-url", server.endpoint_url, "--no-assets"]
+    import subprocess
+    import sys
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "sen12stac.cli", *cmd, *extra], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    denied = run()  # the environment's keys: refused by the server
+    assert denied.returncode == 4 and "denied" in denied.stderr, denied.stderr
+    profiled = run("--aws-profile", "sen12-test")  # the profile's keys: the bucket answers (there is no catalog there)
+    assert profiled.returncode == 6 and "the root catalog does not exist in s3://locked/none" in profiled.stderr, profiled.stderr
+    missing = run("--aws-profile", "no-such-profile")
+    assert missing.returncode != 0 and "no-such-profile" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+    for r in (denied, profiled, missing):
+        assert secret not in r.stdout + r.stderr
