@@ -58,7 +58,7 @@ class CogConfig(_Frozen):
     blocksize: int = Field(256, ge=16)
 
 
-# Named COG profiles (``build --profile``), both lossless. "compatible" (the default) is
+# Named COG profiles (``build --compression``), both lossless. "compatible" (the default) is
 # DEFLATE + predictor, which every GeoTIFF reader decodes, STAC Browser's geotiff.js
 # included; "fast" is ZSTD level 1 + predictor: about 2x faster to encode, 1.3-1.5x less CPU end
 # to end and 12 % larger files (bench/results/build.md), read by GDAL/rasterio and tifffile, but not by

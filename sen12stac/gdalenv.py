@@ -42,7 +42,7 @@ def endpoint_parts(endpoint_url: str) -> tuple[str, bool]:
     if "@" in endpoint_url:  # first, so that no message below can echo user information
         raise ConfigError(
             "S3 endpoint URL carries user information (user:password@host)",
-            fix="pass credentials with --profile or the standard AWS variables, never inside the endpoint URL",
+            fix="pass credentials with --aws-profile or the standard AWS variables, never inside the endpoint URL",
         )
     parts = urlsplit(endpoint_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -385,3 +385,27 @@ def test_aws_profile_is_the_s3_profile_and_wins_over_the_environments_keys(tmp_p
     assert missing.returncode != 0 and "no-such-profile" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
     for r in (denied, profiled, missing):
         assert secret not in r.stdout + r.stderr
+
+
+def test_the_library_never_imports_the_cli():
+    import ast
+
+    root = __import__("conftest").REPO / "sen12stac"
+    offenders = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "cli":
+            continue
+        package = ["sen12stac", *rel.parts[:-1]]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                names = [".".join([*base, node.module or ""]).strip(".")]
+                names += [f"{names[0]}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n == "sen12stac.cli" or n.startswith("sen12stac.cli.") for n in names):
+                offenders.append(f"{rel}:{node.lineno}")
+    assert not offenders, offenders

@@ -1,6 +1,6 @@
 """Build straight into a release: workers write into ``v{version}/`` in object storage.
 
-``sen12stac build --out s3://bucket/prefix --version X`` needs no local staging and no
+``sen12stac build --out s3://bucket/prefix --release X`` needs no local staging and no
 shared disk: every Dask worker (on this machine or another) reads its scene from the source
 and puts its COGs and thumbnails straight under ``v{version}/`` with conditional writes,
 taking credentials from its own environment; only small records return to the client.
