@@ -534,12 +534,9 @@ app.add_typer(api_app, name="api")
 
 
 def _need_api_extra() -> None:
-    try:
-        import pypgstac  # noqa: F401
-        import stac_fastapi.pgstac  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:
-        raise ConfigError(f"the STAC API needs the api extra ({exc.name} is not installed)", fix="pip install 'sen12stac[api]'") from None
+    from .extras import require
+
+    require("api")
 
 
 def _open_release(url: str, asset_base_url: Optional[str], endpoint_url: Optional[str]):
