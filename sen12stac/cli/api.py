@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import ConfigError, Sen12StacError
+from ..errors import Sen12StacError
 from .output import console, fail, out
 from .settings import Settings, endpoint_option, profile_option, settings_of
 
@@ -17,12 +17,9 @@ HOST_HELP = "address to listen on (127.0.0.1: this machine only)"
 
 
 def _need_api_extra() -> None:
-    try:
-        import pypgstac  # noqa: F401
-        import stac_fastapi.pgstac  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:
-        raise ConfigError(f"the STAC API needs the api extra ({exc.name} is not installed)", fix="pip install 'sen12stac[api]'") from None
+    from ..extras import require
+
+    require("api")
 
 
 def _open_release(settings: Settings, url: str, asset_base_url: Optional[str], endpoint_url: Optional[str], aws_profile: Optional[str]):

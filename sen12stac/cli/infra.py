@@ -1,4 +1,4 @@
-"""infra apply: the release bucket as code (sen12stac/infra.py; infra/README.md)."""
+"""infra apply: the release bucket as code (sen12stac/infra/; infra/README.md)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -21,8 +21,9 @@ def infra_apply(
     allow_http: bool = typer.Option(False, "--allow-http", help="a plain-http endpoint (local MinIO, moto): leave out the statement that denies plain-HTTP requests"),
     endpoint_url: Optional[str] = endpoint_option(),
     aws_profile: Optional[str] = profile_option(),
+    yes: bool = typer.Option(False, "--yes", help="replace settings the bucket already has in another form (shown as a diff first; without --yes nothing is changed)"),
 ) -> None:
-    """Put the bucket's versioning, CORS, lifecycle rule, public access block and policy (idempotent)."""
+    """Put the bucket's versioning, CORS, lifecycle rule, public access block and policy: shows each part's difference first, replaces existing ones only with --yes (idempotent)."""
     settings = settings_of(ctx)
     try:
         from .. import infra
@@ -32,7 +33,8 @@ def infra_apply(
         opts = settings.s3(endpoint_url, aws_profile)
         store = S3Store.from_url(f"s3://{bucket}", **opts)
         report = infra.apply(store.boto3_client(), bucket, prefix, public=public, endpoint=opts.get("endpoint_url") or "AWS", allow_http=allow_http,
-                             public_access_block_supported=not no_public_access_block)
+                             public_access_block_supported=not no_public_access_block, yes=yes,
+                             on_plan=lambda plan: out.print(plan.plan_text(), highlight=False, markup=False, soft_wrap=True))
         out.print(str(report), highlight=False, soft_wrap=True)
     except Sen12StacError as exc:
         fail(exc)

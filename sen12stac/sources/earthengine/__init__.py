@@ -6,6 +6,10 @@ auth.py     credentials and project, checked before any work
 source.py   the ``models.Source`` the pipeline calls
 offline.py  ``ee.Initialize`` with earthengine-api's recorded fixtures (tests, goldens)
 """
-from .source import EarthEngineScene, EarthEngineSource
+from ...extras import require
+
+require("earthengine")  # before any module of this package imports ee or google-*
+
+from .source import EarthEngineScene, EarthEngineSource  # noqa: E402
 
 __all__ = ["EarthEngineSource", "EarthEngineScene"]
