@@ -66,6 +66,8 @@ def build_progress(config: Any, interval: float) -> Iterator[Callable[[str, dict
 
     def work_line(scenes: int) -> str:
         line = "this build: " + estimate(config, scenes=scenes, cores=os.cpu_count()).line()
+        if config.source in ("stac", "earthengine"):
+            line += ", plus the source's downloads"
         if config.scenes_per_season is None:
             line += " (every ROI of each season; --scenes-per-season N runs fewer)"
         return line
