@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import pyarrow as pa
+import pyarrow.fs  # noqa: F401 -- stac-geoparquet 0.8 names pa.fs when imported; pyarrow 16 does not load it by itself
 
 
 def scene_rows(items: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
@@ -39,13 +40,33 @@ def merged_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
     return pa.unify_schemas(list(schemas), promote_options="permissive")
 
 
+def _conformed_array(array: pa.Array, type: pa.DataType) -> pa.Array:
+    """``array`` as ``type``, a type :func:`merged_schema` widened it to: struct fields matched
+    by name (one the array lacks is all null), lists element by element, anything else cast.
+    (pyarrow's own cast of a struct to one with more fields needs pyarrow 20 or later.)"""
+    if array.type.equals(type):
+        return array
+    mask = array.is_null() if array.null_count else None
+    if pa.types.is_struct(type) and pa.types.is_struct(array.type):
+        children = [
+            _conformed_array(array.field(f.name), f.type) if array.type.get_field_index(f.name) >= 0 else pa.nulls(len(array), f.type)
+            for f in type
+        ]
+        return pa.StructArray.from_arrays(children, fields=list(type), mask=mask)
+    if pa.types.is_list(type) and pa.types.is_list(array.type):
+        return pa.ListArray.from_arrays(array.offsets, _conformed_array(array.values, type.value_type), type=type, mask=mask)
+    return array.cast(type)
+
+
 def _conformed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """``batch`` with exactly ``schema``'s columns and types (pyarrow casts structs by field
-    name and fills a field the batch lacks with nulls)."""
+    """``batch`` with exactly ``schema``'s columns (in its order) and types."""
     if batch.schema.equals(schema, check_metadata=True):
         return batch
-    rows = batch.to_struct_array().cast(pa.struct(schema))
-    return pa.RecordBatch.from_struct_array(rows).cast(schema)
+    columns = [
+        _conformed_array(batch.column(f.name), f.type) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _rebatched(batches: Sequence[pa.RecordBatch], schema: pa.Schema, chunk: int) -> Iterator[pa.RecordBatch]:
