@@ -9,7 +9,8 @@ cut into ``chunk``-row batches in the given order (one row group each), and the 
 by ``stac_geoparquet.arrow.to_parquet`` (GeoParquet and stac-geoparquet file metadata).
 
 The file is the one stac-geoparquet writes for the same items in one go
-(``parse_stac_ndjson_to_parquet``; tests/test_geoparquet.py compares the bytes), but the
+(``parse_stac_ndjson_to_parquet``): byte for byte for scenes of the shape a build writes, the
+same columns, values and metadata where scenes differ in shape (tests/test_geoparquet.py). The
 conversion runs once per scene, spread over the build, instead of twice over the whole
 collection at its end (bench/bench_catalog.py). Readers use the public
 ``stac_geoparquet.arrow.stac_table_to_items``, DuckDB, or the columns as the stac-geoparquet
@@ -43,7 +44,8 @@ def merged_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
 def _conformed_array(array: pa.Array, type: pa.DataType) -> pa.Array:
     """``array`` as ``type``, a type :func:`merged_schema` widened it to: struct fields matched
     by name (one the array lacks is all null), lists element by element, anything else cast.
-    (pyarrow's own cast of a struct to one with more fields needs pyarrow 20 or later.)"""
+    (pyarrow's own cast does this in recent releases, 26 here, but not in 16-18, which the
+    declared floor admits.)"""
     if array.type.equals(type):
         return array
     mask = array.is_null() if array.null_count else None
