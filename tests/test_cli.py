@@ -260,8 +260,8 @@ def test_a_build_says_how_much_work_it_is_in_its_first_line(tmp_path):
     r = _cli_proc("build", "--out", str(tmp_path / "o"), "--seasons", "spring,winter", "--scenes-per-season", "2",
                   "--scene-size", "768", "--workers", "0", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    first = r.stderr.splitlines()[0]
-    assert first.startswith("this build: about 4 scenes, ~") and "in this process" in first, r.stderr
+    first = r.stdout.splitlines()[0]  # stdout: the report (stderr stays progress and errors)
+    assert first.startswith("this build: about 4 scenes, ~") and "in this process" in first, r.stdout
     expected = _figure(r"~([\d,]+) pairs", first)
     published = _figure(r"^(\d+) patch pairs", r.stdout.splitlines()[-1])
     assert published / 2 <= expected <= published * 2, (first, published)
@@ -275,9 +275,9 @@ def test_a_build_of_the_whole_dataset_says_so_before_the_first_scene(tmp_path):
     import sys
 
     proc = subprocess.Popen([sys.executable, "-m", "sen12stac.cli", "build", "--out", str(tmp_path / "o"), "--workers", "0"], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "80"})
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "COLUMNS": "80"})
     try:
-        first = proc.stderr.readline()
+        first = proc.stdout.readline()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -285,7 +285,7 @@ def test_a_build_of_the_whole_dataset_says_so_before_the_first_scene(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        proc.stderr.close()
+        proc.stdout.close()
     assert first.startswith("this build: about "), first
     scenes = _figure(r"about ([\d,]+) scenes", first)
     assert 4 * 140 <= scenes <= 4 * 150, first  # every kept ROI of the four seasons (150 sampled per season)
@@ -340,8 +340,8 @@ def test_the_environment_wins_over_the_config_file_in_a_build(tmp_path):
     cfg.write_text(json.dumps({"workers": 2, "seasons": ["winter"], "scene_size_px": 256, "scenes_per_season": 1}))
     r = _cli_proc("build", "--out", str(tmp_path / "o"), "--config", str(cfg), cwd=tmp_path, env={"SEN12STAC_WORKERS": "0"})
     assert r.returncode == 0, r.stderr
-    first = r.stderr.splitlines()[0]
-    assert first.startswith("this build: about 1 scene,") and first.endswith("in this process"), r.stderr
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("this build: about 1 scene,") and first.endswith("in this process"), r.stdout
 
 
 def test_bad_configuration_values_are_one_line(tmp_path):

@@ -49,6 +49,12 @@ def fail(exc: BaseException) -> None:
     raise typer.Exit(exit_code_for(exc))
 
 
+def say(line: str) -> None:
+    """A line of the command's report on stdout, as it is (never wrapped or styled), flushed."""
+    out.print(line, soft_wrap=True, markup=False, highlight=False)
+    out.file.flush()
+
+
 def plain(line: str) -> None:
     """A line for a log: to stderr as it is, flushed."""
     print(line, file=sys.stderr, flush=True)
@@ -59,8 +65,9 @@ def plain(line: str) -> None:
 
 @contextlib.contextmanager
 def build_progress(config: Any, interval: float) -> Iterator[Callable[[str, dict], None]]:
-    """The pipeline's progress callback for a build of ``config``: first one line saying how much
-    work the run is (when the build has planned its scenes), then a live bar on a terminal or a
+    """The pipeline's progress callback for a build of ``config``: first one line on stdout saying
+    how much work the run is (when the build has planned its scenes; stdout, with the summary at
+    the end, so stderr stays progress and errors), then a live bar on a terminal or a
     ``progress:`` line every ``interval`` seconds in a log."""
     from ..estimate import estimate
 
@@ -78,7 +85,7 @@ def build_progress(config: Any, interval: float) -> Iterator[Callable[[str, dict
         with ProgressLines(plain, interval) as lines:
             def on_line(event: str, data: dict) -> None:
                 if event == "plan":
-                    plain(work_line(int(data["total"])))
+                    say(work_line(int(data["total"])))
                 lines.on(event, data)
 
             yield on_line
@@ -89,7 +96,7 @@ def build_progress(config: Any, interval: float) -> Iterator[Callable[[str, dict
 
         def on(event: str, data: dict) -> None:
             if event == "plan":
-                bar.console.print(work_line(int(data["total"])), soft_wrap=True, markup=False, highlight=False)
+                say(work_line(int(data["total"])))  # above the bar (rich's live display takes stdout's lines)
                 bar.update(task, total=data["total"])
             elif event == "cluster":
                 n = data["workers"]
