@@ -39,31 +39,17 @@ class EnvSettings(BaseSettings):
     progress_interval: float = 15.0  # seconds between progress lines when stderr is not a terminal
 
 
-class AwsEnv(BaseSettings):
-    """The standard AWS variables, read here and passed explicitly to the S3 store."""
-
-    model_config = SettingsConfigDict(env_prefix="AWS_", extra="ignore")
-
-    endpoint_url_s3: Optional[str] = None
-    endpoint_url: Optional[str] = None
-    profile: Optional[str] = None
-    region: Optional[str] = None
-    default_region: Optional[str] = None
-    access_key_id: Optional[str] = None
-    secret_access_key: Optional[str] = None
-    session_token: Optional[str] = None
-
-
 def _s3_options(endpoint_url: str | None = None, profile: str | None = None, region: str | None = None) -> dict[str, Any]:
-    env, aws = EnvSettings(), AwsEnv()
-    opts: dict[str, Any] = {
-        "endpoint_url": endpoint_url or env.s3_endpoint_url or aws.endpoint_url_s3 or aws.endpoint_url,
-        "profile": profile or env.aws_profile or aws.profile,
-        "region": region or env.s3_region or aws.region or aws.default_region,
-        "access_key_id": aws.access_key_id,
-        "secret_access_key": aws.secret_access_key,
-        "session_token": aws.session_token,
-    }
+    """The S3 options of a command: ``--endpoint-url`` and the ``SEN12STAC_*`` variables, with the
+    endpoint and region then resolved as the store and the stream resolve them (``AWS_ENDPOINT_URL_S3``,
+    ``AWS_ENDPOINT_URL``, ``AWS_REGION``, profiles: :class:`~sen12stac.store.s3.S3Settings`).
+    Credentials are not read here: boto3's chain finds them in every process that needs them."""
+    from .store.s3 import S3Settings
+
+    env = EnvSettings()
+    settings = S3Settings(endpoint_url=endpoint_url or env.s3_endpoint_url, profile=profile or env.aws_profile, region=region or env.s3_region)
+    resolved = settings.resolve()
+    opts = {"endpoint_url": resolved.endpoint_url, "profile": settings.profile, "region": resolved.region}
     return {k: v for k, v in opts.items() if v is not None}
 
 
