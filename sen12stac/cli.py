@@ -729,19 +729,19 @@ def download(
         from .stream import select
         from .stream.download import check_target, download as run_download
 
-        check_target(to, format)  # before the selection and the progress bar: fail before work
-        opts = {k: v for k, v in _s3_options(endpoint_url=endpoint_url).items()} if (release.startswith("s3://") or api) else {}
+        check_target(to, format)  # before the selection and the progress bar: fail before work (nothing is created yet)
+        if on_error not in ("skip", "stop"):
+            raise ConfigError(f"--on-error {on_error}", fix="use skip or stop")
+        opts: dict[str, Any] = _s3_options(endpoint_url=endpoint_url) if (release.startswith("s3://") or api) else {}
         if anonymous:
             opts = {k: v for k, v in opts.items() if k in ("endpoint_url", "region")}
             opts["anonymous"] = True
-        if on_error not in ("skip", "stop"):
-            raise ConfigError(f"--on-error {on_error}", fix="use skip or stop")
         seasons = [s for v in season for s in v.split(",") if s.strip()] or None
         sel = select(release, seasons=seasons, split=split, bbox=bbox, datetime=datetime, filter=filter,
                      ids=_split_csv(ids), api=api, **opts)
         if not len(sel):
-            out.print(f"{release}: no pair matches the selection; nothing to download")
-            return
+            raise ConfigError(f"{release}: no pair matches the selection, nothing to download",
+                              fix="widen the selection (--season, --split, --bbox, --datetime, --filter, --ids)")
         with Progress(TextColumn("[bold]download"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("pairs", total=len(sel))
             report = run_download(sel, to, format=format, threads=workers, on_error=on_error, progress=lambda d, t: bar.update(task, completed=d))
