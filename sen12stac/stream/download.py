@@ -135,7 +135,7 @@ def download(selection: Selection, to: str | os.PathLike[str], *, format: Format
     failed, and :class:`ConfigError` for an empty selection (before creating anything)."""
     root = check_target(to, format)
     if not len(selection):
-        raise ConfigError(f"no pair of {selection.location.url or 'the API'} matches the selection: nothing to download",
+        raise ConfigError(f"no pair of {selection.location.url if selection.location.root else 'the STAC API'} matches the selection: nothing to download",
                           fix="widen the selection (--season, --split, --bbox, --datetime, --filter, --ids)")
     reader = Reader(selection.location, where=selection.where)
     report = DownloadReport()

@@ -18,6 +18,7 @@ them from its own environment, profile or role.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,7 +179,7 @@ class Location:
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - network, permission, server errors
-            msg = self.s3.scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:300]
+            msg = self.s3.scrub(_obstore_reason(exc))
             if self.kind == "s3" and isinstance(exc, (PermissionDeniedError, UnauthenticatedError)) and unsigned(self.s3) and not self.s3.anonymous:
                 msg = f"{NO_CREDENTIALS}: {msg}"
             hint = "check the endpoint, credentials or --anonymous for a public bucket" if self.kind == "s3" else "check the URL"
@@ -218,6 +219,18 @@ class Location:
         except BotoCoreError as exc:
             raise StoreError(f"cannot read {self.join(key)} at {self.s3.endpoint_name()}: {self.s3.scrub(str(exc))[:300]}",
                              fix="check the endpoint URL and the network") from None
+
+
+def _obstore_reason(exc: BaseException) -> str:
+    """An obstore error in a few words: the HTTP status and the S3 error code when the server
+    answered (``HTTP 403 Forbidden (SignatureDoesNotMatch)``), else its first line."""
+    text = str(exc)
+    status = re.search(r"status code: (\d{3}[A-Za-z -]*)", text)
+    if status:
+        code = re.search(r"<Code>([^<]{1,80})</Code>", text)
+        return f"HTTP {status.group(1).strip()}" + (f" ({code.group(1)})" if code else "")
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:300]
 
 
 def resolve(base_key: str, href: str) -> str:
