@@ -156,91 +156,21 @@ def _read_geoparquet(release: Release, key: str) -> Any:
     return pq.read_table(io.BytesIO(release.store.get(key)))
 
 
-def _has_other_geometries(batch: Any) -> bool:
-    """``proj:geometry`` columns (in properties or an asset), which stac-geoparquet also turns into GeoJSON."""
-    import pyarrow as pa
-
-    if "proj:geometry" in batch.schema.names:
-        return True
-    if "assets" in batch.schema.names:
-        for asset in batch.schema.field("assets").type:
-            if pa.types.is_struct(asset.type) and asset.type.get_field_index("proj:geometry") >= 0:
-                return True
-    return False
-
-
-def _published_timestamps(batch: Any) -> tuple[Any, bool]:
-    """stac-geoparquet's timestamp columns as text, and whether the datetimes are already as
-    published (:func:`_datetimes_as_published`): done here, for whole columns, when no value
-    has fractional seconds (``format_datetime`` then writes ``%Y-%m-%dT%H:%M:%SZ``)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from ..stac.geoparquet import timestamps_as_text as convert_timestamp_columns_to_string
-
-    published = {}
-    for name in _DATETIME_PROPS:
-        if name not in batch.schema.names:
-            continue
-        col = batch[name]
-        if not pa.types.is_timestamp(col.type) or col.type.tz is None:
-            return convert_timestamp_columns_to_string(batch), False
-        secs = col.cast(pa.timestamp("s", tz=col.type.tz), safe=False)
-        if not pc.all(pc.equal(secs.cast(col.type), col)).as_py() in (True, None):
-            return convert_timestamp_columns_to_string(batch), False
-        published[name] = pc.strftime(secs.cast(pa.timestamp("s", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
-    others = batch.drop_columns(list(published))
-    others = convert_timestamp_columns_to_string(others)
-    for name, text in published.items():
-        others = others.append_column(name, text)
-    return others, True
-
-
-def _geoparquet_rows(batch: Any) -> tuple[list[bytes | None] | None, list[dict[str, Any]], bool]:
-    """``(geometry WKB per row, item dicts without geometry)`` of a stac-geoparquet record batch:
-    what stac-geoparquet's ``stac_table_to_items`` gives (its own column transforms, then its
-    per-row clean-up), but the rows converted by Arrow in one call per batch instead of one per
-    row, and the geometry left as WKB (4x faster; the same dicts, tested). A batch with other
-    geometry columns goes through ``stac_table_to_items`` itself (WKB ``None``). The third value:
-    whether the datetimes are already as published (:func:`_published_timestamps`)."""
+def _geoparquet_rows(batch: Any) -> tuple[None, list[dict[str, Any]], bool]:
+    """``(None, item dicts, False)`` of a stac-geoparquet record batch, converted by
+    stac-geoparquet's public ``stac_table_to_items`` (geometries as GeoJSON; datetimes as it
+    writes them, made the published text by :func:`_datetimes_as_published`)."""
     import pyarrow as pa
     from stac_geoparquet.arrow import stac_table_to_items
 
-    from ..stac.geoparquet import bbox_as_list as convert_bbox_to_array
-    from ..stac.geoparquet import properties_as_struct as lower_properties_from_top_level
-
-    if _has_other_geometries(batch):
-        return None, list(stac_table_to_items(pa.Table.from_batches([batch]))), False
-    batch, published = _published_timestamps(batch)
-    batch = convert_bbox_to_array(lower_properties_from_top_level(batch))
-    wkbs = batch["geometry"].to_pylist()
-    rows = batch.drop_columns(["geometry"]).to_pylist()
-    for row in rows:
-        assets = row.setdefault("assets", {})
-        if assets and isinstance(assets, dict):
-            row["assets"] = {k: v for k, v in assets.items() if v is not None}
-    return wkbs, rows, published
+    return None, list(stac_table_to_items(pa.Table.from_batches([batch]))), False
 
 
 def _items_from_geoparquet(release: Release, key: str) -> Iterator[dict[str, Any]]:
-    import shapely
-
-    from ..stac.geoparquet import tuples_to_lists as convert_tuples_to_lists
-
     for batch in _read_geoparquet(release, key).to_batches(max_chunksize=4096):
-        wkbs, rows, published = _geoparquet_rows(batch)
-        if not published:
-            for row in rows:
-                _datetimes_as_published(row)
-        if wkbs is None:
-            yield from rows
-            continue
-        for wkb, row in zip(wkbs, rows):
-            geometry = None if wkb is None else shapely.from_wkb(wkb).__geo_interface__
-            if geometry is not None:
-                geometry["coordinates"] = convert_tuples_to_lists(geometry["coordinates"])
-            row["geometry"] = geometry
-            yield row
+        _, rows, _ = _geoparquet_rows(batch)
+        for row in rows:
+            yield _datetimes_as_published(row)
 
 
 def _items_from_json(release: Release, key: str, obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
