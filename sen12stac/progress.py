@@ -42,7 +42,8 @@ def progress_line(done: int, total: int | None, pairs: int, elapsed: float, fail
 
 
 class _Periodic:
-    """Writes ``self.line()`` every ``interval`` seconds from a timer thread, and once at exit."""
+    """Writes ``self.line()`` every ``interval`` seconds from a timer thread, and once at exit
+    (not when the exit is an interrupt)."""
 
     def __init__(self, write: Callable[[str], None], interval: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.write = write
@@ -66,11 +67,12 @@ class _Periodic:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.write(self.line())
+        if exc_type is None or not issubclass(exc_type, KeyboardInterrupt):  # Ctrl-C: its own line says it all
+            self.write(self.line())
 
 
 class ProgressLines(_Periodic):
