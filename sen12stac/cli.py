@@ -804,11 +804,14 @@ def download(
 
 
 def main() -> None:
-    _log_warnings_as_lines()
     try:
+        _log_warnings_as_lines()
         app()
-    except KeyboardInterrupt:
-        console.print("interrupted")
+    except KeyboardInterrupt:  # outside a command's own handling (which says more): one line too
+        import shlex
+
+        console.print(f"interrupted: nothing was done yet; to resume, run: {shlex.join(['sen12stac', *sys.argv[1:]])}",
+                      highlight=False, markup=False, soft_wrap=True)
         sys.exit(130)
 
 

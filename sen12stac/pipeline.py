@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import signal
 import threading
 import time
@@ -44,23 +45,47 @@ Progress = Callable[[str, dict], None]  # (event, data): "plan" {total}, "scene"
 def _interrupts_held() -> Iterator[None]:
     """Ctrl-C waits until the block ends, then is raised (KeyboardInterrupt): a Dask cluster
     interrupted half started or half closed leaves processes and an atexit traceback behind.
-    SIGINT is also blocked in this thread meanwhile, so the processes and threads the block
-    starts (the cluster's event loop, and the worker processes it spawns) keep it blocked: a
-    terminal's Ctrl-C, sent to the whole process group, stops the build through this process
-    alone, which then closes the cluster. A no-op outside the main thread."""
+    A no-op outside the main thread (only the main thread receives Python's signals)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
     old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         signal.signal(signal.SIGINT, old if old is not None else signal.default_int_handler)
         if caught:
             raise KeyboardInterrupt
+
+
+def _spawn_workers(cluster, n: int) -> None:
+    """Scale a LocalCluster to ``n`` worker processes with SIGINT ignored until they are
+    spawned, so that they ignore it for good (a disposition a new process keeps only when it
+    is "ignore"): a terminal sends Ctrl-C to the whole process group, and a worker that gets
+    it while it starts prints a traceback of its own. This process alone answers Ctrl-C, and
+    closes the cluster. (Blocking the signal instead would not carry over: multiprocessing
+    unblocks it in the thread that starts them.) A Ctrl-C within these few milliseconds is
+    not seen."""
+    import multiprocessing
+
+    def spawned() -> int:
+        try:
+            return len(multiprocessing.active_children())
+        except RuntimeError:  # the set of children changed while it was counted
+            return -1
+
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        before = max(spawned(), 0)
+        cluster.scale(n)
+        deadline = time.monotonic() + 60
+        while spawned() < before + n and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, old if old is not None else signal.default_int_handler)
 
 
 @contextlib.contextmanager
@@ -70,26 +95,30 @@ def _dask_client(config: BuildConfig):
     from .daskconfig import build_settings
 
     with build_settings(local_cluster=not config.scheduler):
-        cluster = None
-        with _interrupts_held():  # a cluster is started, and closed below, whole
-            if config.scheduler:
-                try:
-                    client = Client(config.scheduler)  # Dask's connect timeout (distributed.comm.timeouts.connect, 30 s)
-                except (OSError, ValueError) as exc:  # refused or timed out (TimeoutError is an OSError), a malformed address
-                    raise ConfigError(f"cannot reach the Dask scheduler {config.scheduler} ({exc})",
-                                      fix="start it (`dask scheduler`, docs/scale.md) or correct --scheduler / SEN12STAC_SCHEDULER") from None
-            else:
-                cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40)
-                try:
-                    client = Client(cluster)
-                except BaseException:
-                    cluster.close()
-                    raise
+        cluster = client = None
         try:
+            with _interrupts_held():  # a cluster is started whole (a Ctrl-C meanwhile is raised after), and closed below
+                if config.scheduler:
+                    try:
+                        client = Client(config.scheduler)  # Dask's connect timeout (distributed.comm.timeouts.connect, 30 s)
+                    except (OSError, ValueError) as exc:  # refused or timed out (TimeoutError is an OSError), a malformed address
+                        raise ConfigError(f"cannot reach the Dask scheduler {config.scheduler} ({exc})",
+                                          fix="start it (`dask scheduler`, docs/scale.md) or correct --scheduler / SEN12STAC_SCHEDULER") from None
+                else:
+                    # silence_logs: CRITICAL, not ERROR: a worker busy with a scene when the cluster closes after a
+                    # Ctrl-C logs its lost heartbeat as an error; what fails in a scene comes back in its result
+                    # scheduler_kwargs: its plain HTTP server (no dashboard) on any free port, not 8787 (another
+                    # cluster on the machine made it warn "Port 8787 is already in use" on stderr)
+                    cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.CRITICAL)
+                    client = Client(cluster)
+                    _spawn_workers(cluster, config.workers)
+                    client.wait_for_workers(config.workers)
             yield client
         finally:
             with _interrupts_held():
-                client.close()
+                if client is not None:
+                    client.close()
                 if cluster is not None:
                     cluster.close()
 
