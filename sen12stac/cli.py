@@ -407,9 +407,9 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
         state = f"nothing was written to {out_dir}"
         try:
             summary = _run_build(config, store)
-        except ObjectConflictError as exc:  # e.g. `make demo` again after an upgrade changed the files
+        except ObjectConflictError as exc:  # e.g. `make demo` again after an upgrade changed the files, or other options
             raise ObjectConflictError(
-                f"{out_dir} holds a demo built by another version of sen12stac ({str(exc).split('. Fix:')[0]})",
+                f"{out_dir} holds another demo, built with other options or another version of sen12stac ({str(exc).split('. Fix:')[0]}); nothing was changed",
                 fix=f"delete it (rm -rf {out_dir}) and run the demo again, or pass --out NEW_FOLDER",
             ) from None
         _print_summary(summary, str(out_dir))

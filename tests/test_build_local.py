@@ -174,7 +174,7 @@ def test_the_readme_sequence_a_second_build_into_the_same_folder_changes_nothing
     assert loc.returncode == 5, loc.stdout + loc.stderr
     errors = [ln for ln in loc.stderr.splitlines() if ln.startswith("error: ")]
     assert len(errors) == 1 and "holds a finished build of other scenes" in errors[0] and errors[0].count("Fix:") == 1, loc.stderr
-    assert "progress: scenes 1/" not in loc.stderr  # refused before any scene ran
+    assert "progress:" not in loc.stderr  # refused before any scene ran
     assert _files(out) == before and not (out / ".sen12stac-staging").exists()  # the folder byte for byte as it was
     v = _cli("validate", str(out / "catalog.json"), cwd=tmp_path)
     assert v.returncode == 0, v.stdout + v.stderr
