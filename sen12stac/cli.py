@@ -533,7 +533,7 @@ def verify(
         root, version = split_release_url(release_url)
         report = verify_release(_open(root, endpoint_url=endpoint_url), version, check_cogs=not no_cogs, cog_sample=cog_sample, full_checksums=full_checksums, stac_walk=not no_stac_walk)
         if not report.ok:
-            raise ValidationFailed(f"{release_url}: {len(report.problems)} problem(s)", report.problems, fix="re-run the same publish command to resume and repair")
+            raise ValidationFailed(f"{release_url}: {len(report.problems)} problem(s)", report.problems, fix=report.fix)
         out.print(str(report))
     except KeyboardInterrupt:
         _interrupted("nothing was checked to the end (verify changes nothing)")

@@ -33,19 +33,23 @@ class VerifyReport:
     cogs_total: int = 0
     stac_checked: bool = False
     skipped: list[str] = field(default_factory=list)
+    catalog_disagrees: bool = False  # the manifest lists or counts what the catalog does not hold (or the reverse)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def fix(self) -> str:
+        if self.catalog_disagrees:
+            return ("its manifest and its catalog disagree, which no re-run can repair (a published release is immutable): "
+                    "publish the build again as a new version (publish ships only what the catalog reaches)")
+        return ("re-run the same publish command: it resumes and rewrites what is missing; a size/checksum "
+                "mismatch of a published object needs a new version")
+
     def raise_for_problems(self) -> None:
         if self.problems:
-            raise ValidationFailed(
-                f"release v{self.version} at {self.url}: {len(self.problems)} problem(s)",
-                self.problems,
-                fix="re-run the same publish command: it resumes and rewrites what is missing; a size/checksum "
-                "mismatch of a published object needs a new version",
-            )
+            raise ValidationFailed(f"release v{self.version} at {self.url}: {len(self.problems)} problem(s)", self.problems, fix=self.fix)
 
     def __str__(self) -> str:
         head = f"v{self.version} at {self.url}: " + ("verified" if self.ok else f"{len(self.problems)} problem(s)")
@@ -206,10 +210,11 @@ def catalog_problems(vdir: str, manifest: dict[str, Any], planned: set[str], vie
 
 
 def stac_problems(dest: ObjectStore, vdir: str, version: str, manifest: dict[str, Any], walk: bool, workers: int,
-                  planned: set[str] | None = None) -> tuple[list[str], list[str]]:
+                  planned: set[str] | None = None) -> tuple[list[str], list[str], bool]:
     """Version fields and links on the release root and collections; schema validation of
     those (``walk=False``) or of the whole tree (``walk=True``: validate_catalog); and, given
-    the manifest's keys (``planned``), :func:`catalog_problems`."""
+    the manifest's keys (``planned``), :func:`catalog_problems`. Returns (problems, skipped,
+    whether the manifest and the catalog disagree)."""
     problems: list[str] = []
     skipped: list[str] = []
     for key in [manifest.get("root", ROOT_KEY)] + list(manifest.get("collections", [])):
@@ -230,6 +235,7 @@ def stac_problems(dest: ObjectStore, vdir: str, version: str, manifest: dict[str
             problems += [f"STAC: {p}" for p in validate_stac_object(obj, f"{vdir}/{key}")]
     view = _Reach(PrefixedStore(dest, vdir))  # the release as a self-contained catalog
     root = manifest.get("root", ROOT_KEY)
+    disagree: list[str] = []
     if walk:
         problems += [f"STAC: {p}" for p in validate_catalog(view, root, check_assets=False, check_cogs=False, workers=workers)]
     else:
@@ -238,8 +244,8 @@ def stac_problems(dest: ObjectStore, vdir: str, version: str, manifest: dict[str
             _light_walk(view, root)
             skipped.append("whether the catalog reaches each non-JSON object the manifest lists (items were not read)")
     if planned is not None:
-        problems += catalog_problems(vdir, manifest, planned, view, walk)
-    return problems, skipped
+        disagree = catalog_problems(vdir, manifest, planned, view, walk)
+    return problems + disagree, skipped, bool(disagree)
 
 
 def verify(
@@ -342,9 +348,9 @@ def verify(
         problems += cog_problems(dest, [f"{vdir}/{k}" for k in checked_cogs], workers)
     else:
         skipped.append("COG validation")
-    stac_checked = False
+    stac_checked = disagrees = False
     if check_stac:
-        found, stac_skipped = stac_problems(dest, vdir, version, manifest, stac_walk, workers, set(planned))
+        found, stac_skipped, disagrees = stac_problems(dest, vdir, version, manifest, stac_walk, workers, set(planned))
         problems += found
         skipped += stac_skipped
         stac_checked = True
@@ -361,4 +367,5 @@ def verify(
         cogs_total=cogs_total,
         stac_checked=stac_checked,
         skipped=skipped,
+        catalog_disagrees=disagrees,
     )
