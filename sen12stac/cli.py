@@ -405,11 +405,14 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
         check_output_folder(str(out_dir))
         store = _open(str(out_dir))
         state = f"nothing was written to {out_dir}"
+        from .pipeline import OtherBuildError
+
         try:
             summary = _run_build(config, store)
-        except ObjectConflictError as exc:  # e.g. `make demo` again after an upgrade changed the files, or other options
+        except ObjectConflictError as exc:  # e.g. `make demo` again after an upgrade changed the files, or with other options
+            other = "another demo, built with other options" if isinstance(exc, OtherBuildError) else "a demo built by another version of sen12stac"
             raise ObjectConflictError(
-                f"{out_dir} holds another demo, built with other options or another version of sen12stac ({str(exc).split('. Fix:')[0]}); nothing was changed",
+                f"{out_dir} holds {other} ({str(exc).split('. Fix:')[0]}); nothing was changed",
                 fix=f"delete it (rm -rf {out_dir}) and run the demo again, or pass --out NEW_FOLDER",
             ) from None
         _print_summary(summary, str(out_dir))

@@ -32,13 +32,17 @@ from .store import ObjectStore
 from .store.base import NotFound
 from .store.checkpoint import BackgroundSync
 
-__all__ = ["build", "build_release", "plan_rois", "check_existing_build", "BuildSummary", "SeasonCounts", "SUMMARY_KEY", "summary_bytes",
+__all__ = ["build", "build_release", "plan_rois", "check_existing_build", "OtherBuildError", "BuildSummary", "SeasonCounts", "SUMMARY_KEY", "summary_bytes",
            "process_scene", "scene_request", "discard_written"]
 
 CHECKPOINT_EVERY_S = 2.0  # durable checkpoints of a folder build while scenes run, at most this often
 ROOT_KEY = "catalog.json"  # the catalog's root: written last, moved into the folder last
 
 Progress = Callable[[str, dict], None]  # (event, data): "plan" {total}, "scene" {result}, "stage" {name}
+
+
+class OtherBuildError(ObjectConflictError):
+    """The output holds a finished build of other scenes (found before any scene ran; exit 5)."""
 
 
 @contextlib.contextmanager
@@ -199,7 +203,7 @@ def check_existing_build(store: ObjectStore, tasks: list[tuple[ROI, str]]) -> No
         only_there, only_here = sorted(set(there) - set(here)), sorted(set(here) - set(there))
         what = ", ".join(p for p in (f"{len(only_there)} scene(s) only there (e.g. {only_there[0]})" if only_there else "",
                                      f"{len(only_here)} only in this build (e.g. {only_here[0]})" if only_here else "") if p)
-    raise ObjectConflictError(
+    raise OtherBuildError(
         f"{getattr(store, 'root', None) or store.url} holds a finished build of other scenes ({what}): this build would write other bytes under the same names",
         fix="build into a new, empty folder (--out NEW), or delete the old build first; nothing was changed",
     )
