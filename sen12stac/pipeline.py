@@ -46,9 +46,10 @@ class OtherBuildError(ObjectConflictError):
 
 
 @contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
+def _interrupts_held(*, drop: bool = False) -> Iterator[None]:
     """Ctrl-C waits until the block ends, then is raised (KeyboardInterrupt): a Dask cluster
     interrupted half started or half closed leaves processes and an atexit traceback behind.
+    ``drop``: a Ctrl-C during the block is not raised after it (the block finishes the work).
     A no-op outside the main thread (only the main thread receives Python's signals)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -59,7 +60,7 @@ def _interrupts_held() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, old if old is not None else signal.default_int_handler)
-        if caught:
+        if caught and not drop:
             raise KeyboardInterrupt
 
 
@@ -279,7 +280,8 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
                 target.sync()  # the writer syncs when the catalog is complete; this covers a build without one
             if staged is not None:
                 emit("stage", {"name": "commit"})
-                staged.commit(last=(ROOT_KEY,), synced=True)
+                with _interrupts_held(drop=True):  # never cut in half by Ctrl-C; one during it comes too late: the build is done
+                    staged.commit(last=(ROOT_KEY,), synced=True)
             committed = True
     scenes.sort(key=lambda s: s["scene_id"])
     return BuildSummary(counts, scenes, root_key, round(time.perf_counter() - t0, 3), candidates)
