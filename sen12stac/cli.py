@@ -99,6 +99,15 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(code)
 
 
+def _interrupted(state: str) -> None:
+    """Ctrl-C: one line saying what state things are in and the command that resumes; exit 130."""
+    import shlex
+
+    again = shlex.join(["sen12stac", *sys.argv[1:]])
+    console.print(f"interrupted: {state}; to resume, run: {again}", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(130)
+
+
 def _split_csv(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -300,6 +309,7 @@ def build_cmd(
     profile: Optional[str] = typer.Option(None, help="COG compression: compatible (DEFLATE, every reader; the default) | fast (ZSTD level 1: GDAL/rasterio/tifffile, not STAC Browser's geotiff.js)"),
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
+    state = "nothing was written"
     try:
         ee_options = _ee_options(ee_project, ee_key_file, ee_export, ee_bucket, ee_drive_folder, ee_drive_dir, ee_rois, ee_s2_collection)
         stac = _stac_options(stac_preset, stac_rois, s1_api, s1_collection, s2_api, s2_collection)
@@ -324,34 +334,43 @@ def build_cmd(
             version = check_release_version(version)  # before any work: version, bucket, credentials, write, not yet published
             dest = _open(out_url, endpoint_url=endpoint_url)
             check_release_destination(dest, version)
+            state = f"v{version} is not in the landing catalog of {out_url} (readers see no new release)"
             summary, report = _run_build(config, None, run=lambda on, source: build_release(config, dest, version, progress=on, source=source))
             _print_summary(summary, out_url)
-            _raise_if_failed(summary)  # nothing was committed: the same command completes it
+            _raise_if_failed(summary, config, f"v{version} was not committed to {out_url}")  # the same command completes it
             out.print(str(report))
             return
         check_output_folder(out_url)  # an existing file or an unwritable folder stops here, before any scene
         store = _open(out_url)
-        summary = _run_build(config, store)
+        state = f"nothing was written to {out_url} (it is as it was)"
+        summary = _run_build(config, store)  # commits into the folder only when it succeeded
         _print_summary(summary, out_url)
+        _raise_if_failed(summary, config, f"nothing was written to {out_url}")
+        state = f"the build in {out_url} is complete, but its build-summary.json is not written yet"
         _write_report(store, summary)
-        _raise_if_failed(summary)
+    except KeyboardInterrupt:
+        _interrupted(state)
     except Sen12StacError as exc:
         _fail(exc)
 
 
-def _raise_if_failed(summary) -> None:
-    """Scenes that failed were not published (nothing partial); the run still exits non-zero."""
+def _raise_if_failed(summary, config, outcome: str) -> None:
+    """A build that did not commit -- a scene failed, or no pair passed QC -- exits non-zero
+    with one line saying why; ``outcome`` says what that left behind."""
+    from .buildsummary import nothing_published
     from .errors import SourceError
 
     failed = [s for s in summary.scenes if s["status"] == "failed"]
     if failed:
-        # each scene's own fix is in its "failed" line above and in build-summary.json: "Fix:" once here
+        # each scene's own fix is in its "failed" line above: "Fix:" once here
         lines = "; ".join(f"{s['scene_id']}: {s['message'].split('. Fix: ')[0]}" for s in failed[:5])
         more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
         raise SourceError(
-            f"{len(failed)} scene(s) failed and were not published: {lines}{more}",
-            fix="correct what the messages name and run the same command again: finished scenes are skipped, and the catalog's collections and root are written once every scene succeeds",
+            f"{len(failed)} scene(s) failed, so {outcome}: {lines}{more}",
+            fix="correct what the messages name and run the same command again: the build is written once every scene succeeds",
         )
+    if summary.patches_published == 0:
+        raise nothing_published(summary, outcome, source=config.source, defect_rate=config.defect_rate)
 
 
 def _write_report(store, summary) -> None:
@@ -362,6 +381,7 @@ def _write_report(store, summary) -> None:
 @app.command()
 def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder"), scenes_per_season: int = typer.Option(5, help="ROIs per season (some are rejected by QC or have no data, as in the paper)"), scene_size: int = typer.Option(2048, help="scene side in pixels (4480 = the paper's ~1,156 patches per scene)"), workers: Optional[int] = typer.Option(None, help="Dask workers")) -> None:
     """A small synthetic release into ./demo with the ROI world map and a contact sheet."""
+    state = "nothing was written"
     try:
         from .figures import world_map_png
         from .preflight import check_output_folder
@@ -370,14 +390,20 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
         config = _config_from_options("synthetic", None, None, scenes_per_season, workers, scene_size, None, None, None)
         check_output_folder(str(out_dir))
         store = _open(str(out_dir))
+        state = f"nothing was written to {out_dir}"
+        from .pipeline import OtherBuildError
+
         try:
             summary = _run_build(config, store)
-        except ObjectConflictError as exc:  # e.g. `make demo` again after an upgrade changed the files
+        except ObjectConflictError as exc:  # e.g. `make demo` again after an upgrade changed the files, or with other options
+            other = "another demo, built with other options" if isinstance(exc, OtherBuildError) else "a demo built by another version of sen12stac"
             raise ObjectConflictError(
-                f"{out_dir} holds a demo built by another version of sen12stac ({str(exc).split('. Fix:')[0]})",
+                f"{out_dir} holds {other} ({str(exc).split('. Fix:')[0]}); nothing was changed",
                 fix=f"delete it (rm -rf {out_dir}) and run the demo again, or pass --out NEW_FOLDER",
             ) from None
         _print_summary(summary, str(out_dir))
+        _raise_if_failed(summary, config, f"nothing was written to {out_dir}")
+        state = f"the demo in {out_dir} is built, but its summary and figures/ are not written yet"
         _write_report(store, summary)
         outcomes: dict[str, dict[int, str]] = {}
         for s in summary.scenes:
@@ -400,6 +426,8 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
         out.print(f"  build summary         {out_dir / 'build-summary.json'}")
         out.print(f"  validate it           .venv/bin/sen12stac validate {out_dir}/catalog.json")
         out.print(f"  browse it             .venv/bin/sen12stac browse {out_dir}")
+    except KeyboardInterrupt:
+        _interrupted(state)
     except Sen12StacError as exc:
         _fail(exc)
 
@@ -427,6 +455,8 @@ def validate(
         if problems:
             raise ValidationFailed(f"{url}: {len(problems)} problem(s) found", problems, fix="see the list; rebuild or republish the objects named")
         out.print(f"{url}: valid (catalogs, collections, items against the carried STAC schemas{'' if no_assets else '; assets, sizes, checksums'}{'' if no_cogs or no_assets else '; COGs'})")
+    except KeyboardInterrupt:
+        _interrupted("nothing was checked to the end (validate changes nothing)")
     except Sen12StacError as exc:
         _fail(exc)
 
@@ -468,6 +498,8 @@ def publish_cmd(
     """Publish a build as an immutable release: objects first, root and manifest last, then the landing catalog."""
     try:
         _do_publish(_open(build_dir), _open(dest_url, endpoint_url=endpoint_url), version, notes, workers, tuple(exclude), verify_cogs, not no_verify_walk)
+    except KeyboardInterrupt:
+        _interrupted(f"v{version.lstrip('v')} is not in the landing catalog of {dest_url} (readers see no new release; objects already uploaded are kept and checked)")
     except Sen12StacError as exc:
         _fail(exc)
 
@@ -490,8 +522,10 @@ def verify(
         root, version = split_release_url(release_url)
         report = verify_release(_open(root, endpoint_url=endpoint_url), version, check_cogs=not no_cogs, cog_sample=cog_sample, full_checksums=full_checksums, stac_walk=not no_stac_walk)
         if not report.ok:
-            raise ValidationFailed(f"{release_url}: {len(report.problems)} problem(s)", report.problems, fix="re-run the same publish command to resume and repair")
+            raise ValidationFailed(f"{release_url}: {len(report.problems)} problem(s)", report.problems, fix=report.fix)
         out.print(str(report))
+    except KeyboardInterrupt:
+        _interrupted("nothing was checked to the end (verify changes nothing)")
     except Sen12StacError as exc:
         _fail(exc)
 
@@ -509,6 +543,8 @@ def releases(root_url: str = typer.Argument(..., help="s3://bucket/prefix"), end
         for r in infos:
             t.add_row(*[str(getattr(r, f, "")) for f in ("version", "status", "latest", "objects", "items")])
         out.print(t)
+    except KeyboardInterrupt:
+        _interrupted("nothing was listed (releases changes nothing)")
     except Sen12StacError as exc:
         _fail(exc)
 
@@ -756,11 +792,14 @@ def download(
 
 
 def main() -> None:
-    _log_warnings_as_lines()
     try:
+        _log_warnings_as_lines()
         app()
-    except KeyboardInterrupt:
-        console.print("interrupted")
+    except KeyboardInterrupt:  # outside a command's own handling (which says more): one line too
+        import shlex
+
+        console.print(f"interrupted: nothing was done yet; to resume, run: {shlex.join(['sen12stac', *sys.argv[1:]])}",
+                      highlight=False, markup=False, soft_wrap=True)
         sys.exit(130)
 
 
