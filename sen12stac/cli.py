@@ -141,8 +141,8 @@ def rois(
 ) -> None:
     """Sample the ROIs of one seed (kept and dropped points) as GeoJSON."""
     try:
-        from .rois import rois_geojson, sample_candidates
-        from .seasons import season_by_seed
+        from .recipe.rois import rois_geojson, sample_candidates
+        from .recipe.seasons import season_by_seed
 
         season = season_by_seed(seed)
         cands = sample_candidates(season, n_land=n_land, n_urban=n_urban, scene_size_m=scene_size * 10.0)
@@ -220,7 +220,7 @@ def _run_build(config, store, run=None) -> Any:
     source = make_source(config)  # checks the source (e.g. a STAC API answering) before any progress or work
 
     if not console.is_terminal:  # a log (CI, nohup, a redirect): plain lines at a steady interval
-        from .progress import ProgressLines
+        from .runtime.progress import ProgressLines
 
         def write(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
@@ -322,7 +322,7 @@ def build_cmd(
                 f"--version {version} with the folder --out {out_url}: a folder build is not a release and the version would be ignored",
                 fix=f"drop --version, or build into the folder and then run: sen12stac publish {out_url} DEST --version {version}",
             )
-        from .preflight import check_output_folder, check_release_destination, check_release_version
+        from .runtime.preflight import check_output_folder, check_release_destination, check_release_version
 
         if out_url.startswith("s3://"):
             if not version:
@@ -357,7 +357,7 @@ def build_cmd(
 def _raise_if_failed(summary, config, outcome: str) -> None:
     """A build that did not commit -- a scene failed, or no pair passed QC -- exits non-zero
     with one line saying why; ``outcome`` says what that left behind."""
-    from .buildsummary import nothing_published
+    from .recipe.summary import nothing_published
     from .errors import SourceError
 
     failed = [s for s in summary.scenes if s["status"] == "failed"]
@@ -383,9 +383,9 @@ def demo(out_dir: Path = typer.Option(Path("demo"), "--out", help="output folder
     """A small synthetic release into ./demo with the ROI world map and a contact sheet."""
     state = "nothing was written"
     try:
-        from .figures import world_map_png
-        from .preflight import check_output_folder
-        from .thumbnails import contact_sheet
+        from .recipe.figures import world_map_png
+        from .runtime.preflight import check_output_folder
+        from .recipe.thumbnails import contact_sheet
 
         config = _config_from_options("synthetic", None, None, scenes_per_season, workers, scene_size, None, None, None)
         check_output_folder(str(out_dir))
@@ -469,7 +469,7 @@ def _do_publish(src, dest, version: str, notes: Optional[Path], workers: int, ex
     except OSError as exc:
         raise ConfigError(f"cannot read the release notes {notes}: {exc.strerror}", fix="check the --notes path") from None
     if not console.is_terminal:  # a log: plain lines at a steady interval
-        from .progress import PublishLines
+        from .runtime.progress import PublishLines
 
         with PublishLines(version, lambda line: print(line, file=sys.stderr, flush=True), EnvSettings().progress_interval) as lines:
             report = publish(src, dest, version, notes=notes_text, workers=workers, exclude=exclude, verify_cogs=verify_cogs,

@@ -1,6 +1,6 @@
 """The build: ROIs -> source scenes -> preprocess -> scene QC -> tile -> patch QC -> COG -> store -> STAC.
 
-Each scene is processed by :func:`sen12stac.scene.process_scene` (the unit of parallel
+Each scene is processed by :func:`sen12stac.recipe.scene.process_scene` (the unit of parallel
 work). ``build`` fans scenes out on Dask (a LocalCluster by default, or an existing
 scheduler) and writes the catalog as results arrive, so the client never holds the dataset
 either. Into a folder, a build is all or nothing: new objects wait in a staging area inside
@@ -19,15 +19,15 @@ import time
 import uuid
 from typing import Callable, Iterator
 
-from .buildsummary import SUMMARY_KEY, BuildSummary, SeasonCounts, count_scene, keep_samples, summary_bytes
+from .recipe.summary import SUMMARY_KEY, BuildSummary, SeasonCounts, count_scene, keep_samples, summary_bytes
 from .config import BuildConfig
 from .errors import ConfigError, ObjectConflictError, Sen12StacError
 from .models import ROI, PatchRecord, SceneResult, Source
-from .qc import Override, load_overrides
-from .rois import Candidate, sample_candidates
-from .scene import discard_written, process_scene, scene_request
-from .scenecache import release_spares
-from .seasons import SEASONS
+from .recipe.qc import Override, load_overrides
+from .recipe.rois import Candidate, sample_candidates
+from .recipe.scene import discard_written, process_scene, scene_request
+from .runtime.scenecache import release_spares
+from .recipe.seasons import SEASONS
 from .store import ObjectStore
 from .store.base import NotFound
 from .store.checkpoint import BackgroundSync
@@ -97,7 +97,7 @@ def _spawn_workers(cluster, n: int) -> None:
 def _dask_client(config: BuildConfig):
     from distributed import Client, LocalCluster
 
-    from .daskconfig import build_settings
+    from .runtime.daskconfig import build_settings
 
     with build_settings(local_cluster=not config.scheduler):
         cluster = client = None
@@ -217,7 +217,7 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
     succeeded and at least one pair was published: otherwise, and on any error or
     interrupt, the folder is left as it was (``summary.root_key`` is None).
     ``source`` overrides the configured one (a custom :class:`~sen12stac.models.Source`)."""
-    from .figures import season_figures
+    from .recipe.figures import season_figures
 
     t0 = time.perf_counter()
     emit = progress or (lambda event, data: None)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from sen12stac.cli import app
 from sen12stac.errors import ConfigError
-from sen12stac.gdalenv import endpoint_parts
+from sen12stac.runtime.gdalenv import endpoint_parts
 
 RUN = CliRunner()
 

@@ -9,7 +9,7 @@ import pytest
 import rasterio
 
 from sen12stac.errors import ConfigError, ObjectConflictError, StoreError
-from sen12stac.gdalenv import gdal_options, rasterio_env_kwargs
+from sen12stac.runtime.gdalenv import gdal_options, rasterio_env_kwargs
 from sen12stac.store import NotFound, open_store
 from sen12stac.store.base import sha256_hex
 from sen12stac.store.media import guess_content_type

@@ -59,7 +59,7 @@ def test_the_next_scene_reuses_the_cached_arrays_only_when_nothing_still_views_t
     from rasterio.windows import Window
 
     from sen12stac.models import Grid
-    from sen12stac.scenecache import CachedScene, release_spares
+    from sen12stac.runtime.scenecache import CachedScene, release_spares
 
     release_spares()
     grid = Grid("EPSG:32632", (10.0, 0.0, 0.0, 0.0, -10.0, 0.0), 64, 32)

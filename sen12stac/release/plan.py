@@ -21,7 +21,7 @@ from fnmatch import fnmatch
 from typing import Any, Iterable, Sequence
 
 from ..errors import ReleaseError
-from ..seasons import SEASONS
+from ..recipe.seasons import SEASONS
 from ..stac.encoding import to_json_bytes
 from ..stac.hrefs import relative_href
 from ..store.base import ObjectStore, sha256_hex

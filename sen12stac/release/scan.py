@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from ..seasons import SEASONS
+from ..recipe.seasons import SEASONS
 from ..stac.hrefs import resolve_href
 from ..store.base import ObjectStore, sha256_hex
 from .layout import ROOT_KEY

@@ -7,7 +7,7 @@ import mimetypes
 def guess_content_type(key: str) -> str:
     low = key.lower()
     if low.endswith((".tif", ".tiff")):
-        from ..cog import COG_MEDIA_TYPE
+        from ..recipe.cog import COG_MEDIA_TYPE
 
         return COG_MEDIA_TYPE
     if low.endswith(".json"):

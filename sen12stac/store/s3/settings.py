@@ -84,7 +84,7 @@ class S3Settings:
         for name in _CREDENTIALS:
             set_(self, name, secret(getattr(self, name)))
         if self.endpoint_url:
-            from ...gdalenv import endpoint_parts
+            from ...runtime.gdalenv import endpoint_parts
 
             endpoint_parts(self.endpoint_url)  # validates: http(s), no user:password@
             set_(self, "endpoint_url", self.endpoint_url.rstrip("/"))
@@ -177,7 +177,7 @@ class S3Settings:
             raise StoreError(f"cannot set up S3 access: {type(exc).__name__}: {_scrub(str(exc), self)}",
                              fix="check the region, endpoint URL and ~/.aws/config") from None
         if endpoint is not None and endpoint != self.endpoint_url:
-            from ...gdalenv import endpoint_parts
+            from ...runtime.gdalenv import endpoint_parts
 
             endpoint_parts(endpoint)  # the same checks as an explicit one
         return ResolvedS3(endpoint, region, session)

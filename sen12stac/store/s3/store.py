@@ -292,8 +292,8 @@ class S3Store(ObjectStore):
 
     def gdal_env(self, **gdal_overrides: Any) -> dict[str, Any]:
         """``rasterio.Env`` kwargs to read :meth:`gdal_path` objects with the same endpoint and
-        credentials (see :mod:`sen12stac.gdalenv`)."""
-        from ...gdalenv import rasterio_env_kwargs
+        credentials (see :mod:`sen12stac.runtime.gdalenv`)."""
+        from ...runtime.gdalenv import rasterio_env_kwargs
 
         resolved = self.settings.resolve()
         return rasterio_env_kwargs(endpoint_url=resolved.endpoint_url, region=resolved.region, boto3_session=resolved.session, **gdal_overrides)

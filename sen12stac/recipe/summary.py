@@ -6,8 +6,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .errors import SourceError
-from .models import PatchRecord, SceneResult
+from ..errors import SourceError
+from ..models import PatchRecord, SceneResult
 from .qc import reason_code
 from .rois import Candidate
 

@@ -16,17 +16,18 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from . import SOFTWARE, iostats
-from .collector import collector_paused
+from .. import SOFTWARE
+from ..runtime import iostats
+from ..runtime.collector import collector_paused
 from .cog import COG_MEDIA_TYPE, RGB, encode_cog, encoding_env
-from .config import BuildConfig
-from .errors import ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
-from .models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, SceneResult, Source
+from ..config import BuildConfig
+from ..errors import ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
+from ..models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, SceneResult, Source
 from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
 from .qc import Override, SceneAccumulator, StripQC, apply_override, judge_scene, reason_code
-from .scenecache import CachedScene, scene_bytes
+from ..runtime.scenecache import CachedScene, scene_bytes
 from .seasons import SEASONS, Season
-from .store import ObjectStore, multihash_sha256
+from ..store import ObjectStore, multihash_sha256
 from .thumbnails import JPEG_MEDIA_TYPE, pair_thumbnail
 from .tiling import iter_positions, pair_id, patch_grid, patch_key, thumbnail_key
 from .utm import default_grid
