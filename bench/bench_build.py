@@ -30,7 +30,7 @@ import rasterio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sen12stac.cog import RGB, encode_cog, encoding_env  # noqa: E402
+from sen12stac.recipe.cog import RGB, encode_cog, encoding_env  # noqa: E402
 from sen12stac.config import CogConfig, cog_profile, make_config  # noqa: E402
 from sen12stac.models import Grid  # noqa: E402
 from sen12stac.pipeline import build  # noqa: E402
@@ -40,8 +40,8 @@ PEAK_SCRIPT = r"""
 import json, sys, tempfile
 from sen12stac.config import make_config
 from sen12stac.pipeline import process_scene
-from sen12stac.rois import sample_rois
-from sen12stac.seasons import SEASONS
+from sen12stac.recipe.rois import sample_rois
+from sen12stac.recipe.seasons import SEASONS
 from sen12stac.sources.synthetic import SyntheticSource
 from sen12stac.store import LocalStore
 def rss():  # VmHWM: this process image's peak RSS (ru_maxrss would inherit the parent's peak across exec)

@@ -135,7 +135,7 @@ def run_writer(n: int, store, tmp: Path, put_workers: int | None = None) -> dict
 def run_plain(n: int, out: Path) -> dict:
     """The same item dicts, json.dumps'd to one file each (the floor)."""
     from sen12stac.config import BuildConfig
-    from sen12stac.splits import assign_split
+    from sen12stac.recipe.splits import assign_split
     from sen12stac.stac.item import build_item, scene_context
     from sen12stac.stac.layout import item_key
     from sen12stac.stac.texts import load_catalog_texts

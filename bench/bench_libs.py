@@ -37,7 +37,7 @@ if str(REPO) not in sys.path:
 
 from pyproj import Transformer  # noqa: E402
 
-from sen12stac import utm as utm_now  # noqa: E402
+from sen12stac.recipe import utm as utm_now  # noqa: E402
 from sen12stac.models import Grid  # noqa: E402
 from sen12stac.stac import footprint as fp_now  # noqa: E402
 

@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _stages() -> list[tuple[Any, str, str]]:
-    import sen12stac.figures as figures
+    import sen12stac.recipe.figures as figures
     import sen12stac.pipeline as pipeline
-    import sen12stac.qc as qc
+    import sen12stac.recipe.qc as qc
     import sen12stac.sources.synthetic as synthetic
     import sen12stac.stac.item as item
     import sen12stac.stac.writer as writer

@@ -26,9 +26,9 @@ def build() -> dict[str, dict]:
         sys.path.insert(0, str(REPO / "tests"))
     from eefake import EarthEngineApi, environment, initialize
 
-    from sen12stac.seasons import SEASONS
+    from sen12stac.recipe.seasons import SEASONS
     from sen12stac.sources.earthengine.graphs import describe
-    from sen12stac.utm import default_grid
+    from sen12stac.recipe.utm import default_grid
 
     with EarthEngineApi() as api, environment(api.offline_env()):
         initialize(api.url)

@@ -41,8 +41,8 @@ from sen12stac.models import (  # noqa: E402
     SceneQC,
     SceneResult,
 )
-from sen12stac.seasons import season_by_name  # noqa: E402
-from sen12stac.cog import COG_MEDIA_TYPE as COG  # noqa: E402
+from sen12stac.recipe.seasons import season_by_name  # noqa: E402
+from sen12stac.recipe.cog import COG_MEDIA_TYPE as COG  # noqa: E402
 
 EXAMPLE_FILES = (
     "catalog.json",
@@ -65,13 +65,13 @@ def placeholder_asset(key: str, kind: str, grid: Grid) -> AssetRecord:
 
 def store_asset_writer(store) -> AssetWriter:
     """An AssetWriter that writes real bytes into ``store``: tiny uint8 COGs (GDAL's COG
-    driver via sen12stac.cog.encode_cog) for s1/s2 and a JPEG thumbnail."""
+    driver via sen12stac.recipe.cog.encode_cog) for s1/s2 and a JPEG thumbnail."""
     import io
 
     import numpy as np
     from PIL import Image
 
-    from sen12stac.cog import encode_cog
+    from sen12stac.recipe.cog import encode_cog
     from sen12stac.store import multihash_sha256
 
     def write(key: str, kind: str, grid: Grid) -> AssetRecord:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from sen12stac import daskconfig, infra
+from sen12stac import infra
+from sen12stac.runtime import daskconfig
 
 INFRA = Path(__file__).resolve().parents[1] / "infra"
 HEADER = "# Generated from sen12stac/infra/ by scripts/make_infra.py -- do not edit; see infra/README.md.\n"

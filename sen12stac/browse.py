@@ -133,10 +133,10 @@ def s3_http_url(bucket: str, key: str, *, endpoint_url: str | None, region: str 
 
 
 def s3_target(url: str, *, endpoint_url: str | None = None, region: str | None = None) -> Target:
-    bucket, _, key = url[len("s3://"):].partition("/")
-    if not bucket:
-        raise ConfigError(f"{url!r} names no bucket", fix="pass s3://BUCKET/PREFIX of a release (or of the landing catalog)")
-    key = key.strip("/")
+    from .store.s3.url import parse_s3_url
+
+    parsed = parse_s3_url(url, fix="pass s3://BUCKET/PREFIX of a release (or of the landing catalog)")
+    bucket, key = parsed.bucket, parsed.path
     if not key.endswith(".json"):
         key = f"{key}/catalog.json" if key else "catalog.json"
     return Target(kind="s3", catalog_url=s3_http_url(bucket, key, endpoint_url=endpoint_url, region=region))

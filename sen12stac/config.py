@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-from .seasons import SEASONS
+from .recipe.seasons import SEASONS
 
 
 class _Frozen(BaseModel):

@@ -80,7 +80,7 @@ def compression_of(config: BuildConfig) -> str:
 def positions_per_scene(config: BuildConfig) -> int:
     """Patch positions in one scene: windows of ``patch_size`` every ``stride`` pixels per side,
     plus one flush with the edge when the side is not covered (the same count as
-    :func:`sen12stac.tiling.offsets`; computed here so estimating needs no GDAL import)."""
+    :func:`sen12stac.recipe.tiling.offsets`; computed here so estimating needs no GDAL import)."""
     size, patch, stride = config.scene_size_px, config.patch_size, config.stride
     if size < patch:
         return 0

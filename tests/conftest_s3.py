@@ -51,7 +51,6 @@ def s3_store(moto, bucket):
     def make(prefix: str = "", *, endpoint_url: str | None = None, **options):
         options.setdefault("access_key_id", TEST_ACCESS_KEY)
         options.setdefault("secret_access_key", TEST_SECRET_KEY)
-        options.setdefault("backoff_base", 0.02)
         return S3Store.from_url(f"s3://{bucket}/{prefix}".rstrip("/"), endpoint_url=endpoint_url or moto.endpoint_url, **options)
 
     return make

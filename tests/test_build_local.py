@@ -112,7 +112,7 @@ def test_out_of_season_sidecars_are_warned_on_one_line_each(built_run, scenes):
     assert len(warned) == 3, warned
 
 
-def test_a_corrupt_scene_fails_alone_and_the_build_exits_3(scenes, tmp_path):
+def test_a_corrupt_scene_fails_the_build_with_exit_3_and_nothing_is_written(scenes, tmp_path):
     broken = tmp_path / "scenes"
     shutil.copytree(scenes, broken)
     victim = broken / "bigearthnet_33uup_87_48"  # ROIs1868_summer_2 (third summer folder), published when intact
@@ -122,11 +122,10 @@ def test_a_corrupt_scene_fails_alone_and_the_build_exits_3(scenes, tmp_path):
     cfg.write_text(json.dumps({"patch_size": 64, "stride": 32}))
     r = _cli("build", "--source", "local", "--source-path", str(broken), "--out", str(tmp_path / "out"), "--workers", "0", "--config", str(cfg), cwd=tmp_path)
     assert r.returncode == 3, r.stdout + r.stderr
-    assert "failed and were not published" in r.stderr and s1.name in r.stderr
+    assert "scene(s) failed, so nothing was written to" in r.stderr and s1.name in r.stderr
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
     assert len(errors) == 1 and errors[0].count("Fix:") == 1 and s1.name in errors[0], r.stderr  # one line, "Fix:" once
-    assert not list((tmp_path / "out").glob("ROIs1868_summer/s1_2/*"))  # nothing partial for that scene
-    assert list((tmp_path / "out").glob("ROIs1970_fall/s1_*/*.tif"))  # the others were published
+    assert "nothing was written to" in errors[0] and not (tmp_path / "out").exists()  # a failed build writes nothing
 
 
 def test_a_bad_sidecar_stops_before_anything_is_written(scenes, tmp_path):
@@ -154,3 +153,38 @@ def test_a_sidecar_without_any_date_is_refused_up_front(scenes, tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "s1.datetime" in r.stderr and str(side) in r.stderr.replace("\n", "")
     assert not (tmp_path / "out").exists()
+
+
+def _files(root: Path) -> dict[str, str]:
+    """Every file under ``root``, hidden ones included: relative path -> sha256."""
+    import hashlib
+
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_the_readme_sequence_a_second_build_into_the_same_folder_changes_nothing_and_the_release_matches_its_catalog(scenes, tmp_path):
+    """README "Using it": a synthetic build, then a local build into the same out/ (a different
+    build), then validate, publish and verify -- through the real commands."""
+    out = tmp_path / "out"
+    syn = _cli("build", "--source", "synthetic", "--out", str(out), "--seasons", "spring,fall", "--scenes-per-season", "2",
+               "--scene-size", "512", "--workers", "0", cwd=tmp_path)
+    assert syn.returncode == 0, syn.stdout + syn.stderr
+    before = _files(out)
+    loc = _cli("build", "--source", "local", "--source-path", str(scenes), "--out", str(out), "--workers", "0", cwd=tmp_path)
+    assert loc.returncode == 5, loc.stdout + loc.stderr
+    errors = [ln for ln in loc.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1 and "holds a finished build of other scenes" in errors[0] and errors[0].count("Fix:") == 1, loc.stderr
+    assert "progress:" not in loc.stderr  # refused before any scene ran
+    assert _files(out) == before and not (out / ".sen12stac-staging").exists()  # the folder byte for byte as it was
+    v = _cli("validate", str(out / "catalog.json"), cwd=tmp_path)
+    assert v.returncode == 0, v.stdout + v.stderr
+    rel = tmp_path / "releases"
+    p = _cli("publish", str(out), str(rel), "--release", "1.0.0", cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    manifest = json.loads((rel / "v1.0.0" / "release.json").read_text())
+    pairs = sum(s["patches"] for s in json.loads((out / "build-summary.json").read_text())["scenes"])
+    assert manifest["counts"]["items"] == pairs > 0  # the release counts what the catalog holds
+    build_files = {k for k in before if not k.startswith(".")}
+    assert {o["key"] for o in manifest["objects"]} == build_files | {"RELEASE-NOTES.md"}  # (it does not list itself)
+    ok = _cli("verify", str(rel / "v1.0.0"), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr

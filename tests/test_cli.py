@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from sen12stac.cli import app
 from sen12stac.errors import ConfigError
-from sen12stac.gdalenv import endpoint_parts
+from sen12stac.runtime.gdalenv import endpoint_parts
 
 RUN = CliRunner()
 
@@ -394,7 +394,7 @@ def test_the_library_never_imports_the_cli():
     offenders = []
     for path in root.rglob("*.py"):
         rel = path.relative_to(root)
-        if rel.parts[0] == "cli":
+        if rel.parts[0] == "cli" or rel == Path("entry.py"):  # the CLI, and the command's launcher that imports it
             continue
         package = ["sen12stac", *rel.parts[:-1]]
         for node in ast.walk(ast.parse(path.read_text())):
@@ -409,3 +409,83 @@ def test_the_library_never_imports_the_cli():
             if any(n == "sen12stac.cli" or n.startswith("sen12stac.cli.") for n in names):
                 offenders.append(f"{rel}:{node.lineno}")
     assert not offenders, offenders
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+def _command(*args: str, cwd, env: dict | None = None):
+    """The installed ``sen12stac`` command (the console script), in its own process group as a
+    terminal's foreground job is, stdout and stderr piped, no progress lines."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("sen12stac")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-c", "import sys; from sen12stac.entry import main; sys.argv = ['sen12stac', *sys.argv[1:]]; main()"]
+    return subprocess.Popen([*cmd, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "SEN12STAC_PROGRESS_INTERVAL": "1000", **(env or {})})
+
+
+def _interrupt(proc, when, to_group: bool, timeout: float = 300) -> tuple[str, str]:
+    """Wait until ``when()`` holds, then send SIGINT to the process (or to its whole group, as
+    a terminal's Ctrl-C does); return (stdout, stderr) once it ended, and check that no
+    process of its group (a Dask worker) outlives it."""
+    import os
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not when():
+        assert proc.poll() is None, f"it ended before the interrupt: {proc.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "the moment never came"
+        time.sleep(0.02)
+    (os.killpg if to_group else os.kill)(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a process of the build outlived it"
+        time.sleep(0.2)
+    return out, err
+
+
+@pytest.mark.parametrize("moment,to_group", [("imports", False), ("cluster", True), ("scenes", False), ("scenes", True)])
+def test_ctrl_c_during_a_build_is_one_line_with_the_command_that_resumes_and_exit_130(tmp_path, moment, to_group):
+    import time
+
+    out = tmp_path / "out"
+    args = ("build", "--out", str(out), "--seasons", "spring", "--scenes-per-season", "3", "--scene-size", "1024", "--workers", "2")
+    proc = _command(*args, cwd=tmp_path)
+    t0 = time.monotonic()
+    when = {
+        "imports": lambda: time.monotonic() - t0 > 0.2,  # the command's modules are still loading
+        "cluster": lambda: out.exists(),  # planned; the Dask cluster starts
+        "scenes": lambda: out.exists() and any(out.rglob("*.tif")),  # a scene is writing its pairs
+    }[moment]
+    _stdout, err = _interrupt(proc, when, to_group)
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted: "), err  # one line: no traceback, no Dask log
+    assert lines[0].endswith("to resume, run: sen12stac " + " ".join(args)), lines[0]
+    assert not out.exists()  # the build created it; nothing of it is left
+
+
+def test_ctrl_c_during_a_publish_is_one_line_and_the_same_command_completes_it(tmp_path):
+    from tests.fakebuild import make_build
+
+    build = make_build(tmp_path / "build", scenes=6, patches=6, cog_size=256)
+    rel = tmp_path / "releases"
+    args = ("publish", str(build), str(rel), "--release", "1.0.0", "--workers", "1")
+    proc = _command(*args, cwd=tmp_path)
+    _stdout, err = _interrupt(proc, lambda: (rel / "v1.0.0").exists() and any((rel / "v1.0.0").rglob("*.tif")), to_group=True)
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "v1.0.0 is not in the landing catalog" in lines[0] and lines[0].endswith("sen12stac " + " ".join(args)), err
+    assert not (rel / "catalog.json").exists() and not (rel / "v1.0.0" / "catalog.json").exists()  # not published
+    again = _command(*args, cwd=tmp_path)
+    _out, err = again.communicate(timeout=600)
+    assert again.returncode == 0 and (rel / "catalog.json").exists(), err

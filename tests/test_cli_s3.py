@@ -139,3 +139,21 @@ def test_s3_build_without_write_permission_is_refused_before_work(tmp_path, read
     r = _cli([*_BUILD, "--out", "s3://readonly/x", "--release", "1.0.0"], tmp_path, server, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret)
     _refused_before_work(r, tmp_path, 4, "denied", "s3:PutObject")
     assert secret not in r.stdout + r.stderr
+
+
+def test_the_cli_takes_the_standard_aws_settings_as_the_library_does(tmp_path, moto, bucket):
+    """AWS_PROFILE beside AWS_ACCESS_KEY_ID (a usual shell: a default profile and a key pair for
+    a job) is boto3's own affair, not a conflict; the endpoint may come from AWS_ENDPOINT_URL
+    alone; an unknown profile is one clear line."""
+    (tmp_path / "config").write_text("[profile sen12]\nregion = eu-west-1\n")
+    (tmp_path / "credentials").write_text(f"[sen12]\naws_access_key_id = {TEST_ACCESS_KEY}\naws_secret_access_key = {TEST_SECRET_KEY}\n")
+    aws = {"AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+           "AWS_ENDPOINT_URL": moto.endpoint_url, "SEN12STAC_S3_ENDPOINT_URL": ""}
+    moto.client().put_object(Bucket=bucket, Key="x/v1.0.0/release.json", Body=b"{}")
+    r = _cli(["releases", f"s3://{bucket}/x"], tmp_path, moto, AWS_PROFILE="sen12", **aws)
+    assert r.returncode == 0 and "1.0.0" in r.stdout, r.stdout + r.stderr
+    r = _cli(["releases", f"s3://{bucket}/x"], tmp_path, moto, AWS_PROFILE="sen12", AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="", **aws)
+    assert r.returncode == 0 and "1.0.0" in r.stdout, r.stdout + r.stderr  # the profile's keys
+    r = _cli(["releases", f"s3://{bucket}/x"], tmp_path, moto, AWS_PROFILE="no-such-profile", **aws)
+    assert r.returncode == 4 and "AWS profile 'no-such-profile' is not configured" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert TEST_SECRET_KEY not in r.stdout + r.stderr

@@ -141,7 +141,7 @@ def test_a_clusters_processes_and_a_builds_local_cluster_run_with_the_projects_d
     import dask
     import distributed
 
-    from sen12stac.daskconfig import flat_settings
+    from sen12stac.runtime.daskconfig import flat_settings
     from sen12stac.pipeline import _dask_client
 
     want = flat_settings()

@@ -3,7 +3,7 @@ import pytest
 import rasterio
 from rasterio.io import MemoryFile
 
-from sen12stac.cog import RGB, encode_cog, validate_cog_bytes
+from sen12stac.recipe.cog import RGB, encode_cog, validate_cog_bytes
 from sen12stac.config import CogConfig
 from sen12stac.errors import RasterFormatError
 from sen12stac.models import Grid
@@ -55,7 +55,7 @@ def test_shape_mismatch_is_an_error():
 def test_many_encodes_in_one_environment_give_the_same_bytes():
     """The build encodes a strip's patches inside one encoding_env(); the bytes must be those of
     a call on its own, and leaving it restores the outer environment's options."""
-    from sen12stac.cog import encoding_env
+    from sen12stac.recipe.cog import encoding_env
 
     kwargs = dict(nodata=0, descriptions=("B04", "B03", "B02"), colorinterp=RGB, scales=(0.5, 1, 2), offsets=(1, 2, 3))
     alone = encode_cog(_patch(), GRID, **kwargs)

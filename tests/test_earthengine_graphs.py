@@ -125,9 +125,9 @@ def test_paper_parameters_in_graphs(graphs, season):
 
 
 def test_recipe_is_configurable(initialized):
-    from sen12stac.seasons import SEASONS
+    from sen12stac.recipe.seasons import SEASONS
     from sen12stac.sources.earthengine import graphs as g
-    from sen12stac.utm import default_grid
+    from sen12stac.recipe.utm import default_grid
 
     region = g.roi_region(default_grid(2.35, 48.85, 512))
     doc = expand(g.serialize(g.s2_collection(region, SEASONS["summer"], g.Recipe(s2_collection="COPERNICUS/S2", max_cloud=5.0))))
@@ -137,7 +137,7 @@ def test_recipe_is_configurable(initialized):
 def test_inline_layers_are_uploaded_as_planar_multipolygons(initialized):
     from shapely.geometry import box
 
-    from sen12stac.seasons import SEASONS
+    from sen12stac.recipe.seasons import SEASONS
     from sen12stac.sources.earthengine import graphs as g
 
     land = g.layer_geometry([box(0, 0, 1, 1), box(10, 10, 12, 11)])

@@ -136,7 +136,7 @@ def test_a_roi_without_s1_is_dropped_not_failed(tmp_path, make_fake):
 def test_a_killed_pixel_download_resumes_at_the_next_chunk(tmp_path, make_fake):
     from sen12stac.models import SceneRequest
     from sen12stac.pipeline import scene_request
-    from sen12stac.seasons import SEASONS
+    from sen12stac.recipe.seasons import SEASONS
 
     fake = make_fake()
     config = _config(tmp_path)
@@ -169,7 +169,7 @@ def test_a_killed_pixel_download_resumes_at_the_next_chunk(tmp_path, make_fake):
 
 def test_seamlines_come_from_the_granule_on_top(tmp_path, make_fake):
     from sen12stac.pipeline import scene_request
-    from sen12stac.seasons import SEASONS
+    from sen12stac.recipe.seasons import SEASONS
 
     fake = make_fake()
     config = _config(tmp_path)
@@ -189,7 +189,7 @@ def test_batch_export_polls_and_resumes_by_task_state(tmp_path, make_fake):
     fake = make_fake(drive_dir=drive, polls_to_finish=3)
     config = _config(tmp_path, export="drive", drive_folder="sen12stac", drive_dir=drive, poll_seconds=60)
     from sen12stac.pipeline import scene_request
-    from sen12stac.seasons import SEASONS
+    from sen12stac.recipe.seasons import SEASONS
 
     sleeps = []
 
@@ -235,7 +235,7 @@ def test_a_failed_export_is_started_again(tmp_path, make_fake):
     config = _config(tmp_path, export="drive", drive_folder="sen12stac", drive_dir=drive)
     from sen12stac.errors import SourceError
     from sen12stac.pipeline import scene_request
-    from sen12stac.seasons import SEASONS
+    from sen12stac.recipe.seasons import SEASONS
 
     source = _source(config, fake, sleep=lambda s: None)
     (roi,) = source.rois("fall")
@@ -281,7 +281,7 @@ def test_batch_export_to_cloud_storage_downloads_with_the_real_client(tmp_path, 
     from gcsfake import FakeGcs
 
     from sen12stac.pipeline import scene_request
-    from sen12stac.seasons import SEASONS
+    from sen12stac.recipe.seasons import SEASONS
     from sen12stac.sources.earthengine.source import export_name
 
     fake = make_fake(gcs_root=tmp_path / "gcs", polls_to_finish=2)

@@ -16,7 +16,7 @@ import pytest
 
 from sen12stac.config import BuildConfig
 from sen12stac.models import format_datetime
-from sen12stac.splits import assign_split
+from sen12stac.recipe.splits import assign_split
 from sen12stac.stac.geoparquet import scene_rows, write_geoparquet
 from sen12stac.stac.item import build_item, rebase_item, scene_context
 from sen12stac.stac.layout import collection_key, item_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from sen12stac import iostats
+from sen12stac.runtime import iostats
 
 URL = "http://127.0.0.1:9/bucket/a.tif"
 

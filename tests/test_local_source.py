@@ -26,7 +26,7 @@ from rasterio.windows import Window
 from sen12stac.errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, SourceError
 from sen12stac.models import ROI, Grid, SceneRequest
 from sen12stac.sources.local import LocalScene, LocalSource
-from sen12stac.utm import default_grid
+from sen12stac.recipe.utm import default_grid
 
 from conftest import REPO, real_samples, sen12mscr_samples
 

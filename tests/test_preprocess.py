@@ -3,7 +3,7 @@ import pytest
 
 from sen12stac.config import PreprocessConfig
 from sen12stac.models import BandStats
-from sen12stac.preprocess import BandAccumulator, scale_s1, scale_s2, to_physical, to_uint8
+from sen12stac.recipe.preprocess import BandAccumulator, scale_s1, scale_s2, to_physical, to_uint8
 
 
 def _acc(values, kind="db", chunks=1):

@@ -6,7 +6,7 @@ import pytest
 
 from sen12stac.config import PatchQCConfig, SceneQCConfig
 from sen12stac.errors import ConfigError
-from sen12stac.qc import SceneAccumulator, StripQC, apply_override, cloud_mask, judge_patch, judge_scene, load_overrides
+from sen12stac.recipe.qc import SceneAccumulator, StripQC, apply_override, cloud_mask, judge_patch, judge_scene, load_overrides
 
 CFG = SceneQCConfig()
 

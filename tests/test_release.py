@@ -398,3 +398,104 @@ def test_prefixed_store_view(tmp_path):
     assert base.get("v1.0.0/a/b.json") == b"{}"
     assert [i.key for i in view.list()] == ["a/b.json"] and view.head("a/b.json").size == 2
     assert view.gdal_path("a/b.json") == str(tmp_path.resolve() / "v1.0.0/a/b.json")
+
+
+# ----------------------------------------------------------------------------- the release is what the catalog holds
+
+
+def _with_strays(src: Path, dst: Path) -> list[str]:
+    """A copy of a build plus what a failed run used to leave beside it: an item, its scene
+    catalog and its two COGs and thumbnail under a scene the collection does not link."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    strays = []
+    for sensor in ("s1", "s2"):
+        key = f"ROIs1868_summer/{sensor}_9/ROIs1868_summer_{sensor}_9_p0.tif"
+        (dst / key).parent.mkdir(parents=True)
+        shutil.copyfile(src / f"ROIs1868_summer/{sensor}_1/ROIs1868_summer_{sensor}_1_p0.tif", dst / key)
+        strays.append(key)
+    thumb = "ROIs1868_summer/thumbs_9/ROIs1868_summer_9_p0.png"
+    (dst / thumb).parent.mkdir(parents=True)
+    shutil.copyfile(src / "ROIs1868_summer/thumbs_1/ROIs1868_summer_1_p0.png", dst / thumb)
+    item = json.loads((src / "ROIs1868_summer/1/ROIs1868_summer_1_p0.json").read_text())
+    item["id"] = "ROIs1868_summer_9_p0"
+    for name, href in (("s1", "../s1_9/ROIs1868_summer_s1_9_p0.tif"), ("s2", "../s2_9/ROIs1868_summer_s2_9_p0.tif"), ("thumbnail", "../thumbs_9/ROIs1868_summer_9_p0.png")):
+        item["assets"][name]["href"] = href
+    (dst / "ROIs1868_summer/9").mkdir()
+    (dst / "ROIs1868_summer/9/ROIs1868_summer_9_p0.json").write_text(json.dumps(item))
+    cat = json.loads((src / "ROIs1868_summer/1/catalog.json").read_text())
+    cat["links"] = [link for link in cat["links"] if link["rel"] != "item"] + [{"rel": "item", "href": "./ROIs1868_summer_9_p0.json"}]
+    (dst / "ROIs1868_summer/9/catalog.json").write_text(json.dumps(cat))
+    return sorted(strays + [thumb, "ROIs1868_summer/9/ROIs1868_summer_9_p0.json", "ROIs1868_summer/9/catalog.json"])
+
+
+def test_publish_ships_only_what_the_catalog_reaches(builds, tmp_path, caplog):
+    a, _ = builds
+    strays = _with_strays(a, tmp_path / "build")
+    dest = LocalStore(tmp_path / "releases")
+    with caplog.at_level(logging.WARNING, logger="sen12stac.release"):
+        report = publish(LocalStore(tmp_path / "build"), dest, "1.0.0", workers=3)
+    manifest = json.loads(dest.get("v1.0.0/release.json"))
+    assert {o["key"] for o in manifest["objects"]} == _build_keys(a) | {"RELEASE-NOTES.md"}  # not one stray
+    assert manifest["counts"]["items"] == 12 and report.verify.ok
+    assert not any(k.split("/", 1)[1] in strays for k in _objects(dest, "v1.0.0/"))
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and f"left out {len(strays)} object(s)" in warned[0] and strays[0] in warned[0], warned
+
+
+@pytest.mark.parametrize("walk", [True, False])
+def test_verify_fails_a_release_whose_manifest_and_catalog_disagree(builds, tmp_path, walk):
+    """The release a publish that shipped strays made: every object there and in the manifest
+    with its checksum, but the manifest lists (and counts) what no catalog object leads to."""
+    from sen12stac.release.manifest import manifest_bytes, md5_hex
+
+    a, _ = builds
+    strays = _with_strays(a, tmp_path / "build")
+    dest = LocalStore(tmp_path / "releases")
+    publish(LocalStore(a), dest, "1.0.0", workers=3)
+    assert verify(dest, "1.0.0", stac_walk=walk).ok
+    vdir = tmp_path / "releases" / "v1.0.0"
+    manifest = json.loads((vdir / "release.json").read_text())
+    objects = manifest.pop("objects")
+    for key in strays:
+        data = (tmp_path / "build" / key).read_bytes()
+        (vdir / key).parent.mkdir(parents=True, exist_ok=True)
+        (vdir / key).write_bytes(data)
+        objects.append({"key": key, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "md5": md5_hex(data)})
+    manifest["counts"]["items"] += 1
+    manifest["totals"]["objects"] += len(strays)
+    (vdir / "release.json").unlink()
+    (vdir / "release.json").write_bytes(manifest_bytes(manifest, sorted(objects, key=lambda o: o["key"])))
+    report = verify(dest, "1.0.0", stac_walk=walk)
+    assert not report.ok and report.catalog_disagrees and "publish the build again as a new version" in report.fix
+    unreached = [p for p in report.problems if "no object of the catalog leads to it" in p]
+    json_strays = [k for k in strays if k.endswith(".json")]
+    assert sorted(p.split(":")[0] for p in unreached) == [f"v1.0.0/{k}" for k in (strays if walk else json_strays)], report.problems
+    assert "v1.0.0/release.json counts 13 items, the catalog holds 12" in report.problems, report.problems
+
+
+def test_a_build_without_any_item_is_not_published_and_latest_stays(builds, tmp_path):
+    a, _ = builds
+    dest = LocalStore(tmp_path / "releases")
+    publish(LocalStore(a), dest, "0.9.0", workers=3)
+    landing = dest.get("catalog.json")
+    empty = make_build(tmp_path / "empty", patches=0)
+    with pytest.raises(ReleaseError, match="has no item: there is nothing to publish"):
+        publish(LocalStore(empty), dest, "1.0.0")
+    assert dest.get("catalog.json") == landing and not (tmp_path / "releases" / "v1.0.0").exists()
+
+
+def test_a_build_summary_of_another_build_is_refused(builds, tmp_path):
+    import shutil
+
+    a, _ = builds
+    shutil.copytree(a, tmp_path / "build")
+    summary = {"root": "catalog.json", "seasons": {"ROIs1158_spring": {"patches_published": 6}, "ROIs1868_summer": {"patches_published": 6}}, "scenes": []}
+    (tmp_path / "build" / "build-summary.json").write_text(json.dumps(summary))
+    report = publish(LocalStore(tmp_path / "build"), LocalStore(tmp_path / "ok"), "1.0.0")  # 12 pairs, 12 items: it ships
+    assert "build-summary.json" in {o["key"] for o in json.loads((tmp_path / "ok/v1.0.0/release.json").read_text())["objects"]} and report.verify.ok
+    summary["seasons"]["ROIs1868_summer"]["patches_published"] = 7
+    (tmp_path / "build" / "build-summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ReleaseError, match="counts 13 published pairs but the catalog holds 12 items"):
+        publish(LocalStore(tmp_path / "build"), LocalStore(tmp_path / "other"), "1.0.0")

@@ -7,8 +7,8 @@ import shapely
 from shapely.geometry import box, shape
 
 from sen12stac.errors import ConfigError
-from sen12stac.rois import haversine_m, land_layer, rois_geojson, sample_candidates, sample_rois, urban_layer
-from sen12stac.seasons import SEASONS, season_by_name, season_by_seed
+from sen12stac.recipe.rois import haversine_m, land_layer, rois_geojson, sample_candidates, sample_rois, urban_layer
+from sen12stac.recipe.seasons import SEASONS, season_by_name, season_by_seed
 
 
 @pytest.fixture(scope="module")

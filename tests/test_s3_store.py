@@ -9,10 +9,11 @@ import pytest
 import rasterio
 
 from sen12stac.errors import ConfigError, ObjectConflictError, StoreError
-from sen12stac.gdalenv import gdal_options, rasterio_env_kwargs
+from sen12stac.runtime.gdalenv import gdal_options, rasterio_env_kwargs
 from sen12stac.store import NotFound, open_store
 from sen12stac.store.base import sha256_hex
-from sen12stac.store.s3 import S3Store, Secret, backoff_delay, guess_content_type, parse_s3_url
+from sen12stac.store.media import guess_content_type
+from sen12stac.store.s3 import S3Store, S3Url, Secret, parse_s3_url
 from tests.fakebuild import cog_bytes
 from tests.faultproxy import FaultProxy
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, free_port
@@ -122,12 +123,41 @@ def test_gdal_options_derivation():
     _no_secrets(repr({k: v for k, v in kwargs.items() if k != "session"}))
 
 
-def test_parse_s3_url_is_the_stores_own_check():
-    assert parse_s3_url("s3://my-bucket") == ("my-bucket", "")
-    assert parse_s3_url("s3://my-bucket//a/b/") == ("my-bucket", "a/b/")
+def test_parse_s3_url_is_the_one_parser():
+    assert parse_s3_url("s3://my-bucket") == S3Url("my-bucket", "")
+    url = parse_s3_url("s3://my-bucket//a/b/")
+    assert (url.bucket, url.key, url.prefix, url.path) == ("my-bucket", "/a/b/", "a/b/", "a/b")
+    assert parse_s3_url("s3://b-1/x/y.tif").key == "x/y.tif"  # an object's key as written
     for bad, why in (("http://x/y", "s3://"), ("s3://Bad_Bucket/x", "bucket"), ("s3://bucket/a/../b", "'\\.\\.'")):
         with pytest.raises(ConfigError, match=why):
             parse_s3_url(bad)
+
+
+def test_every_s3_url_goes_through_the_one_parser():
+    """The store, infra, browse, the stream and the open-data source all refuse a bad bucket with the
+    parser's own words, and no module slices s3:// URLs by hand."""
+    import re
+    from pathlib import Path
+
+    from sen12stac.browse import s3_target
+    from sen12stac.errors import SourceError
+    from sen12stac.infra import split_bucket_url
+    from sen12stac.sources.opendata.reading import gdal_path
+    from sen12stac.stream import Location
+    from sen12stac.stream.location import split_absolute
+
+    words = "does not name a valid bucket ('Bad_Bucket')"
+    for parse in (S3Store.from_url, split_bucket_url, s3_target, Location.parse, lambda u: split_absolute(u, Location.parse("/tmp"))):
+        with pytest.raises(ConfigError) as err:
+            parse("s3://Bad_Bucket/a/b")
+        assert words in str(err.value), parse
+    with pytest.raises(SourceError, match="valid S3 bucket"):
+        gdal_path("s3://Bad_Bucket/a/b.tif")
+    package = Path(__file__).resolve().parents[1] / "sen12stac"
+    by_hand = re.compile(r"""len\(["']s3://["']\)|removeprefix\(["']s3://|replace\(["']s3://["'],""")
+    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
+                 if p.relative_to(package).as_posix() != "store/s3/url.py" and by_hand.search(p.read_text())]
+    assert offenders == []
 
 
 def test_pickle_repr_and_config_errors(s3_store):
@@ -170,13 +200,12 @@ def test_unreachable_endpoint_is_a_clear_error():
         access_key_id=TEST_ACCESS_KEY,
         secret_access_key=TEST_SECRET_KEY,
         max_attempts=2,
-        backoff_base=0.01,
         connect_timeout=1,
     )
     with pytest.raises(StoreError) as info:
         store.check()
     msg = str(info.value)
-    assert f"cannot reach http://127.0.0.1:{port} after 2 attempts" in msg and "--endpoint-url" in msg
+    assert f"cannot reach http://127.0.0.1:{port} (EndpointConnectionError; up to 2 attempts)" in msg and "--endpoint-url" in msg
     _no_secrets(msg)
 
 
@@ -200,31 +229,46 @@ def test_wrong_credentials_are_a_clear_error(auth_moto, caplog):
                 op()
             msg = str(info.value)
             assert f"the credentials are not valid there ({code})" in msg and "s3://locked/pre" in msg
-            assert "Fix: check the access key pair or --profile" in msg
+            assert "Fix: check the access key pair or --aws-profile" in msg
             _no_secrets(msg, repr(info.value))
             assert secret not in msg
     _no_secrets(caplog.text)
     assert good.head("k2") is None  # nothing was written with the wrong keys
 
 
-def test_retries_through_faults(s3_store, moto, caplog):
+def test_retries_through_faults_are_botocores(s3_store, moto, caplog):
+    """Every fault the proxy injects (503 SlowDown, a drop before or after the server applied the
+    request, a reset) is retried by botocore's own retry mode: all objects land and read back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    caplog.set_level(logging.DEBUG, logger="botocore.retries")
     caplog.set_level(logging.DEBUG, logger="sen12stac")
     with FaultProxy(moto.endpoint_url, fault_rate=0.3, seed=3) as proxy:
         store = s3_store("faulty", endpoint_url=proxy.url, max_attempts=10)
-        results = [store.put_if_absent(f"obj/{i:03d}", bytes([i % 256]) * (i + 1)) for i in range(60)]
-        for i in range(60):
-            assert store.get(f"obj/{i:03d}") == bytes([i % 256]) * (i + 1)
-        assert len(list(store.list("obj/"))) == 60
+        with ThreadPoolExecutor(8) as pool:  # botocore backs off up to seconds per retry: overlap them
+            results = list(pool.map(lambda i: store.put_if_absent(f"obj/{i:03d}", bytes([i % 256]) * (i + 1)), range(40)))
+            got = list(pool.map(lambda i: store.get(f"obj/{i:03d}"), range(40)))
+        assert got == [bytes([i % 256]) * (i + 1) for i in range(40)]
+        assert len(list(store.list("obj/"))) == 40
     assert all(proxy.faults[m] > 0 for m in ("503", "drop_before", "reset", "drop_after")), proxy.faults
     # a PUT that landed but whose answer was dropped is retried and meets itself: False
     assert results.count(False) <= proxy.faults["drop_after"]
-    assert "SlowDown (HTTP 503), retry" in caplog.text
+    retried = [r for r in caplog.records if r.name.startswith("botocore.retries") and "Retry needed" in r.getMessage()]
+    assert len(retried) >= proxy.total_faults  # botocore's retry handler did it, once per fault
     _no_secrets(caplog.text)
+
+
+def test_retry_mode_is_botocores_standard_or_adaptive(s3_store):
+    assert s3_store("m").boto3_client().meta.config.retries == {"mode": "standard", "total_max_attempts": 8}  # botocore fills its default mode in
+    adaptive = s3_store("m", retry_mode="adaptive", max_attempts=4).boto3_client().meta.config.retries
+    assert adaptive == {"mode": "adaptive", "total_max_attempts": 4}
+    with pytest.raises(ConfigError, match="retry_mode"):
+        s3_store("m", retry_mode="fast")
 
 
 def test_persistent_failure_names_the_key_and_the_fix(s3_store, moto):
     with FaultProxy(moto.endpoint_url, fault_rate=1.0, modes=("503",)) as proxy:
-        store = s3_store("down", endpoint_url=proxy.url, max_attempts=3, backoff_base=0.01)
+        store = s3_store("down", endpoint_url=proxy.url, max_attempts=3)
         with pytest.raises(StoreError) as info:
             store.put_if_absent("v1.0.0/a.tif", b"data")
     msg = str(info.value)
@@ -232,13 +276,6 @@ def test_persistent_failure_names_the_key_and_the_fix(s3_store, moto):
     assert "safe to re-run" in msg
     assert proxy.requests == 3
     _no_secrets(msg)
-
-
-def test_backoff_is_exponential_with_full_jitter():
-    assert backoff_delay(1, 0.1, 10, rand=lambda: 1.0) == pytest.approx(0.1)
-    assert backoff_delay(4, 0.1, 10, rand=lambda: 1.0) == pytest.approx(0.8)
-    assert backoff_delay(30, 0.1, 10, rand=lambda: 1.0) == 10  # capped
-    assert backoff_delay(5, 0.1, 10, rand=lambda: 0.0) == 0  # full jitter reaches zero
 
 
 def test_a_pickled_store_carries_no_secret_and_the_copy_uses_its_own_environment(s3_store, monkeypatch, tmp_path):

@@ -59,7 +59,7 @@ def test_the_next_scene_reuses_the_cached_arrays_only_when_nothing_still_views_t
     from rasterio.windows import Window
 
     from sen12stac.models import Grid
-    from sen12stac.scenecache import CachedScene, release_spares
+    from sen12stac.runtime.scenecache import CachedScene, release_spares
 
     release_spares()
     grid = Grid("EPSG:32632", (10.0, 0.0, 0.0, 0.0, -10.0, 0.0), 64, 32)
@@ -124,6 +124,28 @@ def test_deferred_durability_repairs_what_a_crash_can_tear_and_refuses_real_conf
     plain = LocalStore(tmp_path)
     with pytest.raises(ObjectConflictError):
         plain.put_or_verify("a/new.json", b"other")
+
+
+def test_a_staged_build_repairs_what_a_crashed_build_tore_in_the_folder_only_at_its_commit(tmp_path):
+    """A folder an earlier build (in place, before staging) left torn by an OS crash: the
+    object written after the folder's last durable checkpoint is replaced, at the commit only;
+    an older, durable one with other content is a conflict that changes nothing."""
+    old = LocalStore(tmp_path).deferred()
+    old.put_or_verify("a/old.json", b"durable")
+    time.sleep(0.2)  # the sync marker keeps a 50 ms margin for coarse file timestamps
+    old.sync()
+    time.sleep(0.1)
+    (tmp_path / "a" / "new.json").write_bytes(b"not yet")  # torn: written after the checkpoint
+    staged = LocalStore(tmp_path).staged()
+    assert staged.put_or_verify("a/new.json", b"not yet synced") == "written"
+    assert staged.put_or_verify("a/old.json", b"durable") == "same"
+    assert (tmp_path / "a" / "new.json").read_bytes() == b"not yet"  # the folder is untouched until the commit ...
+    assert staged.get("a/new.json") == b"not yet synced"  # ... while the build reads its own bytes
+    with pytest.raises(ObjectConflictError, match="old.json already exists with different content"):
+        staged.put_or_verify("a/old.json", b"other")
+    staged.commit()
+    assert (tmp_path / "a" / "new.json").read_bytes() == b"not yet synced" and (tmp_path / "a" / "old.json").read_bytes() == b"durable"
+    assert not (tmp_path / ".sen12stac-staging").exists()
 
 
 def test_background_checkpoints_one_at_a_time_and_a_failure_is_raised():

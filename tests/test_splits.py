@@ -8,8 +8,8 @@ import pytest
 
 from sen12stac.config import SplitConfig
 from sen12stac.errors import ConfigError
-from sen12stac.seasons import SEASONS
-from sen12stac.splits import SPLITS, assign_split, scene_hash_fraction
+from sen12stac.recipe.seasons import SEASONS
+from sen12stac.recipe.splits import SPLITS, assign_split, scene_hash_fraction
 
 N = 20_000
 

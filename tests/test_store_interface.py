@@ -128,7 +128,7 @@ def test_s3_abilities_through_a_prefixed_view(s3_store, moto):
     env = view.gdal_env()
     assert env["AWS_S3_ENDPOINT"] == moto.endpoint_url.split("://", 1)[1] and "session" in env
     missing = PrefixedStore(s3_store("data").__class__.from_url("s3://no-such-bucket-x1/p", endpoint_url=moto.endpoint_url,
-                                                                  access_key_id="a", secret_access_key="b", backoff_base=0.01), "rel")
+                                                                  access_key_id="a", secret_access_key="b"), "rel")
     with pytest.raises(StoreError, match="no-such-bucket-x1"):
         missing.check()
 

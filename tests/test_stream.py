@@ -9,7 +9,9 @@ import http.server
 import json
 import logging
 import os
+import pickle
 import re
+import stat
 import subprocess
 import sys
 import threading
@@ -22,7 +24,9 @@ import pytest
 import rasterio
 
 from sen12stac.errors import ConfigError
-from sen12stac.stream import AssetError, Report, epoch_order, select, shard, stream
+from sen12stac.store import open_store
+from sen12stac.store.s3 import S3Settings, Secret
+from sen12stac.stream import GIVE_UP_AFTER, AssetError, Location, NothingReadable, Report, epoch_order, select, shard, stream
 from tests.faultproxy import FaultProxy
 from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
@@ -57,6 +61,12 @@ def s3_release(release, moto, s3_client):
         if p.is_file():
             s3_client.put_object(Bucket=bucket, Key=f"{PREFIX}/{p.relative_to(release).as_posix()}", Body=p.read_bytes())
     return bucket
+
+
+def upload(client, bucket: str, release: Path, prefix: str = PREFIX) -> None:
+    for p in sorted(release.rglob("*")):
+        if p.is_file():
+            client.put_object(Bucket=bucket, Key=f"{prefix}/{p.relative_to(release).as_posix()}", Body=p.read_bytes())
 
 
 @pytest.fixture
@@ -306,10 +316,11 @@ def test_torch_dataloader_with_two_workers(s3_release, moto, tmp_path):
 
 
 # -- download --------------------------------------------------------------------------------
-def _cli(args: list[str], endpoint: str, cwd: Path) -> subprocess.CompletedProcess:
+def _cli(args: list[str], endpoint: str, cwd: Path, *, endpoint_var: str = "SEN12STAC_S3_ENDPOINT_URL", umask: int | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEN12STAC_"))}
-    env.update(AWS_ACCESS_KEY_ID=TEST_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=TEST_SECRET_KEY, SEN12STAC_S3_ENDPOINT_URL=endpoint)
-    return subprocess.run([sys.executable, "-m", "sen12stac.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    env.update({"AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": TEST_SECRET_KEY, endpoint_var: endpoint})
+    return subprocess.run([sys.executable, "-m", "sen12stac.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=None if umask is None else (lambda: os.umask(umask)))
 
 
 def test_download_cog_is_one_get_per_file_verified_and_resumable(release, s3_release, proxy, tmp_path):
@@ -409,3 +420,198 @@ def test_dataloader_workers_after_streaming_in_the_parent(s3_release, moto, tmp_
                        cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.startswith("ok ")
+
+
+# -- one S3 layer: the stream takes its settings exactly as the store does ---------------------
+@pytest.mark.parametrize("var", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"])
+def test_the_endpoint_from_the_environment_reaches_the_stream_the_store_and_gdal(release, s3_release, moto, monkeypatch, var):
+    """Only the standard variable names the (plain http://) endpoint: selection, every streamed
+    pair, the store and GDAL reads all go there, as every CLI command already did."""
+    for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_REGION"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv(var, moto.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET_KEY)
+    url = f"s3://{s3_release}/{PREFIX}"
+    sel = select(url, seasons="winter")
+    report = Report()
+    got = sorted(s["id"] for s in stream(sel, seed=1, threads=2, report=report))
+    assert got == [p.id for p in sel] and len(got) > 0, report.summary()
+    assert report.pairs == len(sel) and not report.problems
+    store = open_store(url)
+    assert store.get("catalog.json") == (release / "catalog.json").read_bytes()
+    href = sel.pairs[0].s2.href
+    with rasterio.Env(**store.gdal_env()), rasterio.open(store.gdal_path(href)) as remote, rasterio.open(release / href) as local:
+        assert np.array_equal(remote.read(), local.read())
+
+
+def test_cli_download_with_only_aws_endpoint_url(release, s3_release, moto, tmp_path):
+    sel = select(str(release), seasons="winter", split="test")
+    r = _cli(["download", f"s3://{s3_release}/{PREFIX}", "--season", "winter", "--split", "test", "--to", str(tmp_path / "dl")],
+             moto.endpoint_url, tmp_path, endpoint_var="AWS_ENDPOINT_URL")
+    assert r.returncode == 0, r.stderr
+    assert f"{len(sel)} pairs: {2 * len(sel)} files written" in r.stdout
+    for p in sel:
+        assert (tmp_path / "dl" / p.s1.href).read_bytes() == (release / p.s1.href).read_bytes()
+
+
+# -- nothing readable: raise with the reason after the first few failures ----------------------
+@pytest.fixture
+def counting(moto, auth_moto):
+    """A counting proxy in front of the plain server and one in front of the authenticating one."""
+    with FaultProxy(moto.endpoint_url, fault_rate=0.0, max_lifetime=120) as plain, \
+            FaultProxy(auth_moto[0].endpoint_url, fault_rate=0.0, max_lifetime=120) as authed:
+        yield plain, authed
+
+
+@pytest.mark.parametrize("case", ["wrong bucket", "objects gone", "no credentials"])
+def test_a_stream_that_can_read_nothing_raises_with_the_reason(release, s3_release, moto, s3_client, auth_moto, counting, monkeypatch, case):
+    plain, authed = counting
+    url = f"s3://{s3_release}/{PREFIX}"
+    if case == "wrong bucket":
+        sel = select(url, endpoint_url=plain.url, **CREDS)
+        sel.location = Location.parse(f"s3://no-such-bucket-stream/{PREFIX}", endpoint_url=plain.url, **CREDS)
+        proxy, reason = plain, "missing"
+    elif case == "objects gone":
+        bucket = f"stream-gone-{os.getpid()}"
+        s3_client.create_bucket(Bucket=bucket)
+        upload(s3_client, bucket, release)
+        sel = select(f"s3://{bucket}/{PREFIX}", endpoint_url=plain.url, **CREDS)
+        for p in release.rglob("*.tif"):
+            s3_client.delete_object(Bucket=bucket, Key=f"{PREFIX}/{p.relative_to(release).as_posix()}")
+        proxy, reason = plain, "missing"
+    else:  # the selection was made with keys; this process (a worker) has none of its own
+        server, key_id, secret = auth_moto
+        prefix = f"nocreds-{os.getpid()}/{PREFIX}"
+        upload(server.client(access_key=key_id, secret_key=secret), "locked", release, prefix)
+        sel = select(f"s3://locked/{prefix}", endpoint_url=authed.url, access_key_id=key_id, secret_access_key=secret)
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(release / "none"))
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(release / "none"))
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        sel.location = pickle.loads(pickle.dumps(sel.location))  # what a spawned DataLoader worker gets
+        proxy, reason = authed, "no AWS credentials were found"
+    assert len(sel) > 4 * GIVE_UP_AFTER
+    before = len(proxy.log)
+    with pytest.raises(NothingReadable) as err:
+        list(stream(sel, seed=0, threads=4, prefetch=4))
+    msg = str(err.value)
+    assert msg.startswith("nothing could be read from") and reason in msg and "Fix:" in msg, msg
+    assert f"the {GIVE_UP_AFTER} pair(s) tried all failed" in msg
+    # it gave up after the first few: at most the pairs in flight were tried, not the whole selection
+    assert len(proxy.log) - before <= 2 * (GIVE_UP_AFTER + 4) < 2 * len(sel)
+    assert TEST_SECRET_KEY not in msg and auth_moto[2] not in msg
+
+
+def test_the_torch_datasets_raise_too_when_nothing_is_readable(s3_release, moto):
+    from sen12stac.stream.torch import PairDataset, PairStream
+
+    sel = select(f"s3://{s3_release}/{PREFIX}", endpoint_url=moto.endpoint_url, **CREDS)
+    sel.location = Location.parse(f"s3://no-such-bucket-torch/{PREFIX}", endpoint_url=moto.endpoint_url, **CREDS)
+    with pytest.raises(NothingReadable, match="nothing could be read"):
+        list(PairStream(sel, threads=2))
+    with pytest.raises(NothingReadable, match=f"the {GIVE_UP_AFTER} pair"):
+        PairDataset(sel)[0]
+
+
+# -- no secret in any pickle -------------------------------------------------------------------
+def test_no_pickle_carries_a_key(s3_release, moto):
+    from sen12stac.stream.torch import PairDataset, PairStream
+
+    sel = select(f"s3://{s3_release}/{PREFIX}", endpoint_url=moto.endpoint_url, session_token="sen12stac-test-TOKEN-0123", **CREDS)
+    for obj in (sel, sel.location, sel.location.s3, PairStream(sel), PairDataset(sel), open_store(f"s3://{s3_release}", endpoint_url=moto.endpoint_url, **CREDS)):
+        blob = pickle.dumps(obj)
+        for secret in (TEST_ACCESS_KEY, TEST_SECRET_KEY, "sen12stac-test-TOKEN-0123"):
+            assert secret.encode() not in blob, (type(obj).__name__, secret)
+    copy = pickle.loads(pickle.dumps(sel.location))
+    assert copy.s3 == sel.location.s3.without_credentials() and copy.s3.endpoint_url == moto.endpoint_url
+    with pytest.raises(TypeError, match="never pickled"):
+        pickle.dumps(Secret(TEST_SECRET_KEY))
+    with pytest.raises(TypeError, match="never pickled"):
+        pickle.dumps({"key": S3Settings(access_key_id=TEST_ACCESS_KEY, secret_access_key=TEST_SECRET_KEY).access_key_id})
+
+
+SPAWN_SCRIPT = r"""
+import json, os, pickle, sys
+from torch.utils.data import DataLoader
+from sen12stac.stream import select
+from sen12stac.stream.torch import PairStream
+
+def epoch(ds, workers):
+    try:
+        return sorted(i for b in DataLoader(ds, batch_size=4, num_workers=workers, multiprocessing_context="spawn") for i in b["id"])
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+def main():
+    url, key, secret = sys.argv[1:4]
+    sel = select(url, access_key_id=key, secret_access_key=secret)   # keys given to this process only; endpoint: AWS_ENDPOINT_URL
+    ds = PairStream(sel, threads=2)
+    blob = pickle.dumps(ds)                                           # what spawn sends to each worker
+    first = epoch(ds, 2)                                              # workers: credentials from their own environment
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "not-the-secret-0123456789" # a worker started now inherits a wrong one
+    second = epoch(ds, 1)
+    print(json.dumps({"want": sorted(p.id for p in sel), "first": first, "second": second,
+                      "leak": key.encode() in blob or secret.encode() in blob}))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_spawned_dataloader_workers_stream_with_their_own_credentials(release, auth_moto, tmp_path):
+    """DataLoader workers started by spawn get the dataset by pickle: no key travels, each worker
+    signs with its own environment's credentials (the server checks them), and a worker whose
+    environment has wrong ones raises the reason instead of delivering nothing."""
+    server, key_id, secret = auth_moto
+    prefix = f"spawn-{os.getpid()}/{PREFIX}"
+    upload(server.client(access_key=key_id, secret_key=secret), "locked", release, prefix)
+    (tmp_path / "spawn.py").write_text(SPAWN_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEN12STAC_"))}
+    env.update(AWS_ENDPOINT_URL=server.endpoint_url, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret)
+    r = subprocess.run([sys.executable, "spawn.py", f"s3://locked/{prefix}", key_id, secret], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["leak"] is False
+    assert out["first"] == out["want"] and len(out["want"]) > 0
+    assert isinstance(out["second"], str) and "NothingReadable" in out["second"] and "nothing could be read" in out["second"], out["second"]
+    assert secret not in r.stdout + r.stderr
+
+
+# -- download: files follow the umask; a failed download leaves nothing -----------------------
+@pytest.mark.parametrize("umask, fmt, mode", [(0o022, "cog", 0o644), (0o027, "png", 0o640)])
+def test_downloaded_files_follow_the_umask(s3_release, moto, tmp_path, umask, fmt, mode):
+    to = tmp_path / "dl"
+    r = _cli(["download", f"s3://{s3_release}/{PREFIX}", "--season", "winter", "--split", "test", "--format", fmt, "--to", str(to)],
+             moto.endpoint_url, tmp_path, umask=umask)
+    assert r.returncode == 0, r.stderr
+    files = [p for p in to.rglob("*") if p.is_file()]
+    assert (to / "download.json") in files and any(p.suffix == (".tif" if fmt == "cog" else ".png") for p in files)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {mode}
+
+
+def test_a_failed_download_leaves_nothing_behind(release, s3_release, moto, s3_client, tmp_path):
+    url = f"s3://{s3_release}/{PREFIX}"
+    gone = f"stream-dl-gone-{os.getpid()}"
+    s3_client.create_bucket(Bucket=gone)
+    upload(s3_client, gone, release)
+    for p in release.rglob("*.tif"):
+        s3_client.delete_object(Bucket=gone, Key=f"{PREFIX}/{p.relative_to(release).as_posix()}")
+    nested = tmp_path / "new" / "deeper" / "dl"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    cases = [
+        (["download", url, "--season", "autumn"], 2, "autumn"),                                      # a misspelt season
+        (["download", f"s3://no-such-bucket-dl/{PREFIX}"], 4, "no-such-bucket-dl"),                 # a missing bucket
+        (["download", url, "--season", "winter", "--split", "train"], 2, "no pair matches"),         # nothing selected
+        (["download", f"s3://{gone}/{PREFIX}", "--season", "winter"], 4, "nothing could be read"),   # every object gone
+    ]
+    for i, (args, code, words) in enumerate(cases):
+        for to in (nested, mine) if i in (0, 3) else (nested,):
+            r = _cli([*args, "--to", str(to)], moto.endpoint_url, tmp_path)
+            assert r.returncode == code, (args, r.stdout, r.stderr)
+            assert words in r.stderr and "Fix:" in r.stderr and "Traceback" not in r.stderr, r.stderr
+            assert not (tmp_path / "new").exists(), args  # nothing created, not even the parents
+            assert mine.is_dir() and list(mine.iterdir()) == [], args  # a folder that was there stays, empty

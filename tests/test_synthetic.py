@@ -4,10 +4,10 @@ from rasterio.windows import Window
 
 from sen12stac.errors import SceneUnavailable
 from sen12stac.models import SceneRequest
-from sen12stac.rois import sample_rois
-from sen12stac.seasons import SEASONS
+from sen12stac.recipe.rois import sample_rois
+from sen12stac.recipe.seasons import SEASONS
 from sen12stac.sources.synthetic import CLASSES, ENL, SyntheticSource, draw_params, land_cover, render_block
-from sen12stac.utm import default_grid
+from sen12stac.recipe.utm import default_grid
 
 SPRING = SEASONS["spring"]
 

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sen12stac.tiling import iter_positions, offsets, pair_id, patch_key, scene_index_label
+from sen12stac.recipe.tiling import iter_positions, offsets, pair_id, patch_key, scene_index_label
 
 
 def test_default_scene_gives_about_the_papers_patches_per_scene():

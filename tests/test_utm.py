@@ -7,7 +7,7 @@ import pytest
 from pyproj import Transformer
 
 from sen12stac.errors import ConfigError
-from sen12stac.utm import default_grid, to_lonlat, utm_epsg, utm_zone
+from sen12stac.recipe.utm import default_grid, to_lonlat, utm_epsg, utm_zone
 
 from conftest import real_samples
 
@@ -72,8 +72,8 @@ def test_utm_epsg_agrees_with_the_epsg_areas_of_use_for_the_sampled_rois_and_a_w
     points above), lie in the area of use of exactly the CRS utm_epsg names."""
     from pyproj.database import query_utm_crs_info
 
-    from sen12stac.rois import sample_rois
-    from sen12stac.seasons import SEASONS
+    from sen12stac.recipe.rois import sample_rois
+    from sen12stac.recipe.seasons import SEASONS
 
     areas = {int(i.code): i.area_of_use for i in query_utm_crs_info(datum_name="WGS 84") if i.code[:3] in ("326", "327")}
     assert len(areas) == 120

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
-from ..collector import collector_paused
+from ..runtime.collector import collector_paused
 from ..errors import ConfigError, DatabaseError, ObjectConflictError, Sen12StacError
 from ..models import format_datetime
 from ..stac.hrefs import resolve_href

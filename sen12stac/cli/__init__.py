@@ -13,6 +13,7 @@ import typer
 
 from ..errors import Sen12StacError
 from . import api, browse, build, data, infra, release
+from . import output
 from .output import console, error_line, fail, log_warnings_as_lines, out
 from .settings import Settings
 
@@ -58,9 +59,10 @@ RENAMED = {
 
 
 def main() -> None:
-    """The ``sen12stac`` program. Errors of the parser are one line too, like every other error."""
-    log_warnings_as_lines()
+    """The ``sen12stac`` program (``sen12stac.entry`` calls it once these modules are loaded).
+    Errors of the parser are one line too, like every other error, and so is a Ctrl-C."""
     try:
+        log_warnings_as_lines()
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # the parser's: a wrong option or value, refused before any work
         if type(exc).__name__ == "NoArgsIsHelpError":  # no arguments: the help was printed (typer tells it by name too)
@@ -74,7 +76,11 @@ def main() -> None:
     except typer.Abort:
         console.print("aborted")
         sys.exit(1)
-    except KeyboardInterrupt:
-        console.print("interrupted")
-        sys.exit(130)
+    except KeyboardInterrupt:  # outside a command's own handling (which says more): one line too
+        code = 130
+    if code == 130 and not output.reported_interrupt:  # typer turns a Ctrl-C outside a command's handling into exit 130
+        import shlex
+
+        console.print(f"interrupted: nothing was done yet; to resume, run: {shlex.join(['sen12stac', *sys.argv[1:]])}",
+                      highlight=False, markup=False, soft_wrap=True)
     sys.exit(code if isinstance(code, int) else 0)

@@ -12,7 +12,7 @@ import typer
 from ..config import COG_PROFILES, BuildConfig, EarthEngineConfig, StacSourceConfig
 from ..errors import ConfigError, ObjectConflictError, Sen12StacError
 from ..estimate import estimate
-from .output import build_progress, fail, out, print_summary
+from .output import build_progress, fail, interrupted, out, print_summary
 from .settings import Settings, endpoint_option, open_store, profile_option, settings_of
 
 app = typer.Typer()
@@ -62,8 +62,8 @@ def rois(
 ) -> None:
     """Sample the ROIs of one seed (kept and dropped points) as GeoJSON."""
     try:
-        from ..rois import rois_geojson, sample_candidates
-        from ..seasons import season_by_seed
+        from ..recipe.rois import rois_geojson, sample_candidates
+        from ..recipe.seasons import season_by_seed
 
         season = season_by_seed(seed)
         cands = sample_candidates(season, n_land=n_land, n_urban=n_urban, scene_size_m=scene_size * 10.0)
@@ -125,6 +125,7 @@ def build_cmd(
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
     settings = settings_of(ctx)
+    state = "nothing was written"
     try:
         stac = {"preset": _value(stac_preset), "rois_file": stac_rois,
                 "s1": {"api_url": s1_api, "collection": s1_collection}, "s2": {"api_url": s2_api, "collection": s2_collection}}
@@ -145,7 +146,7 @@ def build_cmd(
                 f"--release {release} with the folder --out {out_url}: a folder build is not a release and the version would be ignored",
                 fix=f"drop --release, or build into the folder and then run: sen12stac publish {out_url} DEST --release {release}",
             )
-        from ..preflight import check_output_folder, check_release_destination, check_release_version
+        from ..runtime.preflight import check_output_folder, check_release_destination, check_release_version
 
         if out_url.startswith("s3://"):
             if not release:
@@ -157,17 +158,22 @@ def build_cmd(
             version = check_release_version(release)  # before any work: version, bucket, credentials, write, not yet published
             dest = open_store(settings, out_url, endpoint_url, aws_profile)
             check_release_destination(dest, version)
+            state = f"v{version} is not in the landing catalog of {out_url} (readers see no new release)"
             summary, report = run_build(settings, config, None, run=lambda on, source: build_release(config, dest, version, progress=on, source=source))
             print_summary(summary, out_url)
-            raise_if_failed(summary)  # nothing was committed: the same command completes it
+            raise_if_failed(summary, config, f"v{version} was not committed to {out_url}")  # the same command completes it
             out.print(str(report))
             return
         check_output_folder(out_url)  # an existing file or an unwritable folder stops here, before any scene
         store = open_store(settings, out_url)
-        summary = run_build(settings, config, store)
+        state = f"nothing was written to {out_url} (it is as it was)"
+        summary = run_build(settings, config, store)  # commits into the folder only when it succeeded
         print_summary(summary, out_url)
+        raise_if_failed(summary, config, f"nothing was written to {out_url}")
+        state = f"the build in {out_url} is complete, but its build-summary.json is not written yet"
         write_report(store, summary)
-        raise_if_failed(summary)
+    except KeyboardInterrupt:
+        interrupted(state)
     except Sen12StacError as exc:
         fail(exc)
 
@@ -182,19 +188,23 @@ def run_build(settings: Settings, config: BuildConfig, store, run=None) -> Any:
         return run(on, source) if run is not None else build(config, store, progress=on, source=source)
 
 
-def raise_if_failed(summary) -> None:
-    """Scenes that failed were not published (nothing partial); the run still exits non-zero."""
+def raise_if_failed(summary, config: BuildConfig, outcome: str) -> None:
+    """A build that did not commit -- a scene failed, or no pair passed QC -- exits non-zero
+    with one line saying why; ``outcome`` says what that left behind."""
     from ..errors import SourceError
+    from ..recipe.summary import nothing_published
 
     failed = [s for s in summary.scenes if s["status"] == "failed"]
     if failed:
-        # each scene's own fix is in its "failed" line above and in build-summary.json: "Fix:" once here
+        # each scene's own fix is in its "failed" line above: "Fix:" once here
         lines = "; ".join(f"{s['scene_id']}: {s['message'].split('. Fix: ')[0]}" for s in failed[:5])
         more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
         raise SourceError(
-            f"{len(failed)} scene(s) failed and were not published: {lines}{more}",
-            fix="correct what the messages name and run the same command again: finished scenes are skipped, and the catalog's collections and root are written once every scene succeeds",
+            f"{len(failed)} scene(s) failed, so {outcome}: {lines}{more}",
+            fix="correct what the messages name and run the same command again: the build is written once every scene succeeds",
         )
+    if summary.patches_published == 0:
+        raise nothing_published(summary, outcome, source=config.source, defect_rate=config.defect_rate)
 
 
 def write_report(store, summary) -> None:
@@ -212,21 +222,27 @@ def demo(
 ) -> None:
     """A small synthetic release into ./demo with the ROI world map and a contact sheet."""
     settings = settings_of(ctx)
+    state = "nothing was written"
     try:
-        from ..figures import world_map_png
-        from ..preflight import check_output_folder
+        from ..pipeline import OtherBuildError
+        from ..recipe.figures import world_map_png
+        from ..runtime.preflight import check_output_folder
 
         config = settings.build_config({"source": "synthetic", "scenes_per_season": scenes_per_season, "workers": workers, "scene_size_px": scene_size})
         check_output_folder(str(out_dir))
         store = open_store(settings, str(out_dir))
+        state = f"nothing was written to {out_dir}"
         try:
             summary = run_build(settings, config, store)
-        except ObjectConflictError as exc:  # e.g. `make demo` again after an upgrade changed the files
+        except ObjectConflictError as exc:  # e.g. `make demo` again after an upgrade changed the files, or with other options
+            other = "another demo, built with other options" if isinstance(exc, OtherBuildError) else "a demo built by another version of sen12stac"
             raise ObjectConflictError(
-                f"{out_dir} holds a demo built by another version of sen12stac ({str(exc).split('. Fix:')[0]})",
+                f"{out_dir} holds {other} ({str(exc).split('. Fix:')[0]}); nothing was changed",
                 fix=f"delete it (rm -rf {out_dir}) and run the demo again, or pass --out NEW_FOLDER",
             ) from None
         print_summary(summary, str(out_dir))
+        raise_if_failed(summary, config, f"nothing was written to {out_dir}")
+        state = f"the demo in {out_dir} is built, but its summary and figures/ are not written yet"
         write_report(store, summary)
         outcomes: dict[str, dict[int, str]] = {}
         for s in summary.scenes:
@@ -249,5 +265,7 @@ def demo(
         out.print(f"  build summary         {out_dir / 'build-summary.json'}")
         out.print(f"  validate it           .venv/bin/sen12stac validate {out_dir}/catalog.json")
         out.print(f"  browse it             .venv/bin/sen12stac browse {out_dir}")
+    except KeyboardInterrupt:
+        interrupted(state)
     except Sen12StacError as exc:
         fail(exc)

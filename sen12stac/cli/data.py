@@ -55,7 +55,7 @@ def download(
         from ..stream import select
         from ..stream.download import check_target, download as run_download
 
-        check_target(to, format.value)  # before the selection and the progress bar: fail before work
+        check_target(to, format.value)  # before the selection and the progress bar: fail before work (nothing is created yet)
         opts: dict[str, Any] = settings.s3(endpoint_url, aws_profile) if (release.startswith("s3://") or api) else {}
         if anonymous:
             opts = {k: v for k, v in opts.items() if k in ("endpoint_url", "region")}
@@ -64,8 +64,8 @@ def download(
         sel = select(release, seasons=seasons, split=split, bbox=bbox, datetime=datetime, filter=filter,
                      ids=split_csv(ids), api=api, **opts)
         if not len(sel):
-            out.print(f"{release}: no pair matches the selection; nothing to download")
-            return
+            raise ConfigError(f"{release}: no pair matches the selection, nothing to download",
+                              fix="widen the selection (--season, --split, --bbox, --datetime, --filter, --ids)")
         with count_progress("download", len(sel)) as progress:
             report = run_download(sel, to, format=format.value, threads=workers, on_error=on_error.value, progress=progress)
         out.print(f"{report} -> {to}", soft_wrap=True)

@@ -37,6 +37,20 @@ def error_line(message: str) -> None:
     console.print("[bold red]error:[/] " + escape(" ".join(message.split("\n"))), highlight=False, markup=True, soft_wrap=True)
 
 
+def interrupted(state: str) -> None:
+    """Ctrl-C: one line saying what state things are in and the command that resumes; exit 130."""
+    import shlex
+
+    global reported_interrupt
+    again = shlex.join(["sen12stac", *sys.argv[1:]])
+    console.print(f"interrupted: {state}; to resume, run: {again}", highlight=False, markup=False, soft_wrap=True)
+    reported_interrupt = True
+    raise typer.Exit(130)
+
+
+reported_interrupt = False  # a command said what its Ctrl-C left (main says it otherwise)
+
+
 def fail(exc: BaseException) -> None:
     """Report ``exc`` as one line (plus its list of problems, if any) and exit with its code."""
     error_line(str(exc))
@@ -80,7 +94,7 @@ def build_progress(config: Any, interval: float) -> Iterator[Callable[[str, dict
         return line
 
     if not console.is_terminal:  # a log (CI, nohup, a redirect): plain lines at a steady interval
-        from ..progress import ProgressLines
+        from ..runtime.progress import ProgressLines
 
         with ProgressLines(plain, interval) as lines:
             def on_line(event: str, data: dict) -> None:
@@ -147,7 +161,7 @@ def print_summary(summary: Any, where: str) -> None:
 def publish_progress(version: str, interval: float) -> Iterator[Callable[[int, int], None]]:
     """``progress(done, total)`` for a publish: a bar on a terminal, ``publish X: ...`` lines in a log."""
     if not console.is_terminal:
-        from ..progress import PublishLines
+        from ..runtime.progress import PublishLines
 
         with PublishLines(version, plain, interval) as lines:
             yield lines.on

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from ..errors import ConfigError, Sen12StacError
-from .output import fail, out, publish_progress
+from .output import fail, interrupted, out, publish_progress
 from .settings import endpoint_option, open_store, profile_option, settings_of
 
 app = typer.Typer()
@@ -39,6 +39,8 @@ def validate(
         if problems:
             raise ValidationFailed(f"{url}: {len(problems)} problem(s) found", problems, fix="see the list; rebuild or republish the objects named")
         out.print(f"{url}: valid (catalogs, collections, items against the carried STAC schemas{'' if no_assets else '; assets, sizes, checksums'}{'' if no_cogs or no_assets else '; COGs'})")
+    except KeyboardInterrupt:
+        interrupted("nothing was checked to the end (validate changes nothing)")
     except Sen12StacError as exc:
         fail(exc)
 
@@ -71,6 +73,8 @@ def publish_cmd(
             report = publish(src, dest, release, notes=notes_text, workers=workers, exclude=tuple(exclude), verify_cogs=verify_cogs,
                              verify_stac_walk=not no_verify_walk, progress=progress)
         out.print(str(report), soft_wrap=True, markup=False, highlight=False)
+    except KeyboardInterrupt:
+        interrupted(f"v{release.lstrip('v')} is not in the landing catalog of {dest_url} (readers see no new release; objects already uploaded are kept and checked)")
     except Sen12StacError as exc:
         fail(exc)
 
@@ -97,8 +101,10 @@ def verify(
         report = verify_release(open_store(settings, root, endpoint_url, aws_profile), version, check_cogs=not no_cogs, cog_sample=cog_sample,
                                 full_checksums=full_checksums, stac_walk=not no_stac_walk)
         if not report.ok:
-            raise ValidationFailed(f"{release_url}: {len(report.problems)} problem(s)", report.problems, fix="re-run the same publish command to resume and repair")
+            raise ValidationFailed(f"{release_url}: {len(report.problems)} problem(s)", report.problems, fix=report.fix)
         out.print(str(report))
+    except KeyboardInterrupt:
+        interrupted("nothing was checked to the end (verify changes nothing)")
     except Sen12StacError as exc:
         fail(exc)
 
@@ -122,5 +128,7 @@ def releases(
         for r in infos:
             t.add_row(*[str(getattr(r, f, "")) for f in ("version", "status", "latest", "objects", "items")])
         out.print(t)
+    except KeyboardInterrupt:
+        interrupted("nothing was listed (releases changes nothing)")
     except Sen12StacError as exc:
         fail(exc)

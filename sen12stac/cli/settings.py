@@ -1,8 +1,10 @@
 """The settings of one run: read once (the root callback), handed to the commands through the
 typer context (``ctx.obj``). The CLI is the only part of sen12stac that reads the environment.
 
-- :class:`Settings`: where things live and how S3 is reached -- ``SEN12STAC_*`` variables and
-  the standard ``AWS_*`` ones (and ``XDG_CACHE_HOME``), each read here and nowhere else.
+- :class:`Settings`: where things live and how S3 is reached -- ``SEN12STAC_*`` variables (and
+  ``XDG_CACHE_HOME``). The standard ``AWS_*`` variables, profiles and keys are boto3's to read,
+  in every process that talks to S3 (:class:`~sen12stac.store.s3.S3Settings`): no credential
+  passes through the CLI.
 - :meth:`Settings.build_config`: the build's :class:`~sen12stac.config.BuildConfig`, from
   pydantic-settings' own sources in this order: the command line > ``SEN12STAC_*`` variables
   (``SEN12STAC_WORKERS=4``, ``SEN12STAC_COG__LEVEL=9``; lists and sections as JSON) > the
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -29,11 +31,6 @@ from ..config import BuildConfig, make_config
 from ..errors import ConfigError
 
 
-def _env(*names: str) -> AliasChoices:
-    """The variables a field is read from, the first one set winning."""
-    return AliasChoices(*names)
-
-
 class Settings(BaseSettings):
     """Every setting a command takes from the environment (never a credential in argv)."""
 
@@ -42,14 +39,12 @@ class Settings(BaseSettings):
     work_dir: Path = Field(Path(".sen12stac-cache"), description="cache folder: Earth Engine downloads and task ids, the private API database")
     progress_interval: float = Field(15.0, gt=0, description="seconds between progress lines when stderr is not a terminal")
     browser_cache: Optional[Path] = Field(None, description="where the STAC Browser build is kept (default: XDG_CACHE_HOME/sen12stac)")
-    xdg_cache_home: Optional[Path] = Field(None, validation_alias=_env("XDG_CACHE_HOME"))
-    # S3: the command line's --endpoint-url / --aws-profile win over these
-    s3_endpoint_url: Optional[str] = Field(None, validation_alias=_env("SEN12STAC_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"))
-    s3_region: Optional[str] = Field(None, validation_alias=_env("SEN12STAC_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"))
-    aws_profile: Optional[str] = Field(None, validation_alias=_env("SEN12STAC_AWS_PROFILE", "AWS_PROFILE"))
-    aws_access_key_id: Optional[SecretStr] = Field(None, validation_alias=_env("AWS_ACCESS_KEY_ID"))
-    aws_secret_access_key: Optional[SecretStr] = Field(None, validation_alias=_env("AWS_SECRET_ACCESS_KEY"))
-    aws_session_token: Optional[SecretStr] = Field(None, validation_alias=_env("AWS_SESSION_TOKEN"))
+    xdg_cache_home: Optional[Path] = Field(None, validation_alias=AliasChoices("XDG_CACHE_HOME"))
+    # S3: the command line's --endpoint-url / --aws-profile win over these, and these over boto3's
+    # own (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE, a profile's)
+    s3_endpoint_url: Optional[str] = Field(None, description="S3 endpoint (MinIO, Ceph, R2, a local server)")
+    s3_region: Optional[str] = Field(None, description="S3 region")
+    aws_profile: Optional[str] = Field(None, description="AWS profile")
 
     @classmethod
     def load(cls) -> "Settings":
@@ -68,18 +63,15 @@ class Settings(BaseSettings):
         return (self.xdg_cache_home or Path.home() / ".cache") / "sen12stac"
 
     def s3(self, endpoint_url: str | None = None, aws_profile: str | None = None) -> dict[str, Any]:
-        """The S3 store's options: the command line's endpoint and profile over the environment's.
-        A profile given on the command line is used instead of access keys in the environment."""
-        opts: dict[str, Any] = {
-            "endpoint_url": endpoint_url or self.s3_endpoint_url,
-            "profile": aws_profile or self.aws_profile,
-            "region": self.s3_region,
-        }
-        if not aws_profile:
-            for key, secret in (("access_key_id", self.aws_access_key_id), ("secret_access_key", self.aws_secret_access_key),
-                                ("session_token", self.aws_session_token)):
-                if secret is not None:
-                    opts[key] = secret.get_secret_value()
+        """The S3 options of a command: its ``--endpoint-url`` and ``--aws-profile`` over the
+        ``SEN12STAC_*`` variables, then the endpoint and region resolved as the store and the stream
+        resolve them (boto3's variables and profiles). Credentials are not read here: boto3 finds
+        them in every process that needs them; an explicit profile wins over keys in the environment."""
+        from ..store.s3 import S3Settings
+
+        s3 = S3Settings(endpoint_url=endpoint_url or self.s3_endpoint_url, profile=aws_profile or self.aws_profile, region=self.s3_region)
+        resolved = s3.resolve()
+        opts = {"endpoint_url": resolved.endpoint_url, "profile": s3.profile, "region": resolved.region}
         return {k: v for k, v in opts.items() if v is not None}
 
     def build_config(self, options: dict[str, Any], config_file: Path | None = None) -> BuildConfig:

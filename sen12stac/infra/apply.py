@@ -99,12 +99,10 @@ class ApplyReport:
 
 
 def split_bucket_url(url: str) -> tuple[str, str]:
-    if not url.startswith("s3://"):
-        raise ConfigError(f"{url!r} is not an s3:// URL", fix="pass the bucket as s3://BUCKET or s3://BUCKET/PREFIX (the prefix `sen12stac publish` writes to)")
-    bucket, _, prefix = url[len("s3://"):].partition("/")
-    if not bucket:
-        raise ConfigError(f"{url!r} names no bucket", fix="pass s3://BUCKET or s3://BUCKET/PREFIX")
-    return bucket, prefix.strip("/")
+    from ..store.s3.url import parse_s3_url
+
+    parsed = parse_s3_url(url, fix="pass the bucket as s3://BUCKET or s3://BUCKET/PREFIX (the prefix `sen12stac publish` writes to)")
+    return parsed.bucket, parsed.path
 
 
 def apply(client: Any, bucket: str, prefix: str, *, public: bool = False, endpoint: str = "AWS", allow_http: bool = False,

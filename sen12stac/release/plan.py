@@ -1,29 +1,38 @@
 """Planning a release: a pure function of the build and of the releases already listed in
 the landing catalog (no timestamps), so a resumed publish plans the same bytes.
 
+A release holds what the build's root catalog reaches -- through child and item links, the
+other links (the licence text) and the assets -- plus the build's own summary
+(``build-summary.json``): an object of the folder that nothing leads to (a stray left by
+some other run) is left out, with a warning, never published.
+
 The plan holds every object with its checksums and its write phase (the commit order:
 assets and notes, then items, then catalogs deepest first, then collections, then
 ``release.json``, and the release's ``catalog.json`` last), the versioned copies of the
 root and collections, the release notes and the manifest."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import posixpath
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from typing import Any, Iterable, Sequence
 
 from ..errors import ReleaseError
-from ..seasons import SEASONS
+from ..recipe.seasons import SEASONS
 from ..stac.encoding import to_json_bytes
 from ..stac.hrefs import relative_href
 from ..store.base import ObjectStore, sha256_hex
 from .landing import landing_versions, read_landing
-from .layout import JSON_TYPE, MANIFEST_KEY, NOTES_KEY, ROOT_KEY, VERSION_EXT, VERSION_LINK_RELS
+from .layout import BUILD_FILES, JSON_TYPE, MANIFEST_KEY, NOTES_KEY, ROOT_KEY, VERSION_EXT, VERSION_LINK_RELS
 from .manifest import MANIFEST_FORMAT, MANIFEST_TYPE, PlannedObject, manifest_bytes, md5_hex
 from .pool import bounded
 from .scan import Scan, scan_object, season_of
 from .version import release_dir, version_key
+
+log = logging.getLogger("sen12stac.release")
 
 
 def versioned(obj: dict[str, Any], key: str, version: str, predecessor_href: str | None, landing_href: str) -> dict[str, Any]:
@@ -80,6 +89,7 @@ class Plan:
     collections: list[str]
     title: str
     listed: list[str]  # versions in the landing catalog when planning
+    left_out: list[str] = dataclasses.field(default_factory=list)  # build objects nothing leads to (not published)
 
     @property
     def total_bytes(self) -> int:
@@ -139,6 +149,34 @@ def seal(entries: dict[str, PlannedObject], generated: dict[str, bytes], *, vers
     entries[MANIFEST_KEY] = PlannedObject(MANIFEST_KEY, len(manifest), sha256_hex(manifest), md5_hex(manifest), "manifest", None, manifest_phase)
     return manifest
 
+def reached_scans(src: ObjectStore, keyset: set[str], workers: int) -> dict[str, Scan]:
+    """Scan what the root catalog reaches, level by level (root, collections, scene catalogs,
+    items, assets), plus the build's own files (:data:`BUILD_FILES`); nothing else is read."""
+    scans: dict[str, Scan] = {}
+    frontier = [ROOT_KEY] + [k for k in BUILD_FILES if k in keyset]
+    while frontier:
+        bounded(lambda k: scan_object(src, k, keyset), frontier, workers, lambda s: scans.__setitem__(s.key, s))
+        frontier = sorted({t for k in frontier for t in scans[k].refs if t in keyset and t not in scans})
+    return scans
+
+
+def check_build_summary(src: ObjectStore, scans: dict[str, Scan], counts: dict[str, Any]) -> None:
+    """A ``build-summary.json`` ships with the release only when it describes this catalog:
+    its published pairs must be the catalog's items (one left by another build is refused)."""
+    for key in BUILD_FILES:
+        if key not in scans:
+            continue
+        try:
+            pairs = sum(int(s["patches_published"]) for s in json.loads(src.get(key))["seasons"].values())
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pairs = None
+        if pairs != counts["items"]:
+            raise ReleaseError(
+                f"{src.join(key)} counts {pairs if pairs is not None else 'no'} published pairs but the catalog holds {counts['items']} items: it describes another build",
+                fix=f"rebuild into a new folder, or leave it out (--exclude {key})",
+            )
+
+
 def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str | None, workers: int, exclude: Sequence[str]) -> Plan:
     vdir = release_dir(version)
     keys = [
@@ -152,14 +190,17 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
             f"{src.join(ROOT_KEY)} does not exist: {src.url} is not a finished build",
             fix="run `sen12stac build` to completion first (the catalog writer writes catalog.json last)",
         )
+    scans = reached_scans(src, keyset, workers)
     for reserved in (MANIFEST_KEY, NOTES_KEY):
-        if reserved in keyset:
+        if reserved in scans:
             raise ReleaseError(
-                f"the build {src.url} contains {reserved}, a name the release reserves",
-                fix=f"remove or rename {src.join(reserved)} (or pass exclude=['{reserved}'])",
+                f"the catalog of the build {src.url} links {reserved}, a name the release reserves",
+                fix=f"remove or rename {src.join(reserved)} and the link to it",
             )
-    scans: dict[str, Scan] = {}
-    bounded(lambda k: scan_object(src, k, keyset), keys, workers, lambda s: scans.__setitem__(s.key, s))
+    left_out = sorted(keyset - set(scans))
+    if left_out:
+        shown = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
+        log.warning("left out %d object(s) of %s that its catalog does not reach: %s", len(left_out), src.url, shown)
     problems = [p for k in sorted(scans) for p in scans[k].problems]  # incl. dangling relative hrefs
     if scans[ROOT_KEY].kind not in ("catalog", "collection") and not problems:
         problems.append(f"{ROOT_KEY}: not a STAC catalog")
@@ -188,6 +229,10 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
     predecessor = max(earlier, key=version_key) if earlier else None
 
     counts = count_items(scans.items())
+    if not counts["items"]:
+        raise ReleaseError(f"the build {src.url} has no item: there is nothing to publish",
+                           fix="build at least one pair that passes QC (`sen12stac build` says what to change when none does)")
+    check_build_summary(src, scans, counts)
 
     entries: dict[str, PlannedObject] = {}
     generated: dict[str, bytes] = {}
@@ -225,4 +270,4 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
     del scans
     manifest = seal(entries, generated, version=version, predecessor=predecessor, collections=collections, counts=counts,
                     notes_text=notes_text, manifest_phase=max_depth + 3)
-    return Plan(version, vdir, entries, generated, manifest, counts, predecessor, collections, title, landing_versions(landing))
+    return Plan(version, vdir, entries, generated, manifest, counts, predecessor, collections, title, landing_versions(landing), left_out)

@@ -1,13 +1,14 @@
 """What planning learns from one object of a build: its checksums, its STAC kind, where its
-links lead (dangling, absolute or escaping hrefs make the build unpublishable) and, for an
-item, its collection and split."""
+links and assets lead (what a release ships is what the root catalog reaches through them;
+dangling, absolute or escaping hrefs make the build unpublishable) and, for an item, its
+collection and split."""
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass
 
-from ..seasons import SEASONS
+from ..recipe.seasons import SEASONS
 from ..stac.hrefs import resolve_href
 from ..store.base import ObjectStore, sha256_hex
 from .layout import ROOT_KEY
@@ -24,6 +25,7 @@ class Scan:
     md5: str
     kind: str
     children: tuple[str, ...] = ()  # catalogs: resolved child/item keys
+    refs: tuple[str, ...] = ()  # every key its links (but self) and assets lead to
     problems: tuple[str, ...] = ()
     collection: str | None = None  # items
     split: str | None = None  # items
@@ -53,10 +55,26 @@ def season_of(*texts: str | None) -> str:
     return "unknown"
 
 
+def stac_refs(key: str, obj: dict) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (rel, href) of a STAC object's links and assets, and the store keys the relative
+    ones lead to (resolved from ``key``; a ``self`` link names the object itself)."""
+    refs: list[tuple[str, str]] = [(str(link.get("rel", "")), str(link.get("href", ""))) for link in obj.get("links", []) or [] if isinstance(link, dict)]
+    for name, asset in (obj.get("assets") or {}).items():
+        if isinstance(asset, dict):
+            refs.append((f"asset {name}", str(asset.get("href", ""))))
+    keys = []
+    for rel, href in refs:
+        what, target = _resolve(key, href)
+        if what == "key" and rel != "self":
+            keys.append(target)  # type: ignore[arg-type]
+    return refs, keys
+
+
 def scan_object(src: ObjectStore, key: str, keyset: frozenset[str] | set[str]) -> Scan:
     data = src.get(key)
     kind = "asset"
     children: list[str] = []
+    targets: list[str] = []
     problems: list[str] = []
     collection = split = None
     if key.lower().endswith(".json"):
@@ -68,9 +86,7 @@ def scan_object(src: ObjectStore, key: str, keyset: frozenset[str] | set[str]) -
                 problems.append(f"{key}: not valid JSON")
         if isinstance(obj, dict) and "stac_version" in obj and obj.get("type") in ("Feature", "Catalog", "Collection"):
             kind = {"Feature": "item", "Catalog": "catalog", "Collection": "collection"}[obj["type"]]
-            refs: list[tuple[str, str]] = [(str(link.get("rel", "")), str(link.get("href", ""))) for link in obj.get("links", []) or []]
-            for name, asset in (obj.get("assets") or {}).items():
-                refs.append((f"asset {name}", str(asset.get("href", ""))))
+            refs, targets = stac_refs(key, obj)
             for rel, href in refs:
                 what, target = _resolve(key, href)
                 if what == "local-absolute":
@@ -88,4 +104,5 @@ def scan_object(src: ObjectStore, key: str, keyset: frozenset[str] | set[str]) -
                 collection = obj.get("collection")
         elif key == ROOT_KEY:
             problems.append(f"{key}: not a STAC catalog")
-    return Scan(key, len(data), sha256_hex(data), md5_hex(data), kind, tuple(children), tuple(problems), collection, split)
+    return Scan(key, len(data), sha256_hex(data), md5_hex(data), kind, children=tuple(children), refs=tuple(targets),
+                problems=tuple(problems), collection=collection, split=split)

@@ -1,18 +1,23 @@
 """Verifying a published release against its manifest: every object present with its size
-and checksum, nothing extra, COGs valid through the store, STAC fields, links and schemas."""
+and checksum, nothing extra, the manifest and the catalog in agreement (the catalog reaches
+every object the manifest lists, and nothing else; as many items as the manifest counts), COGs
+valid through the store, STAC fields, links and schemas."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import StoreError, ValidationFailed
+from ..stac.hrefs import resolve_href
 from ..stac.validate import validate_catalog, validate_stac_object
-from ..store.base import NotFound, ObjectStore, sha256_hex
+from ..store.base import NotFound, ObjectInfo, ObjectStore, sha256_hex
 from ..store.prefixed import PrefixedStore
-from .layout import MANIFEST_KEY, ROOT_KEY, VERSION_EXT
+from .layout import BUILD_FILES, MANIFEST_KEY, NOTES_KEY, ROOT_KEY, VERSION_EXT
 from .manifest import MANIFEST_TYPE, PlannedObject
 from .pool import bounded
+from .scan import stac_refs
 from .version import normalize_version, release_dir
 
 
@@ -28,19 +33,23 @@ class VerifyReport:
     cogs_total: int = 0
     stac_checked: bool = False
     skipped: list[str] = field(default_factory=list)
+    catalog_disagrees: bool = False  # the manifest lists or counts what the catalog does not hold (or the reverse)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def fix(self) -> str:
+        if self.catalog_disagrees:
+            return ("its manifest and its catalog disagree, which no re-run can repair (a published release is immutable): "
+                    "publish the build again as a new version (publish ships only what the catalog reaches)")
+        return ("re-run the same publish command: it resumes and rewrites what is missing; a size/checksum "
+                "mismatch of a published object needs a new version")
+
     def raise_for_problems(self) -> None:
         if self.problems:
-            raise ValidationFailed(
-                f"release v{self.version} at {self.url}: {len(self.problems)} problem(s)",
-                self.problems,
-                fix="re-run the same publish command: it resumes and rewrites what is missing; a size/checksum "
-                "mismatch of a published object needs a new version",
-            )
+            raise ValidationFailed(f"release v{self.version} at {self.url}: {len(self.problems)} problem(s)", self.problems, fix=self.fix)
 
     def __str__(self) -> str:
         head = f"v{self.version} at {self.url}: " + ("verified" if self.ok else f"{len(self.problems)} problem(s)")
@@ -106,9 +115,106 @@ def cog_problems(dest: ObjectStore, keys: list[str], workers: int) -> list[str]:
     return sorted(problems)
 
 
-def stac_problems(dest: ObjectStore, vdir: str, version: str, manifest: dict[str, Any], walk: bool, workers: int) -> tuple[list[str], list[str]]:
+class _Reach(ObjectStore):
+    """A read-only view of a release that notes, from every STAC object read through it, the
+    keys its links and assets lead to, and which of the objects read are items: the schema
+    walk over the release then tells what its catalog reaches, with no extra GET."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.reached: set[str] = set()
+        self.items: set[str] = set()
+        self._lock = threading.Lock()
+
+    def note(self, key: str, obj: Any) -> None:
+        if not isinstance(obj, dict):
+            return
+        _refs, keys = stac_refs(key, obj)
+        with self._lock:
+            self.reached.update(keys)
+            if obj.get("type") == "Feature":
+                self.items.add(key)
+
+    def get(self, key: str) -> bytes:
+        data = self.inner.get(key)
+        if key.endswith(".json"):
+            try:
+                self.note(key, json.loads(data))
+            except ValueError:
+                pass  # the walk reports it
+        return data
+
+    def head(self, key: str) -> ObjectInfo | None:
+        return self.inner.head(key)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self.inner.list(prefix)
+
+    def gdal_path(self, key: str) -> str:
+        return self.inner.gdal_path(key)
+
+    def gdal_env(self) -> dict[str, Any]:
+        return self.inner.gdal_env()
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        raise StoreError(f"{self.join(key)}: verify writes nothing", fix="report this as a bug")
+
+    def replace(self, key: str, data: bytes, expected_etag: str | None, content_type: str | None = None) -> None:
+        raise StoreError(f"{self.join(key)}: verify writes nothing", fix="report this as a bug")
+
+
+def _light_walk(view: _Reach, root: str) -> None:
+    """The catalogs' tree without the items: root, collections and scene catalogs are read
+    (their child links followed), each item only counted from its catalog's item link."""
+    seen: set[str] = set()
+    frontier = [root]
+    while frontier:
+        nxt = []
+        for key in frontier:
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                obj = json.loads(view.inner.get(key))
+            except (NotFound, ValueError):
+                continue  # reported by the object and STAC checks
+            view.note(key, obj)
+            for link in obj.get("links", []) if isinstance(obj, dict) else []:
+                target = resolve_href(key, str(link.get("href", ""))) if isinstance(link, dict) else None
+                if target is None:
+                    continue
+                if link.get("rel") == "child":
+                    nxt.append(target)
+                elif link.get("rel") == "item":
+                    view.items.add(target)
+        frontier = nxt
+
+
+def catalog_problems(vdir: str, manifest: dict[str, Any], planned: set[str], view: _Reach, walked_items: bool) -> list[str]:
+    """Manifest and catalog in agreement: the catalog reaches every object the manifest lists
+    (but the release's own files) and nothing it does not list, and holds as many items as
+    the manifest counts. Without the items' walk (``walked_items`` False) the items' assets
+    are not known, so only JSON objects are held to the first rule."""
+    root = manifest.get("root", ROOT_KEY)
+    reached = view.reached | view.items | {root}
+    own = {MANIFEST_KEY, NOTES_KEY, root, *BUILD_FILES}
+    problems = [f"{vdir}/{k}: the catalog leads to it, but the manifest does not list it" for k in sorted(reached - planned - {MANIFEST_KEY})]
+    for k in sorted(planned - reached - own):
+        if walked_items or k.endswith(".json"):
+            problems.append(f"{vdir}/{k}: listed in the manifest, but no object of the catalog leads to it")
+    counted = (manifest.get("counts") or {}).get("items")
+    if counted is not None and counted != len(view.items):
+        problems.append(f"{vdir}/{MANIFEST_KEY} counts {counted} items, the catalog holds {len(view.items)}")
+    return problems
+
+
+def stac_problems(dest: ObjectStore, vdir: str, version: str, manifest: dict[str, Any], walk: bool, workers: int,
+                  planned: set[str] | None = None) -> tuple[list[str], list[str], bool]:
     """Version fields and links on the release root and collections; schema validation of
-    those (``walk=False``) or of the whole tree (``walk=True``: validate_catalog)."""
+    those (``walk=False``) or of the whole tree (``walk=True``: validate_catalog); and, given
+    the manifest's keys (``planned``), :func:`catalog_problems`. Returns (problems, skipped,
+    whether the manifest and the catalog disagree)."""
     problems: list[str] = []
     skipped: list[str] = []
     for key in [manifest.get("root", ROOT_KEY)] + list(manifest.get("collections", [])):
@@ -127,13 +233,19 @@ def stac_problems(dest: ObjectStore, vdir: str, version: str, manifest: dict[str
             problems.append(f"{vdir}/{key}: no latest-version link")
         if not walk:
             problems += [f"STAC: {p}" for p in validate_stac_object(obj, f"{vdir}/{key}")]
+    view = _Reach(PrefixedStore(dest, vdir))  # the release as a self-contained catalog
+    root = manifest.get("root", ROOT_KEY)
+    disagree: list[str] = []
     if walk:
-        view = PrefixedStore(dest, vdir)  # the release as a self-contained catalog
-        root = manifest.get("root", ROOT_KEY)
         problems += [f"STAC: {p}" for p in validate_catalog(view, root, check_assets=False, check_cogs=False, workers=workers)]
     else:
         skipped.append("STAC schema walk over items and scene catalogs (root and collections were validated)")
-    return problems, skipped
+        if planned is not None:
+            _light_walk(view, root)
+            skipped.append("whether the catalog reaches each non-JSON object the manifest lists (items were not read)")
+    if planned is not None:
+        disagree = catalog_problems(vdir, manifest, planned, view, walk)
+    return problems + disagree, skipped, bool(disagree)
 
 
 def verify(
@@ -155,7 +267,9 @@ def verify(
     * no object under ``v{version}/`` is missing from the manifest;
     * ``check_cogs``: every ``.tif`` (or an evenly spaced sample of ``cog_sample``) passes
       ``rio_cogeo`` validation on its bytes read through the store;
-    * ``check_stac``: version fields and links on the root and collections, and
+    * ``check_stac``: the manifest and the catalog agree (:func:`catalog_problems`: with
+      ``stac_walk=False`` the items are counted from their catalogs' links, not read);
+      version fields and links on the root and collections, and
       :func:`sen12stac.stac.validate.validate_catalog` on the release (schemas and internal
       links of every catalog, collection and item; one GET per JSON object). With
       ``stac_walk=False`` only the root and collections are schema-validated: the items'
@@ -234,9 +348,9 @@ def verify(
         problems += cog_problems(dest, [f"{vdir}/{k}" for k in checked_cogs], workers)
     else:
         skipped.append("COG validation")
-    stac_checked = False
+    stac_checked = disagrees = False
     if check_stac:
-        found, stac_skipped = stac_problems(dest, vdir, version, manifest, stac_walk, workers)
+        found, stac_skipped, disagrees = stac_problems(dest, vdir, version, manifest, stac_walk, workers, set(planned))
         problems += found
         skipped += stac_skipped
         stac_checked = True
@@ -253,4 +367,5 @@ def verify(
         cogs_total=cogs_total,
         stac_checked=stac_checked,
         skipped=skipped,
+        catalog_disagrees=disagrees,
     )

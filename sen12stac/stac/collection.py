@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from ..config import BuildConfig
 from ..models import format_datetime
-from ..seasons import season_by_set_name
+from ..recipe.seasons import season_by_set_name
 from .assets import asset_base
 from .extensions import EXT, STAC_VERSION
 from .hrefs import relative_href

@@ -22,11 +22,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..collector import collector_paused
+from ..runtime.collector import collector_paused
 from ..config import BuildConfig
 from ..errors import ValidationFailed
 from ..models import AssetRecord, PatchRecord, SceneResult
-from ..splits import assign_split
+from ..recipe.splits import assign_split
 from ..store import ObjectStore
 from ..store.base import multihash_sha256
 from .assets import asset_from_record, band_stats_dict

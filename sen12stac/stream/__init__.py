@@ -16,14 +16,14 @@ from ..extras import require
 
 require("stream")  # before any module of this package imports obstore, tifffile, cql2 or pystac-client
 
-from .fetch import AssetError, OnError, Problem, Reader, Report, decode_tiff, iter_samples, load_pair, to_physical
+from .fetch import GIVE_UP_AFTER, AssetError, NothingReadable, OnError, Problem, Reader, Report, decode_tiff, iter_samples, load_pair, to_physical
 from .location import Location, S3Options
 from .order import epoch_order, shard
 from .records import Asset, Band, Pair
 from .select import Query, Selection, select_api, select_release
 
 __all__ = ["select", "stream", "Selection", "Query", "Pair", "Asset", "Band", "Location", "S3Options", "Reader", "Report", "Problem",
-           "AssetError", "decode_tiff", "to_physical", "load_pair", "iter_samples", "epoch_order", "shard"]
+           "AssetError", "NothingReadable", "GIVE_UP_AFTER", "decode_tiff", "to_physical", "load_pair", "iter_samples", "epoch_order", "shard"]
 
 
 def select(release: str | Location, *, seasons: str | Iterable[str] | None = None, split: str | Iterable[str] | None = None,
@@ -33,9 +33,12 @@ def select(release: str | Location, *, seasons: str | Iterable[str] | None = Non
 
     ``release``: a folder, ``file://``, ``s3://bucket/prefix/vX.Y.Z`` or ``https://`` URL of a
     release root (the folder holding its ``catalog.json``; a URL ending in ``.json`` names
-    the root catalog itself). ``s3_options``: ``endpoint_url``, ``region``, ``profile``,
-    access keys, ``anonymous=True`` for unsigned reads of a public bucket (also used for
-    the ``s3://`` asset hrefs an API returns)."""
+    the root catalog itself). ``s3_options``: the S3 store's settings
+    (:class:`~sen12stac.store.s3.S3Settings`: ``endpoint_url``, ``region``, ``profile``, access
+    keys, ``anonymous=True`` for unsigned reads of a public bucket, ``max_attempts``, ...; also
+    used for the ``s3://`` asset hrefs an API returns). What is left out is resolved as the
+    store resolves it: ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``, ``AWS_REGION``, profiles,
+    the standard credential chain."""
     query = Query.make(seasons=seasons, split=split, bbox=bbox, datetime=datetime, filter=filter, ids=ids)
     if api:
         if isinstance(release, Location):
@@ -53,14 +56,19 @@ def select(release: str | Location, *, seasons: str | Iterable[str] | None = Non
 
 def _api_location(s3_options: dict[str, Any]) -> Location:
     """Asset hrefs from an API are absolute; this location only carries the S3 settings."""
-    return Location("s3", "-", S3Options.make(**s3_options))
+    return Location("s3", "", S3Options.make(**s3_options))
 
 
 def stream(selection: Selection, *, seed: int | None = 0, epoch: int = 0, values: str = "uint8", threads: int = 8, prefetch: int = 16,
            cache_dir: str | None = None, verify: bool = True, on_error: OnError = "skip", rank: int = 0, world_size: int = 1,
-           worker: int = 0, num_workers: int = 1, report: Report | None = None) -> Iterator[dict[str, Any]]:
+           worker: int = 0, num_workers: int = 1, report: Report | None = None, give_up_after: int = GIVE_UP_AFTER) -> Iterator[dict[str, Any]]:
     """Samples of ``selection`` in the order fixed by ``(seed, epoch)`` (``seed=None``: by id),
-    this shard's part only. Pass a :class:`Report` to read the counts afterwards."""
+    this shard's part only. Pass a :class:`Report` to read the counts afterwards.
+
+    With ``on_error="skip"`` a pair that cannot be read is logged, counted and left out; but
+    when the first ``give_up_after`` pairs tried all fail (or every pair of a smaller shard),
+    nothing is readable: :class:`NothingReadable` is raised with the reason."""
     order = shard(epoch_order(len(selection), seed=seed, epoch=epoch), rank=rank, world_size=world_size, worker=worker, num_workers=num_workers)
     reader = Reader(selection.location, cache_dir=cache_dir, verify=verify, where=selection.where)
-    return iter_samples((selection.pairs[i] for i in order), reader, values=values, threads=threads, prefetch=prefetch, on_error=on_error, report=report)
+    return iter_samples((selection.pairs[i] for i in order), reader, values=values, threads=threads, prefetch=prefetch, on_error=on_error, report=report,
+                        give_up_after=give_up_after)

@@ -9,6 +9,10 @@ Each file costs one GET; nothing is listed or HEADed. A file already in the targ
 checked locally (COG: its sha256 against ``file:checksum``; PNG: it exists -- PNGs are
 written to a temporary name and renamed, so a present PNG is complete) and not fetched
 again, so an interrupted download resumes where it stopped.
+
+Files follow the umask (as any new file: 0644 under the usual 022). A download that fails
+before copying anything (a wrong location, an empty or unreadable selection) leaves no folder
+behind; a folder that existed before is never removed, and finished files are always kept.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from ..errors import ConfigError
-from .fetch import ASSETS, AssetError, OnError, Problem, Reader, Report, checksum_ok, decode_tiff, handle, write_atomic
+from .fetch import ASSETS, GIVE_UP_AFTER, AssetError, OnError, Problem, Reader, Report, checksum_ok, decode_tiff, handle, nothing_readable, write_atomic
 from .records import Pair
 from .select import Selection
 
@@ -79,26 +83,60 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def check_target(to: str | os.PathLike[str], format: str) -> Path:
-    """The target folder, created and writable, and a known format; call it before any work."""
+    """The target folder (not created yet: :func:`download` creates it when the work starts),
+    checked to be creatable and writable, and a known format; call it before any work."""
     if format not in ("cog", "png"):
         raise ConfigError(f"--format {format} is not a download format", fix="use cog (the release's files) or png (the original SEN1-2 8-bit PNGs)")
     root = Path(to)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"--to {root} is a file", fix="give a folder (it is created when missing)")
+    existing = root.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"cannot create {root}: {existing} is a file", fix="choose a folder whose parents are folders")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{existing} is not writable", fix="choose a writable folder")
+    return root
+
+
+def _make_target(root: Path) -> list[Path]:
+    """Create ``root``; the folders this created, deepest first."""
+    created = [p for p in (root.absolute(), *root.absolute().parents) if not p.exists()]
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create {root}: {exc.strerror}", fix="choose a writable folder") from None
-    if not os.access(root, os.W_OK):
-        raise ConfigError(f"{root} is not writable", fix="choose a writable folder")
-    return root
+    return created
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Undo :func:`_make_target` after a failure: remove the folders it created, and the empty
+    folders below them, never a file (finished files stay for a resumed run)."""
+    if not created:
+        return
+    for dirpath, _dirs, _files in sorted(os.walk(created[0]), key=lambda w: -len(w[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass  # not empty: something finished is kept
+    for folder in created[1:]:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def download(selection: Selection, to: str | os.PathLike[str], *, format: Format = "cog", threads: int = 8, on_error: OnError = "skip",
-             progress: Callable[[int, int], None] | None = None) -> DownloadReport:
+             progress: Callable[[int, int], None] | None = None, give_up_after: int = GIVE_UP_AFTER) -> DownloadReport:
     """Copy the selection's S1/S2 files under ``to``; returns what was done. Raises
-    :class:`~sen12stac.stream.fetch.AssetError` on the first problem with ``on_error="stop"``."""
+    :class:`~sen12stac.stream.fetch.AssetError` on the first problem with ``on_error="stop"``,
+    :class:`~sen12stac.stream.fetch.NothingReadable` when the first ``give_up_after`` pairs all
+    failed, and :class:`ConfigError` for an empty selection (before creating anything)."""
     root = check_target(to, format)
+    if not len(selection):
+        raise ConfigError(f"no pair of {selection.location.url if selection.location.root else 'the STAC API'} matches the selection: nothing to download",
+                          fix="widen the selection (--season, --split, --bbox, --datetime, --filter, --ids)")
     reader = Reader(selection.location, where=selection.where)
     report = DownloadReport()
     rep = Report()
@@ -128,25 +166,37 @@ def download(selection: Selection, to: str | os.PathLike[str], *, format: Format
             results.append(("written", len(data)))
         return results, None
 
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="sen12stac-download") as pool:
-        for results, problem in pool.map(one, selection.pairs):
-            done += 1
-            for what, size in results:
-                if what == "there":
-                    report.already_there += 1
+    created = _make_target(root)
+    pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="sen12stac-download")
+    try:
+        try:
+            for results, problem in pool.map(one, selection.pairs):
+                done += 1
+                for what, size in results:
+                    if what == "there":
+                        report.already_there += 1
+                    else:
+                        report.written += 1
+                        report.bytes_written += size
+                if problem is not None:
+                    report.problems.append(problem)
+                    handle(problem, on_error, rep)  # logs, or raises AssetError for "stop"
+                    if not (report.pairs or report.written or report.already_there) and len(report.problems) >= give_up_after:
+                        raise nothing_readable(selection.location, report.problems)
                 else:
-                    report.written += 1
-                    report.bytes_written += size
-            if problem is not None:
-                report.problems.append(problem)
-                handle(problem, on_error, rep)  # logs, or raises AssetError for "stop"
-            else:
-                report.pairs += 1
-            if progress:
-                progress(done, len(selection))
-    _write_atomic(root / "download.json", (json.dumps({
-        "source": selection.location.url, "format": format, "pairs": report.pairs,
-        "query": {k: v for k, v in selection.query.__dict__.items() if v is not None},
-        "skipped": [str(p) for p in report.problems],
-    }, indent=1, default=list) + "\n").encode())
+                    report.pairs += 1
+                if progress:
+                    progress(done, len(selection))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # a failure stops the copies still queued
+        if report.problems and not (report.pairs or report.written or report.already_there):
+            raise nothing_readable(selection.location, report.problems)
+        _write_atomic(root / "download.json", (json.dumps({
+            "source": selection.location.url, "format": format, "pairs": report.pairs,
+            "query": {k: v for k, v in selection.query.__dict__.items() if v is not None},
+            "skipped": [str(p) for p in report.problems],
+        }, indent=1, default=list) + "\n").encode())
+    except BaseException:
+        _remove_created(created)
+        raise
     return report

@@ -8,8 +8,13 @@ arrays identical: tests/test_stream.py, docs/streaming.md). Arrays come out as
 
 A problem with one asset -- missing object, checksum mismatch, undecodable file, a read
 error -- becomes a :class:`Problem` naming the item id and asset key. ``on_error="skip"``
-drops the pair, logs the problem and counts it in the :class:`Report`; ``"stop"`` raises
-:class:`AssetError`. Nothing is dropped silently.
+drops the pair, logs the problem and counts it in the :class:`Report` (its summary is logged
+at the end of the pass); ``"stop"`` raises :class:`AssetError`. Nothing is dropped silently.
+
+A pass in which nothing can be read (wrong bucket or endpoint, objects gone, no credentials)
+does not go on skipping: when the first :data:`GIVE_UP_AFTER` pairs tried have all failed and
+none was read, :class:`NothingReadable` is raised with the reason (also at the end of a pass
+that read nothing and failed at least once).
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
+import secrets
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +40,8 @@ log = logging.getLogger("sen12stac.stream")
 
 OnError = Literal["skip", "stop"]
 ASSETS = ("s1", "s2")
+#: A pass gives up when this many pairs failed before any was read (see the module's docstring).
+GIVE_UP_AFTER = 5
 
 
 class AssetError(StoreError):
@@ -43,6 +50,11 @@ class AssetError(StoreError):
     def __init__(self, problem: "Problem") -> None:
         self.problem = problem
         super().__init__(str(problem), fix=problem.fix)
+
+
+class NothingReadable(StoreError):
+    """The first pairs of a pass all failed and none was read: the location, endpoint or
+    credentials are wrong, not a pair here and there."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,13 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
+    def __getstate__(self) -> dict[str, Any]:  # picklable (a DataLoader started by spawn sends the dataset, report included)
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def skipped(self) -> int:
         return len({p.item_id for p in self.problems})
@@ -84,6 +103,24 @@ class Report:
         if self.problems:
             text += f"; {self.skipped} pairs skipped: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         return text
+
+
+def nothing_readable(location: Location, problems: list[Problem]) -> NothingReadable:
+    """The error for a pass whose ``problems`` (all it met, in order) left nothing read."""
+    kinds = collections.Counter(p.kind for p in problems)
+    where = location.url if location.root else "the selected assets"
+    first = problems[0]
+    if first.kind == "missing":
+        fix = ("the objects are not where the catalog says: check the release location (e.g. s3://bucket/prefix/vX.Y.Z) "
+               "and run `sen12stac verify` on it")
+    elif first.kind == "read":
+        fix = ("check the endpoint (endpoint_url= or AWS_ENDPOINT_URL), the bucket and the credentials: each process, "
+               "DataLoader workers included, takes them from its own environment, profile or role (anonymous=True for a public bucket)")
+    else:
+        fix = first.fix
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    return NothingReadable(f"nothing could be read from {where}: the {len(problems)} pair(s) tried all failed ({counts}); "
+                           f"the first: {first}", fix=fix)
 
 
 def decode_tiff(data: bytes) -> np.ndarray:
@@ -171,13 +208,19 @@ class Reader:
 
 
 def write_atomic(path: Path, data: bytes, *, what: str = "the cache file", fix: str = "free space or choose another cache folder") -> None:
-    """Write ``data`` at ``path`` through a temporary file and a rename: a reader never sees half a file."""
+    """Write ``data`` at ``path`` through a temporary file and a rename: a reader never sees half a
+    file. The file's mode follows the umask, as any new file's (0644 under the usual 022)."""
+    tmp = path.parent / f".tmp-{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to open(path, "w")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise StoreError(f"cannot write {what} {path}: {exc.strerror}", fix=fix) from None
 
@@ -225,13 +268,18 @@ def handle(problem: Problem, on_error: OnError, report: Report) -> None:
 
 
 def iter_samples(pairs: Iterable[Pair], reader: Reader, *, values: str = "uint8", threads: int = 8, prefetch: int = 16,
-                 on_error: OnError = "skip", report: Report | None = None) -> Iterator[dict[str, Any]]:
+                 on_error: OnError = "skip", report: Report | None = None, give_up_after: int = GIVE_UP_AFTER) -> Iterator[dict[str, Any]]:
     """Samples in the order of ``pairs``, fetched by ``threads`` threads with at most
-    ``prefetch`` pairs fetched ahead of the consumer (memory: about ``prefetch`` x 0.5 MB)."""
+    ``prefetch`` pairs fetched ahead of the consumer (memory: about ``prefetch`` x 0.5 MB).
+    Raises :class:`NothingReadable` when the first ``give_up_after`` pairs all failed."""
     if on_error not in ("skip", "stop"):
         raise ConfigError(f"on_error={on_error!r}", fix="use 'skip' (count, report, go on) or 'stop'")
+    if int(give_up_after) < 1:
+        raise ConfigError(f"give_up_after={give_up_after}", fix="use 1 or more failed pairs before a pass that read nothing gives up")
     report = report if report is not None else Report()
     prefetch = max(1, int(prefetch))
+    delivered = 0
+    failed: list[Problem] = []  # this pass's problems while nothing was delivered
 
     def job(pair: Pair) -> dict[str, Any] | Problem:
         try:
@@ -240,9 +288,15 @@ def iter_samples(pairs: Iterable[Pair], reader: Reader, *, values: str = "uint8"
             return exc.problem
 
     def emit(result: dict[str, Any] | Problem) -> dict[str, Any] | None:
+        nonlocal delivered
         if isinstance(result, Problem):
             handle(result, on_error, report)
+            if not delivered:
+                failed.append(result)
+                if len(failed) >= give_up_after:
+                    raise nothing_readable(reader.location, failed)
             return None
+        delivered += 1
         with report._lock:
             report.pairs += 1
         return result
@@ -271,5 +325,7 @@ def iter_samples(pairs: Iterable[Pair], reader: Reader, *, values: str = "uint8"
             for f in pending:
                 f.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+    if failed and not delivered:
+        raise nothing_readable(reader.location, failed)
     if report.problems:
         log.warning("stream finished: %s", report.summary())

@@ -5,13 +5,20 @@ GETs of 60-100 KB patch files (bench/bench_stream.py; docs/streaming.md), with a
 quarter of boto3's client CPU per GET. Every :meth:`Location.get` is exactly one HTTP GET
 of the whole object: no HEAD, no LIST, no ranged second read.
 
-All configuration is passed in (the CLI reads the environment); S3 credentials come from
-the explicit keys, else a profile, else boto3's standard chain; with none found, or with
+S3 settings are the store's (:class:`~sen12stac.store.s3.S3Settings`, one resolution for
+both): the endpoint given, else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` / the profile's;
+the region; credentials from the explicit keys, a profile or boto3's standard chain. The
+obstore client and the boto3 client of the metadata reads are both configured from that one
+:class:`~sen12stac.store.s3.ResolvedS3`. With no credentials found anywhere, or with
 ``anonymous=True``, requests go unsigned (public buckets).
+
+A pickled location (a DataLoader worker's copy) carries no credentials: each process takes
+them from its own environment, profile or role.
 """
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +26,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, StoreError
-from ..store.s3 import Secret, parse_s3_url
+from ..store.s3.settings import S3Settings
+from ..store.s3.url import S3Url, parse_s3_url
 
+#: The stream's S3 settings are the store's (the old name, kept for callers).
+S3Options = S3Settings
 
 # obstore runs its requests on one tokio runtime per process, started by the first request;
 # a process forked after that (a DataLoader worker) inherits a runtime without threads and
@@ -30,33 +40,49 @@ from ..store.s3 import Secret, parse_s3_url
 # the plain client: boto3 for S3, urllib for HTTP -- also one GET per object.
 _RUNTIME_PID: int | None = None
 
+# Per process: obstore stores of http(s) base URLs (S3 ones are kept by their settings object).
+_lock = threading.Lock()
+_http_stores: dict[tuple[int, str], Any] = {}
+
+NO_CREDENTIALS = "no AWS credentials were found (environment, profile or role), so the request went unsigned"
+
 
 class Missing(StoreError, FileNotFoundError):
     """The object does not exist (404 / no such file)."""
 
 
-@dataclass(frozen=True)
-class S3Options:
-    """Endpoint and credentials for ``s3://`` locations (the same settings the S3 store takes)."""
+def unsigned(settings: S3Settings) -> bool:
+    """Whether reads with ``settings`` go unsigned: ``anonymous=True``, or no credentials anywhere."""
+    return settings.cached("unsigned", lambda: settings.anonymous or settings.resolve().credentials() is None)
 
-    endpoint_url: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    access_key_id: Secret | None = None
-    secret_access_key: Secret | None = None
-    session_token: Secret | None = None
-    anonymous: bool = False
 
-    @classmethod
-    def make(cls, **options: Any) -> "S3Options":
-        known = {k: options.get(k) for k in ("endpoint_url", "region", "profile", "access_key_id", "secret_access_key", "session_token")}
-        for k in ("access_key_id", "secret_access_key", "session_token"):
-            v = known[k]
-            known[k] = None if not v else (v if isinstance(v, Secret) else Secret(str(v)))
-        unknown = set(options) - set(known) - {"anonymous"}
-        if unknown:
-            raise ConfigError(f"unknown S3 option(s) {sorted(unknown)}", fix="use endpoint_url, region, profile, access_key_id, secret_access_key, session_token, anonymous")
-        return cls(**known, anonymous=bool(options.get("anonymous", False)))
+def obstore_s3(bucket: str, settings: S3Settings) -> Any:
+    """The obstore S3 client for ``bucket``, configured from the settings' one resolution
+    (endpoint, path style and plain HTTP off AWS, region, credentials, timeouts, attempts)."""
+    from datetime import timedelta
+
+    from obstore.store import S3Store
+
+    resolved = settings.resolve()
+    kw: dict[str, Any] = {
+        "region": resolved.region,
+        "client_options": {"timeout": f"{settings.read_timeout:g}s", "connect_timeout": f"{settings.connect_timeout:g}s"},
+        "retry_config": {"max_retries": settings.max_attempts - 1, "retry_timeout": timedelta(minutes=3)},
+    }
+    if resolved.endpoint_url:
+        # both keys: obstore also reads AWS_ENDPOINT_URL_S3 itself, which would win over `endpoint`
+        kw.update(endpoint=resolved.endpoint_url, aws_endpoint_url_s3=resolved.endpoint_url, virtual_hosted_style_request=False)
+        kw["client_options"]["allow_http"] = resolved.allow_http
+    if unsigned(settings):
+        kw["skip_signature"] = True
+    else:
+        from obstore.auth.boto3 import Boto3CredentialProvider
+
+        kw["credential_provider"] = Boto3CredentialProvider(resolved.session)
+    try:
+        return S3Store(bucket, **kw)
+    except Exception as exc:  # noqa: BLE001 - obstore's config errors
+        raise ConfigError(f"cannot set up reads from s3://{bucket}: {settings.scrub(str(exc))[:300]}", fix="check the endpoint URL and region") from None
 
 
 @dataclass
@@ -64,16 +90,14 @@ class Location:
     """A release root (or any folder of objects) that can GET keys below it.
 
     ``kind`` is ``file``, ``s3`` or ``http``; ``root`` a folder path, ``bucket/prefix`` or a
-    base URL. Picklable: the obstore client is built lazily once per process (a client
-    made before a fork is not used after it), so DataLoader workers each get their own.
+    base URL. Picklable without credentials; the obstore client is built lazily once per
+    process (a client made before a fork is not used after it), so DataLoader workers each
+    get their own.
     """
 
     kind: str
     root: str
-    s3: S3Options = field(default_factory=S3Options)
-    _store: Any = field(default=None, init=False, repr=False, compare=False)
-    _pid: int | None = field(default=None, init=False, repr=False, compare=False)
-    _lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    s3: S3Settings = field(default_factory=S3Settings)
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -81,21 +105,14 @@ class Location:
         """A folder path, ``file://``, ``s3://bucket/prefix`` or ``http(s)://`` URL of a folder."""
         url = str(url)
         if url.startswith("s3://"):
-            bucket, prefix = parse_s3_url(url.rstrip("/"))
-            return cls("s3", f"{bucket}/{prefix}".rstrip("/"), S3Options.make(**s3_options))
+            parsed = parse_s3_url(url)
+            return cls("s3", f"{parsed.bucket}/{parsed.path}".rstrip("/"), S3Settings.make(**s3_options))
         if url.startswith(("http://", "https://")):
             return cls("http", url.rstrip("/"))
         if "://" in url and not url.startswith("file://"):
             raise ConfigError(f"{url!r}: unsupported location", fix="use a folder, file://, s3://bucket/prefix or an http(s):// URL")
         path = url[len("file://"):] if url.startswith("file://") else url
         return cls("file", str(Path(path).resolve()))
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"kind": self.kind, "root": self.root, "s3": self.s3}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.kind, self.root, self.s3 = state["kind"], state["root"], state["s3"]
-        self._store, self._pid, self._lock, self._boto3_client = None, None, threading.Lock(), None
 
     @property
     def url(self) -> str:
@@ -108,56 +125,28 @@ class Location:
         sub = sub.strip("/")
         return Location(self.kind, f"{self.root.rstrip('/')}/{sub}" if sub else self.root, self.s3)
 
+    def _s3_object(self, key: str) -> S3Url:
+        """The bucket and full object key of ``key`` below this S3 location."""
+        root = parse_s3_url(self.url)
+        return S3Url(root.bucket, root.prefix + key)
+
     # -- obstore plumbing --------------------------------------------------------------------
     def _client(self) -> Any:
-        pid = os.getpid()
-        if self._store is not None and self._pid == pid:
-            return self._store
-        with self._lock:
-            if self._store is None or self._pid != pid:
-                self._store = self._make_store()
-                self._pid = pid
-        return self._store
-
-    def _make_store(self) -> Any:
-        if self.kind == "http":
+        """This process's obstore store: for the bucket (keys from the bucket's root) or the base URL."""
+        if self.kind == "s3":
+            bucket = parse_s3_url(self.url).bucket
+            return self.s3.cached(("obstore", bucket), lambda: obstore_s3(bucket, self.s3))
+        key = (os.getpid(), self.root)
+        store = _http_stores.get(key)
+        if store is None:
             from obstore.store import HTTPStore
 
-            return HTTPStore.from_url(self.root + "/", client_options={"allow_http": True, "timeout": "60s", "connect_timeout": "10s"})
-        from obstore.store import S3Store
-
-        bucket, _, prefix = self.root.partition("/")
-        o = self.s3
-        kw: dict[str, Any] = {"client_options": {"timeout": "60s", "connect_timeout": "10s"}}
-        if o.endpoint_url:
-            kw["endpoint"] = o.endpoint_url.rstrip("/")
-            kw["virtual_hosted_style_request"] = False
-            if o.endpoint_url.startswith("http://"):
-                kw["client_options"]["allow_http"] = True
-        kw["region"] = o.region or "us-east-1"
-        if prefix:
-            kw["prefix"] = prefix
-        if o.anonymous:
-            kw["skip_signature"] = True
-        elif o.access_key_id is not None:
-            kw["access_key_id"] = o.access_key_id.reveal()
-            kw["secret_access_key"] = o.secret_access_key.reveal() if o.secret_access_key else ""
-            if o.session_token is not None:
-                kw["session_token"] = o.session_token.reveal()
-        else:
-            import boto3
-
-            session = boto3.Session(profile_name=o.profile) if o.profile else boto3.Session()
-            if session.get_credentials() is None:
-                kw["skip_signature"] = True  # no credentials anywhere: read a public bucket unsigned
-            else:
-                from obstore.auth.boto3 import Boto3CredentialProvider
-
-                kw["credential_provider"] = Boto3CredentialProvider(session)
-        try:
-            return S3Store(bucket, **kw)
-        except Exception as exc:  # noqa: BLE001 - obstore's config errors
-            raise ConfigError(f"cannot set up reads from s3://{self.root}: {exc}", fix="check the endpoint URL and region") from None
+            with _lock:
+                store = _http_stores.get(key)
+                if store is None:
+                    store = _http_stores[key] = HTTPStore.from_url(self.root + "/", client_options={
+                        "allow_http": True, "timeout": "60s", "connect_timeout": "10s"})
+        return store
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, key: str, *, plain: bool = False) -> bytes:
@@ -177,22 +166,24 @@ class Location:
         if plain or (_RUNTIME_PID is not None and _RUNTIME_PID != os.getpid()):
             return self._plain_get(key)
         import obstore
-        from obstore.exceptions import NotFoundError
+        from obstore.exceptions import NotFoundError, PermissionDeniedError, UnauthenticatedError
 
+        path = self._s3_object(key).key if self.kind == "s3" else key
         try:
             store = self._client()
             if _RUNTIME_PID is None:
                 _RUNTIME_PID = os.getpid()
-            return bytes(obstore.get(store, key).bytes())
-        except NotFoundError:
+            return bytes(obstore.get(store, path).bytes())
+        except (NotFoundError, FileNotFoundError):
             raise Missing(f"{self.join(key)} does not exist", fix="check the release location and the selection") from None
-        except FileNotFoundError:
-            raise Missing(f"{self.join(key)} does not exist", fix="check the release location and the selection") from None
+        except StoreError:
+            raise
         except Exception as exc:  # noqa: BLE001 - network, permission, server errors
-            msg = _scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, self.s3)
+            msg = self.s3.scrub(_obstore_reason(exc))
+            if self.kind == "s3" and isinstance(exc, (PermissionDeniedError, UnauthenticatedError)) and unsigned(self.s3) and not self.s3.anonymous:
+                msg = f"{NO_CREDENTIALS}: {msg}"
             hint = "check the endpoint, credentials or --anonymous for a public bucket" if self.kind == "s3" else "check the URL"
             raise StoreError(f"cannot read {self.join(key)}: {msg}", fix=hint) from None
-
 
     def _plain_get(self, key: str) -> bytes:
         if self.kind == "http":
@@ -211,48 +202,35 @@ class Location:
                 raise StoreError(f"cannot read {url}: {getattr(exc, 'reason', exc)}", fix="check the URL and the network") from None
         from botocore.exceptions import BotoCoreError, ClientError
 
-        bucket, _, prefix = self.root.partition("/")
-        full = f"{prefix}/{key}" if prefix else key
+        from ..store.s3.errors import client_error_parts
+
+        obj = self._s3_object(key)
         try:
-            return self._boto3().get_object(Bucket=bucket, Key=full)["Body"].read()
+            return self.s3.boto3_client(unsigned=unsigned(self.s3)).get_object(Bucket=obj.bucket, Key=obj.key)["Body"].read()
         except ClientError as exc:
-            err = exc.response.get("Error", {})
-            if err.get("Code") in ("NoSuchKey", "404", "NotFound"):
+            code, status, _ = client_error_parts(exc)
+            if code in ("NoSuchKey", "404", "NotFound"):
                 raise Missing(f"{self.join(key)} does not exist", fix="check the release location and the selection") from None
-            raise StoreError(f"cannot read {self.join(key)}: {err.get('Code')} (HTTP {exc.response.get('ResponseMetadata', {}).get('HTTPStatusCode')})",
+            why = f"{code} (HTTP {status})"
+            if status == 403 and unsigned(self.s3) and not self.s3.anonymous:
+                why = f"{NO_CREDENTIALS}: {why}"
+            raise StoreError(f"cannot read {self.join(key)} at {self.s3.endpoint_name()}: {why}",
                              fix="check the endpoint, credentials or --anonymous for a public bucket") from None
         except BotoCoreError as exc:
-            raise StoreError(f"cannot read {self.join(key)}: {_scrub(str(exc), self.s3)}", fix="check the endpoint URL and the network") from None
-
-    def _boto3(self) -> Any:
-        pid = os.getpid()
-        cached = getattr(self, "_boto3_client", None)
-        if cached is not None and cached[0] == pid:
-            return cached[1]
-        import boto3
-        from botocore import UNSIGNED
-        from botocore.config import Config
-
-        o = self.s3
-        if o.access_key_id is not None:
-            session = boto3.Session(aws_access_key_id=o.access_key_id.reveal(), aws_secret_access_key=o.secret_access_key.reveal() if o.secret_access_key else None,
-                                    aws_session_token=o.session_token.reveal() if o.session_token else None)
-        else:
-            session = boto3.Session(profile_name=o.profile) if o.profile else boto3.Session()
-        unsigned = o.anonymous or (o.access_key_id is None and session.get_credentials() is None)
-        config = Config(region_name=o.region or session.region_name or "us-east-1", s3={"addressing_style": "path"} if o.endpoint_url else {},
-                        signature_version=UNSIGNED if unsigned else None, max_pool_connections=32, retries={"mode": "standard"},
-                        connect_timeout=10, read_timeout=60)
-        client = session.client("s3", endpoint_url=o.endpoint_url, config=config)
-        self._boto3_client = (pid, client)
-        return client
+            raise StoreError(f"cannot read {self.join(key)} at {self.s3.endpoint_name()}: {self.s3.scrub(str(exc))[:300]}",
+                             fix="check the endpoint URL and the network") from None
 
 
-def _scrub(text: str, o: S3Options) -> str:
-    for s in (o.access_key_id, o.secret_access_key, o.session_token):
-        if s is not None and s.reveal():
-            text = text.replace(s.reveal(), "***")
-    return text[:300]
+def _obstore_reason(exc: BaseException) -> str:
+    """An obstore error in a few words: the HTTP status and the S3 error code when the server
+    answered (``HTTP 403 Forbidden (SignatureDoesNotMatch)``), else its first line."""
+    text = str(exc)
+    status = re.search(r"status code: (\d{3}[A-Za-z -]*)", text)
+    if status:
+        code = re.search(r"<Code>([^<]{1,80})</Code>", text)
+        return f"HTTP {status.group(1).strip()}" + (f" ({code.group(1)})" if code else "")
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:300]
 
 
 def resolve(base_key: str, href: str) -> str:
@@ -272,12 +250,12 @@ def split_absolute(href: str, base: Location) -> tuple[Location, str]:
     """An absolute href (``s3://``, ``http(s)://``, ``file://``, ``/path``) -> (location, key).
 
     An href under ``base`` keeps ``base`` (and its credentials); other S3 hrefs take
-    ``base``'s S3 settings (the API path: the release's bucket)."""
-    if href.startswith(base.url.rstrip("/") + "/"):
+    ``base``'s S3 settings (the API path: a base with an empty root only carries them)."""
+    if base.root and href.startswith(base.url.rstrip("/") + "/"):
         return base, href[len(base.url.rstrip("/")) + 1:]
     if href.startswith("s3://"):
-        bucket, _, key = href[len("s3://"):].partition("/")
-        return Location("s3", bucket, base.s3), key
+        obj = parse_s3_url(href)
+        return Location("s3", obj.bucket, base.s3), obj.key
     if href.startswith(("http://", "https://")):
         parts = urlsplit(href)
         return Location("http", f"{parts.scheme}://{parts.netloc}"), parts.path.lstrip("/")

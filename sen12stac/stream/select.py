@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..errors import ConfigError, StoreError
-from ..seasons import season_by_name
+from ..recipe.seasons import season_by_name
 from .location import Location, Missing, resolve, split_absolute
 from .records import Asset, Pair, bands_of
 

@@ -1,7 +1,8 @@
 """PyTorch adapters (optional extra ``torch``): a streaming ``IterableDataset`` and a map-style ``Dataset``.
 
 Both work with ``DataLoader(num_workers>0)``: each worker process builds its own HTTP
-client on first use. Samples are dicts that the default collation batches:
+client on first use and takes its S3 credentials from its own environment, profile or role
+(a pickled selection carries none, for workers started by spawn or forkserver). Samples are dicts that the default collation batches:
 ``{"s1": (1,H,W), "s2": (3,H,W), "id", "split", "collection", "season", "scene_id",
 "datetime", "bbox": (4,)}`` -- uint8 as published, or float32 dB / reflectance with
 ``values="physical"`` (no-data pixels NaN).
@@ -17,7 +18,7 @@ require("torch")
 import torch  # noqa: E402
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from .fetch import AssetError, OnError, Reader, Report, handle, iter_samples, load_pair
+from .fetch import GIVE_UP_AFTER, AssetError, OnError, Reader, Report, handle, iter_samples, load_pair, nothing_readable
 from .order import epoch_order, shard
 from .select import Selection
 
@@ -43,12 +44,15 @@ class PairStream(IterableDataset):
     disjointly over distributed ranks (``torch.distributed`` if initialised, or ``rank``/
     ``world_size``) and DataLoader workers. Call :meth:`set_epoch` before each epoch for a
     new order (as with ``DistributedSampler``). ``threads``/``prefetch``: concurrent GETs
-    per worker and how many pairs may wait decoded ahead of the consumer."""
+    per worker and how many pairs may wait decoded ahead of the consumer. A worker whose first
+    ``give_up_after`` pairs all fail raises :class:`~sen12stac.stream.fetch.NothingReadable`
+    (the DataLoader passes it on) instead of yielding nothing."""
 
     def __init__(self, selection: Selection, *, seed: int | None = 0, values: str = "uint8", threads: int = 8, prefetch: int = 16,
                  cache_dir: str | None = None, verify: bool = True, on_error: OnError = "skip", rank: int | None = None,
-                 world_size: int | None = None, drop_remainder: bool = False) -> None:
+                 world_size: int | None = None, drop_remainder: bool = False, give_up_after: int = GIVE_UP_AFTER) -> None:
         super().__init__()
+        self.give_up_after = give_up_after
         self.selection = selection
         self.seed, self.values, self.threads, self.prefetch = seed, values, threads, prefetch
         self.cache_dir, self.verify, self.on_error = cache_dir, verify, on_error
@@ -73,7 +77,8 @@ class PairStream(IterableDataset):
         order = shard(shard(order, rank=rank, world_size=world), worker=worker, num_workers=workers)
         reader = Reader(self.selection.location, cache_dir=self.cache_dir, verify=self.verify, where=self.selection.where)
         pairs = (self.selection.pairs[i] for i in order)
-        for sample in iter_samples(pairs, reader, values=self.values, threads=self.threads, prefetch=self.prefetch, on_error=self.on_error, report=self.report):
+        for sample in iter_samples(pairs, reader, values=self.values, threads=self.threads, prefetch=self.prefetch, on_error=self.on_error, report=self.report,
+                                   give_up_after=self.give_up_after):
             yield _tensors(sample)
 
 
@@ -81,12 +86,15 @@ class PairDataset(Dataset):
     """Random access: ``dataset[i]`` fetches pair ``i`` of the selection (two GETs, or the
     cache). With ``on_error="skip"`` a broken pair is logged and counted and the next
     readable pair is returned in its place (a map-style dataset must return something);
-    ``"stop"`` raises :class:`~sen12stac.stream.fetch.AssetError`."""
+    ``"stop"`` raises :class:`~sen12stac.stream.fetch.AssetError`. While nothing has been read
+    in this process, ``give_up_after`` failed pairs raise
+    :class:`~sen12stac.stream.fetch.NothingReadable`."""
 
     def __init__(self, selection: Selection, *, values: str = "uint8", cache_dir: str | None = None, verify: bool = True,
-                 on_error: OnError = "skip") -> None:
+                 on_error: OnError = "skip", give_up_after: int = GIVE_UP_AFTER) -> None:
         self.selection = selection
         self.values, self.cache_dir, self.verify, self.on_error = values, cache_dir, verify, on_error
+        self.give_up_after = give_up_after
         self.report = Report()
         self._reader: Reader | None = None
 
@@ -103,10 +111,14 @@ class PairDataset(Dataset):
                 sample = load_pair(pair, self._reader, values=self.values, report=self.report)
             except AssetError as exc:
                 handle(exc.problem, self.on_error, self.report)
+                if not self.report.pairs and len(self.report.problems) >= self.give_up_after:
+                    raise nothing_readable(self.selection.location, self.report.problems) from None
                 continue
             self.report.pairs += 1
             return _tensors(sample)
-        raise AssetError(self.report.problems[-1])
+        if self.report.pairs:
+            raise AssetError(self.report.problems[-1])
+        raise nothing_readable(self.selection.location, self.report.problems)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import ee
 
 from ...models import Grid
-from ...seasons import Season
+from ...recipe.seasons import Season
 
 S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"
 S1_COLLECTION = "COPERNICUS/S1_GRD"

@@ -23,8 +23,8 @@ from rasterio.windows import Window
 from ...config import EarthEngineConfig
 from ...errors import ConfigError, SceneUnavailable, SourceError
 from ...models import ROI, Acquisition, Grid, SceneRequest, format_datetime
-from ...rois import deoverlap, land_layer, urban_layer
-from ...seasons import SEASONS, season_by_name
+from ...recipe.rois import deoverlap, land_layer, urban_layer
+from ...recipe.seasons import SEASONS, season_by_name
 from . import graphs
 from .auth import access_error, connect
 from .export import BatchExporter, CloudStorageTarget, DriveTarget, Limits, TaskLedger, atomic_write, download_pixels

@@ -15,7 +15,7 @@ from rasterio.warp import transform_bounds
 
 from ...errors import AlignmentError
 from ...models import Grid, Sensor
-from ...utm import to_lonlat, utm_epsg
+from ...recipe.utm import to_lonlat, utm_epsg
 from .rasters import RIO_ERRORS
 
 PROJ_ERRORS = (ProjCRSError, ProjError, CRSError, ValueError)

@@ -21,8 +21,8 @@ from pydantic import field_validator, model_validator
 
 from ...errors import ConfigError
 from ...models import Acquisition, Sensor, format_datetime
-from ...preprocess import S1_BANDS, S2_BANDS
-from ...seasons import SEASONS
+from ...recipe.preprocess import S1_BANDS, S2_BANDS
+from ...recipe.seasons import SEASONS
 from .spec import BandRef, SceneSpec, SensorSpec
 
 #: the package's logger: warnings keep the name they had before the package was split

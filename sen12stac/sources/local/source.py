@@ -14,8 +14,8 @@ from rasterio.enums import Resampling
 
 from ...errors import ConfigError, SceneUnavailable, SourceError, describe
 from ...models import ROI, Grid, SceneRequest
-from ...seasons import SEASONS, season_by_name
-from ...utm import to_lonlat
+from ...recipe.seasons import SEASONS, season_by_name
+from ...recipe.utm import to_lonlat
 from .grid import PROJ_ERRORS, grid_of
 from .rasters import open_raster
 from .scene import LocalScene

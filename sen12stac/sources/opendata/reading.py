@@ -29,7 +29,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from ...errors import RasterFormatError, SourceError
+from ...errors import ConfigError, RasterFormatError, SourceError
 from ...models import Grid, Sensor
 
 _READ_FIX = "the provider may be having trouble: run the same command again later (finished scenes are kept); if it persists, report the item to the provider"
@@ -62,7 +62,14 @@ def redact(href: str) -> str:
 def gdal_path(href: str) -> str:
     """``s3://b/k`` -> ``/vsis3/b/k``; http(s) URLs as they are (GDAL reads them by /vsicurl/); local paths."""
     if href.startswith("s3://"):
-        return "/vsis3/" + href[len("s3://"):]
+        from ...store.s3.url import parse_s3_url
+
+        try:
+            obj = parse_s3_url(href)
+        except ConfigError:
+            raise SourceError(f"asset href {redact(href)!r} does not name a valid S3 bucket and key",
+                              fix="use a STAC API whose s3:// assets name a valid bucket and key") from None
+        return f"/vsis3/{obj.bucket}/{obj.key}"
     if href.startswith(("http://", "https://", "/vsi")):
         return href
     if href.startswith("file://"):

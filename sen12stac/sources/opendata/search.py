@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import ConfigError, SourceError
-from ...iostats import count_responses
+from ...runtime.iostats import count_responses
 from .presets import SensorSettings
 
 TIMEOUT_S = 60

@@ -21,9 +21,9 @@ from rasterio.windows import Window
 
 from ...config import StacSourceConfig
 from ...errors import ConfigError, SceneUnavailable, SourceError
-from ...gdalenv import rasterio_env_kwargs
+from ...runtime.gdalenv import rasterio_env_kwargs
 from ...models import ROI, Acquisition, Grid, SceneRequest, Sensor, format_datetime
-from ...seasons import season_by_name
+from ...recipe.seasons import season_by_name
 from . import search as stac_search
 from .presets import SensorSettings, resolve
 from .reading import REMOTE_READ_OPTIONS, MosaicItem, SensorMosaic, StripCache, seams

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PatchQCConfig, SceneQCConfig
-from .errors import ConfigError
-from .models import PatchQC, SceneQC
+from ..config import PatchQCConfig, SceneQCConfig
+from ..errors import ConfigError
+from ..models import PatchQC, SceneQC
 from .preprocess import S1_BANDS, S2_BANDS, BandAccumulator
 
 

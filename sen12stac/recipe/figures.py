@@ -13,9 +13,9 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure  # not pyplot: no global figure state, and half the import time
 from rasterio.io import MemoryFile
 
-from .models import AssetRecord, PatchRecord
+from ..models import AssetRecord, PatchRecord
 from .rois import Candidate
-from .store import ObjectStore, multihash_sha256
+from ..store import ObjectStore, multihash_sha256
 from .thumbnails import PNG_MEDIA_TYPE, contact_sheet
 
 STYLE = {  # status -> (colour, marker, label)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from .models import Grid
+from ..models import Grid
 
 
 _SPARE_LOCK = threading.Lock()

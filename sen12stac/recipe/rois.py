@@ -19,7 +19,7 @@ import numpy as np
 import shapely
 from shapely.geometry import box
 
-from .models import ROI
+from ..models import ROI
 from .seasons import Season
 
 S2_COVERAGE = (-56.0, 83.0)  # latitude band of Sentinel-2 acquisitions

@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 #: A 256x256 patch COG is smaller than this, so one GET reads the whole file.
 INGESTED_BYTES_AT_OPEN = 262144

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import PreprocessConfig
-from .errors import SourceError
-from .models import BandStats
+from ..config import PreprocessConfig
+from ..errors import SourceError
+from ..models import BandStats
 
 S1_BANDS = ("VV",)
 S2_BANDS = ("B04", "B03", "B02")

@@ -15,9 +15,9 @@ import rasterio.env
 from rasterio.enums import ColorInterp
 from rasterio.io import MemoryFile
 
-from .config import CogConfig
-from .errors import RasterFormatError
-from .models import Grid
+from ..config import CogConfig
+from ..errors import RasterFormatError
+from ..models import Grid
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 

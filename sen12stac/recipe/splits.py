@@ -28,8 +28,8 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from .config import SplitConfig
-from .errors import ConfigError
+from ..config import SplitConfig
+from ..errors import ConfigError
 from .seasons import SEASONS
 
 Split = Literal["train", "validate", "test"]

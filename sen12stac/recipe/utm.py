@@ -14,8 +14,8 @@ from functools import lru_cache
 from pyproj import Transformer
 from utm import latlon_to_zone_number
 
-from .errors import ConfigError
-from .models import Grid
+from ..errors import ConfigError
+from ..models import Grid
 
 UTM_MIN_LAT = -80.0
 UTM_MAX_LAT = 84.0

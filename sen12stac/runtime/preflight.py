@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import ConfigError, StoreError
+from ..errors import ConfigError, StoreError
 
 WRITE_PROBE_KEY = ".sen12stac-write-check"
 WRITE_PROBE_BODY = b"sen12stac: this object proves the publisher may write here; it is not part of any release\n"
@@ -49,7 +49,7 @@ def check_output_folder(url: str) -> None:
 
 def check_release_version(version: str) -> str:
     """The release version string, normalized (``v1.0.0`` -> ``1.0.0``); ConfigError otherwise."""
-    from .release.version import normalize_version
+    from ..release.version import normalize_version
 
     return normalize_version(version)
 
@@ -59,8 +59,8 @@ def check_release_destination(dest, version: str) -> None:
     (one conditional PUT of :data:`WRITE_PROBE_KEY`, identical bytes every time), and
     ``version`` is not already published (a complete release refuses; an unfinished one is
     resumed by the same command)."""
-    from .errors import DuplicateReleaseError
-    from .release.listing import list_releases
+    from ..errors import DuplicateReleaseError
+    from ..release.listing import list_releases
 
     dest.check()  # bucket, credentials, endpoint, list permission: one LIST on S3
     # write permission: a conditional PUT is authorized before its condition is tested, so "written"
