@@ -15,12 +15,11 @@
 3. In a private cluster (the settings of ``sen12stac api up``), in the same run:
    * baseline: ``pypgstac load items`` of the same items as NDJSON, insert mode, into an empty
      database (the loader's floor: no reading of a release, no upsert);
-   * with ``--rebuild-indexes-too``, ``sen12stac api load``'s path with each empty partition's
-     own indexes dropped before the COPY and built after, into another empty database;
    * ``sen12stac api load``'s path (:func:`sen12stac.api.load.load_release`) into another empty
-     database: queryables registered, geoparquet read as Arrow batches, rows formatted by worker
-     processes, hrefs made absolute, COPY, one transaction per collection, queryable indexes,
-     ANALYZE per partition.
+     database: queryables registered, geoparquet read as Arrow batches, hrefs made absolute,
+     rows formatted by pypgstac's ``Loader.format_item`` in worker processes, written by its
+     ``Loader.load_partition`` (one transaction per collection), queryable indexes, pgstac's
+     ``analyze_items``.
 4. Serves the loaded database with ``sen12stac api serve`` (uvicorn, one process) and, as the
    baseline, with stac-fastapi-pgstac's own app (``uvicorn stac_fastapi.pgstac.app:create_app
    --factory``, ``USE_API_HYDRATE=true``), and times ``POST /search`` on both (httpx,
@@ -130,7 +129,7 @@ def write_release(item0: dict, coll0: dict, n: int, out: Path, ndjson: Path) -> 
     import orjson
     import pyarrow.parquet as pq
 
-    from sen12stac.api.load import STRUCTURAL_RELS
+    from sen12stac.api.rows import STRUCTURAL_RELS
 
     out.mkdir(parents=True)
     buckets: dict[str, list[dict]] = {s: [] for s, _, _ in SEASONS}
@@ -280,9 +279,10 @@ def time_sql(dsn: str, reps: int) -> dict[tuple[str, int], float]:
 
 
 def compare_read_paths(n: int, out: Path) -> None:
-    """Reading a folder release back as item dicts: the item JSON walk against the
-    geoparquet conversion, the same n items, twice each (the second with a warm page cache)."""
-    from sen12stac.api.load import _geoparquet_key, _items_from_geoparquet, _items_from_json, open_release, read_collections
+    """Reading a folder release back as item dicts: the item JSON walk, `api load`'s geoparquet
+    reader (whole Arrow batches) and stac-geoparquet's public ``stac_table_to_items`` (row by
+    row), the same n items, twice each (the second with a warm page cache)."""
+    from sen12stac.api.release import geoparquet_key, items_from_batch, items_from_json, open_release, read_collections, read_geoparquet
 
     work = Path(tempfile.mkdtemp(prefix="sen12stac-bench-paths-", dir="/var/tmp"))
     try:
@@ -306,44 +306,25 @@ def compare_read_paths(n: int, out: Path) -> None:
         colls = read_collections(r)
         rows = []
 
-        def stac_geoparquet_rows(c):  # the earlier reader: stac-geoparquet's own row-by-row conversion
-            import pyarrow.parquet as pq
+        def ours(c):
+            return (it for b in read_geoparquet(r, geoparquet_key(c)).to_batches(max_chunksize=4096) for it in items_from_batch(b))
+
+        def stac_geoparquet_rows(c):
             from stac_geoparquet.arrow import stac_table_to_items
 
-            return stac_table_to_items(pq.read_table(str(rel / _geoparquet_key(c))))
+            return stac_table_to_items(read_geoparquet(r, geoparquet_key(c)))
 
-        for name, fn in (("item JSON walk", lambda c: _items_from_json(r, c.key, c.content)),
-                         ("geoparquet, Arrow batches to dicts (api load's reader)", lambda c: _items_from_geoparquet(r, _geoparquet_key(c))),
-                         ("geoparquet, stac-geoparquet's stac_table_to_items", stac_geoparquet_rows)) * 2:
+        for name, fn in (("item JSON walk", lambda c: items_from_json(r, c.key, c.content)),
+                         ("geoparquet, whole Arrow batches (api load's reader)", ours),
+                         ("geoparquet, stac-geoparquet's public stac_table_to_items", stac_geoparquet_rows)) * 2:
             t = time.perf_counter()
             k = sum(1 for c in colls for _ in fn(c))
             rows.append((name, k, time.perf_counter() - t))
-        formatted = []  # what api load does with them: pgstac rows as COPY text, in one process
-        from sen12stac.api.load import _copy_lines, _format_batch, _json_rows, _read_geoparquet, _Target
-
-        def base_of(c):
-            return {"type": "Feature", "stac_version": c.content["stac_version"], "assets": c.content.get("item_assets"), "collection": c.id}
-
-        def json_rows(c):
-            out = _json_rows(r, c, base_of(c), None)
-            return len(_copy_lines(out)) and len(out)
-
-        def parquet_rows(c):
-            target = _Target(c.id, r.href_base, _geoparquet_key(c), base_of(c), None)
-            return sum(_format_batch(b, target)[1] for b in _read_geoparquet(r, _geoparquet_key(c)).to_batches(max_chunksize=4096))
-
-        for name, fn in (("item JSON walk -> rows", json_rows), ("geoparquet Arrow batches -> rows (api load's path)", parquet_rows)) * 2:
-            t = time.perf_counter()
-            k = sum(fn(c) for c in colls)
-            formatted.append((name, k, time.perf_counter() - t))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lines = [f"# Reading {n:,} items of a folder release back (bench/bench_api.py --read-paths {n})", "", f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} (2 cores, shared).", "", "| path | run | seconds | items/s |", "|---|---:|---:|---:|"]
     for i, (name, k, dt) in enumerate(rows):
         lines.append(f"| {name} | {i // 3 + 1} | {dt:.1f} | {k / dt:,.0f} |")
-    lines += ["", "Read and formatted into pgstac rows (COPY text), one process, as `api load` formats them:", "", "| path | run | seconds | items/s |", "|---|---:|---:|---:|"]
-    for i, (name, k, dt) in enumerate(formatted):
-        lines.append(f"| {name} | {i // 2 + 1} | {dt:.1f} | {k / dt:,.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     out.write_text(text)
@@ -357,7 +338,6 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="scratch folder, kept, and its generated release reused by a later run with the same --items (default: a temporary one under /var/tmp, removed)")
     ap.add_argument("--skip-baseline", action="store_true", help="skip the pypgstac baseline load (while iterating; the table then has no ratio)")
     ap.add_argument("--workers", type=int, default=None, help="processes formatting rows for `api load` (default: its own, 2)")
-    ap.add_argument("--rebuild-indexes-too", action="store_true", help="also time the load with each empty partition's indexes dropped before the COPY and built after")
     ap.add_argument("--keep-running", action="store_true", help="leave the database running at the end (for profiling)")
     ap.add_argument("--read-paths", type=int, default=None, metavar="N", help="only compare the two ways of reading N items of a folder release")
     args = ap.parse_args()
@@ -418,22 +398,9 @@ def main() -> None:
                 conn.execute("DROP DATABASE baseline WITH (FORCE)")
 
         loads.append(("after baseline", os.getloadavg()[0]))
-        rebuilt_s = None
-        if args.rebuild_indexes_too:  # the same load, an empty partition's own indexes dropped before its COPY, built after
-            with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-                conn.execute("CREATE DATABASE rebuilt")
-            prepare_database(base + "/rebuilt")
-            t = time.perf_counter()
-            load_release(open_release(str(work / "release")), base + "/rebuilt", workers=args.workers, rebuild_indexes=True)
-            rebuilt_s = time.perf_counter() - t
-            print(f"load_release, indexes rebuilt after the COPY {rebuilt_s:.1f} s", flush=True)
-            with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-                conn.execute("DROP DATABASE rebuilt WITH (FORCE)")
-            loads.append(("after rebuilt-index load", os.getloadavg()[0]))
-
         prepare_database(cluster.dsn)
         t = time.perf_counter()
-        report = load_release(open_release(str(work / "release")), cluster.dsn, workers=args.workers)  # queryables, items, their indexes, ANALYZE
+        report = load_release(open_release(str(work / "release")), cluster.dsn, workers=args.workers)  # queryables, items, their indexes, analyze_items
         load_s = time.perf_counter() - t
         loads.append(("after api load", os.getloadavg()[0]))
         print(f"load_release {load_s:.1f} s: {report}", flush=True)
@@ -476,8 +443,7 @@ def main() -> None:
         "| load | seconds | items/s | ratio to baseline (time) |",
         "|---|---:|---:|---:|",
         f"| baseline: `pypgstac load items` NDJSON, insert, empty database | {base_s:.1f} | {args.items / base_s:,.0f} | 1.00 |" if base_s else "| baseline: skipped (--skip-baseline) | | | |",
-        f"| `sen12stac api load` whole: geoparquet, queryables registered first, rows formatted by {args.workers or 2} processes, COPY into each new partition (its indexes filled as the rows arrive), ANALYZE per partition; one transaction per collection | {load_s:.1f} | {args.items / load_s:,.0f} | {load_s / base_s:.2f} |" if base_s else f"| `sen12stac api load` whole | {load_s:.1f} | {args.items / load_s:,.0f} | |",
-        *([f"| the same load, each empty partition's own indexes dropped before its COPY and built after (`rebuild_indexes`) | {rebuilt_s:.1f} | {args.items / rebuilt_s:,.0f} | {rebuilt_s / base_s:.2f} |" if base_s else f"| the same load, indexes dropped before the COPY and built after | {rebuilt_s:.1f} | {args.items / rebuilt_s:,.0f} | |"] if rebuilt_s else []),
+        f"| `sen12stac api load` whole: geoparquet, queryables registered first, rows formatted by pypgstac's `Loader.format_item` in {args.workers if args.workers is not None else 2} processes, written by its `Loader.load_partition` (one transaction per collection, the queryable indexes filled as the rows arrive), pgstac's `analyze_items` | {load_s:.1f} | {args.items / load_s:,.0f} | {load_s / base_s:.2f} |" if base_s else f"| `sen12stac api load` whole | {load_s:.1f} | {args.items / load_s:,.0f} | |",
         "",
         "Load average (1 min) on the 2 cores during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in loads) + ".",
         "",
