@@ -236,12 +236,14 @@ def load_release(
                 return step()
             except Sen12StacError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - psycopg/pypgstac/format errors: the transaction rolled back
-                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - psycopg/pypgstac/format errors: the transaction rolled back
                 try:
                     _undo_collection(loader, conn, coll.id, existing[coll.id], content)
                 except Exception:  # noqa: BLE001 - the error that matters is the first one
                     pass
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise DatabaseError(
                     f"loading collection {coll.id} into {safe_dsn(dsn)} failed near item {near[0]} and was rolled back ({type(exc).__name__}: {msg})",
                     fix="the database holds what it held before for this collection; correct the release (or the database) and run the same command again",
