@@ -281,7 +281,8 @@ def time_sql(dsn: str, reps: int) -> dict[tuple[str, int], float]:
 def compare_read_paths(n: int, out: Path) -> None:
     """Reading a folder release back as item dicts: the item JSON walk, `api load`'s geoparquet
     reader (whole Arrow batches) and stac-geoparquet's public ``stac_table_to_items`` (row by
-    row), the same n items, twice each (the second with a warm page cache)."""
+    row), the same n items, twice each (the second with a warm page cache), with Python's
+    cyclic garbage collector paused, as the loader's worker processes read."""
     from sen12stac.api.release import geoparquet_key, items_from_batch, items_from_json, open_release, read_collections, read_geoparquet
 
     work = Path(tempfile.mkdtemp(prefix="sen12stac-bench-paths-", dir="/var/tmp"))
@@ -314,11 +315,14 @@ def compare_read_paths(n: int, out: Path) -> None:
 
             return stac_table_to_items(read_geoparquet(r, geoparquet_key(c)))
 
+        from sen12stac.collector import collector_paused
+
         for name, fn in (("item JSON walk", lambda c: items_from_json(r, c.key, c.content)),
                          ("geoparquet, whole Arrow batches (api load's reader)", ours),
                          ("geoparquet, stac-geoparquet's public stac_table_to_items", stac_geoparquet_rows)) * 2:
             t = time.perf_counter()
-            k = sum(1 for c in colls for _ in fn(c))
+            with collector_paused():  # as the loader's workers read
+                k = sum(1 for c in colls for _ in fn(c))
             rows.append((name, k, time.perf_counter() - t))
     finally:
         shutil.rmtree(work, ignore_errors=True)
