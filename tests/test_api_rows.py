@@ -241,3 +241,36 @@ def test_a_changed_base_item_reformats_the_rows(pg, built_release, tmp_path):
     assert [(i, json.loads(json.dumps(it).replace(hrefs[1], hrefs[0]))) for i, it in after] == before
     spring = sql(dsn, "SELECT content FROM pgstac.items WHERE collection = 'ROIs1158_spring' LIMIT 1")[0][0]
     assert all("title" in a for a in spring["assets"].values())  # now differing from the base: stored
+
+
+def test_a_collection_pgstac_partitions_by_month_is_loaded_by_pypgstacs_load_items(pg, built_release):
+    """A collection whose ``partition_trunc`` is set in the database before any item (pgstac's
+    docs: partitioning by month or year is set up first) is loaded by pypgstac's own
+    ``Loader.load_items``, which splits the rows by month: every item arrives, in its month's
+    partition, and a second load changes nothing."""
+    import psycopg
+    from pypgstac.db import PgstacDB
+    from pypgstac.load import Loader, Methods
+
+    from sen12stac.api.load import collection_for_pgstac, load_release, open_release, read_collections
+    from tests.apihelpers import snapshot, static_items
+
+    dsn = fresh_db(pg, "monthly")
+    release = open_release(str(built_release))
+    db = PgstacDB(dsn=dsn)
+    try:
+        Loader(db).load_collections(iter([collection_for_pgstac(release, c) for c in read_collections(release)]), insert_mode=Methods.insert)
+    finally:
+        db.close()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE pgstac.collections SET partition_trunc = 'month' WHERE id = 'ROIs2017_winter'")
+    report = load_release(release, dsn, chunksize=7)
+    walk = static_items(built_release)
+    want = {c: sum(1 for it in walk if it["collection"] == c) for c in ("ROIs1158_spring", "ROIs2017_winter")}
+    assert report.collections == want
+    assert dict(sql(dsn, "SELECT collection, count(*) FROM pgstac.items GROUP BY 1")) == want
+    tables = {t for (t,) in sql(dsn, "SELECT DISTINCT tableoid::regclass::text FROM pgstac.items WHERE collection = 'ROIs2017_winter'")}
+    assert tables and all(re.fullmatch(r"(pgstac\.)?_items_\d+_\d{6}", t) for t in tables), tables
+    before = snapshot(dsn)
+    load_release(release, dsn)
+    assert snapshot(dsn) == before

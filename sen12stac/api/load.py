@@ -109,19 +109,25 @@ def _check_versions(conn: Any, contents: list[tuple[CollectionRef, dict[str, Any
 
 
 class _Plan:
-    """One collection's items: where they come from, their time range, their rows (formatted ahead)."""
+    """One collection's items: where they come from (read when the plan is made), their time
+    range, their rows (formatted ahead from :meth:`start` on, once the collection's JSON is in
+    the database: the rows are dehydrated against its base item)."""
 
-    def __init__(self, release: Release, coll: CollectionRef, pool: Any, loader: Any, chunksize: int, window: int) -> None:
+    def __init__(self, release: Release, coll: CollectionRef, chunksize: int) -> None:
         source, key = item_source(release, coll)
         if source == "geoparquet":
             table = read_geoparquet(release, key)
             self.n, self.range = table.num_rows, table_time_range(table)
-            make = geoparquet_tasks(release, coll, key, table, chunksize)
+            self.make = geoparquet_tasks(release, coll, key, table, chunksize)
         else:
             pairs = read_json_items(release, coll)
             self.n, self.range = len(pairs), items_time_range(item for _, item in pairs)
-            make = json_tasks(release, coll, pairs, chunksize)
-        self.rows = Formatter(make, pool, loader, window) if self.n else None
+            self.make = json_tasks(release, coll, pairs, chunksize)
+        self.rows: Formatter | None = None
+
+    def start(self, pool: Any, loader: Any, window: int) -> "_Plan":
+        self.rows = Formatter(self.make, pool, loader, window) if self.n else None
+        return self
 
 
 def _write_items(loader: Any, conn: Any, coll_id: str, plan: _Plan, counted: Callable[[int], None]) -> int:
@@ -215,9 +221,10 @@ def load_release(
 
         def upsert(i: int) -> _Plan:
             coll, content = contents[i]
+            plan = _Plan(release, coll, chunksize)  # read before anything is written
             if existing[coll.id] != content:
                 loader.load_collections(iter([content]), insert_mode=Methods.upsert)
-            return _Plan(release, coll, pool, loader, chunksize, window)
+            return plan.start(pool, loader, window)
 
         def write(i: int, plan: _Plan, counted: Callable[[int], None]) -> int:
             coll_id = contents[i][0].id
@@ -234,14 +241,12 @@ def load_release(
             coll, content = contents[i]
             try:
                 return step()
-            except Sen12StacError:
-                raise
             except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - psycopg/pypgstac/format errors: the transaction rolled back
                 try:
                     _undo_collection(loader, conn, coll.id, existing[coll.id], content)
                 except Exception:  # noqa: BLE001 - the error that matters is the first one
                     pass
-                if isinstance(exc, KeyboardInterrupt):
+                if isinstance(exc, (KeyboardInterrupt, Sen12StacError)):
                     raise
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise DatabaseError(
