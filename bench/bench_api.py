@@ -334,6 +334,111 @@ def compare_read_paths(n: int, out: Path) -> None:
     out.write_text(text)
 
 
+def _cpu_of_postgres(cluster) -> float:
+    """CPU seconds of the cluster's processes so far: the postmaster, its children that ended
+    (its cutime/cstime) and those still running (/proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(pid) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    postmaster = int((cluster.pgdata / "postmaster.pid").read_text().split()[0])
+    total = sum(int(v) for v in stat(postmaster)[11:15])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            f = stat(pid)
+        except OSError:
+            continue
+        if int(f[1]) == postmaster:
+            total += int(f[11]) + int(f[12])
+    return total / tick
+
+
+def compare_load_cpu(n: int, out: Path) -> None:
+    """CPU seconds of loading n items, which depend less on the machine's load than the wall
+    time: the plain ``pypgstac load items`` of the NDJSON, ``api load``, and ``api load`` with
+    stac-geoparquet's public ``stac_table_to_items`` as its geoparquet reader; each into a fresh
+    database of one cluster, twice, in turns."""
+    import resource
+
+    from pypgstac.db import PgstacDB
+    from pypgstac.load import Loader, Methods
+
+    import sen12stac.api.rows as rows_module
+    from sen12stac.api.database import PrivateCluster, prepare_database
+    from sen12stac.api.load import load_release, open_release
+    from sen12stac.api.release import datetimes_as_published
+
+    def library_reader(batch):
+        import pyarrow as pa
+        from stac_geoparquet.arrow import stac_table_to_items
+
+        return [datetimes_as_published(it) for it in stac_table_to_items(pa.Table.from_batches([batch]))]
+
+    work = Path(tempfile.mkdtemp(prefix="sen12stac-bench-cpu-", dir="/var/tmp"))
+    work.chmod(0o755)
+    cluster = PrivateCluster(work / "pg")  # the settings of `api up`
+    results = []
+    try:
+        item0, coll0 = template(work)
+        write_release(item0, coll0, n, work / "release", work / "items.ndjson")
+        cluster.start()
+        base = cluster.dsn.rsplit("/", 1)[0]
+        import psycopg
+
+        def plain(dsn):
+            db = PgstacDB(dsn=dsn)
+            loader = Loader(db)
+            colls = [json.loads(p.read_text()) for p in sorted((work / "release").glob("*/collection.json"))]
+            for c in colls:
+                c["assets"] = {}
+            loader.load_collections(iter(colls), insert_mode=Methods.insert)
+            loader.load_items(str(work / "items.ndjson"), insert_mode=Methods.insert)
+            db.close()
+
+        def ours(dsn):
+            load_release(open_release(str(work / "release")), dsn)
+
+        def ours_library_reader(dsn):
+            own = rows_module.items_from_batch
+            rows_module.items_from_batch = library_reader  # the workers fork with it
+            try:
+                load_release(open_release(str(work / "release")), dsn)
+            finally:
+                rows_module.items_from_batch = own
+
+        variants = [("plain `pypgstac load items` (NDJSON, insert; no queryable indexes, no ANALYZE)", plain),
+                    ("`api load`", ours),
+                    ("`api load` reading the geoparquet with stac-geoparquet's `stac_table_to_items`", ours_library_reader)]
+        for run in (1, 2):
+            for name, fn in variants:
+                db_name = f"cpu_{run}_{variants.index((name, fn))}"
+                with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+                    conn.execute(f"CREATE DATABASE {db_name}")
+                prepare_database(base + "/" + db_name)
+                me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+                pg0, t0 = _cpu_of_postgres(cluster), time.perf_counter()
+                fn(base + "/" + db_name)
+                wall, pg1 = time.perf_counter() - t0, _cpu_of_postgres(cluster)
+                me1, kids1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu_me = me1.ru_utime + me1.ru_stime - me.ru_utime - me.ru_stime
+                cpu_kids = max(0.0, kids1.ru_utime + kids1.ru_stime - kids.ru_utime - kids.ru_stime)
+                results.append((name, run, wall, cpu_me, cpu_kids, pg1 - pg0))
+                print(results[-1], flush=True)
+    finally:
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    plain_cpu = statistics.mean(r[3] + r[4] + r[5] for r in results if r[0] == variants[0][0])
+    lines = [f"# CPU seconds of loading {n:,} items (bench/bench_api.py --load-cpu {n})", "",
+             f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} (2 cores, shared). CPU: `getrusage` of the loading process and of its worker processes, `/proc` of PostgreSQL's processes.", "",
+             "| load | run | wall s | CPU s: loading process | its workers | PostgreSQL | total | total, ratio to the plain load (mean) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, run, wall, a, b, c in results:
+        lines.append(f"| {name} | {run} | {wall:.1f} | {a:.1f} | {b:.1f} | {c:.1f} | {a + b + c:.1f} | {(a + b + c) / plain_cpu:.2f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out.write_text(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--items", type=int, default=282384)
@@ -343,10 +448,14 @@ def main() -> None:
     ap.add_argument("--skip-baseline", action="store_true", help="skip the pypgstac baseline load (while iterating; the table then has no ratio)")
     ap.add_argument("--workers", type=int, default=None, help="processes formatting rows for `api load` (default: its own, 2)")
     ap.add_argument("--keep-running", action="store_true", help="leave the database running at the end (for profiling)")
-    ap.add_argument("--read-paths", type=int, default=None, metavar="N", help="only compare the two ways of reading N items of a folder release")
+    ap.add_argument("--read-paths", type=int, default=None, metavar="N", help="only compare the ways of reading N items of a folder release")
+    ap.add_argument("--load-cpu", type=int, default=None, metavar="N", help="only compare the CPU seconds of loading N items: plain pypgstac, api load, api load with stac-geoparquet's reader")
     args = ap.parse_args()
     if args.read_paths:
         compare_read_paths(args.read_paths, REPO / "bench" / "results" / "api-read-paths.md")
+        return
+    if args.load_cpu:
+        compare_load_cpu(args.load_cpu, REPO / "bench" / "results" / "api-load-cpu.md")
         return
 
     from pypgstac.db import PgstacDB
