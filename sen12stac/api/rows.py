@@ -179,11 +179,12 @@ def start_pool(dsn: str, workers: int) -> Any:
 
 
 class Formatter:
-    """The rows of a sequence of tasks, in order: with a pool, ``window`` tasks are formatted
-    ahead by the workers (started when the formatter is made, so a collection's first rows are
-    being formatted while the previous one is still being written); without one, each task is
-    formatted by ``loader`` when taken. Iterating again starts over (pypgstac's loader retries
-    a partition load on some errors, and must then get every row again)."""
+    """The rows of a sequence of tasks, batch by batch, in order (:meth:`batches`): with a pool,
+    ``window`` tasks are formatted ahead by the workers (from when the formatter is made, so a
+    collection's first rows are being formatted while the previous one's statistics are
+    gathered); without one, each task is formatted by ``loader`` when taken. Calling
+    :meth:`batches` again starts over (pypgstac's loader retries a partition load on some
+    errors, and must then get every row again)."""
 
     def __init__(self, make_tasks: Callable[[], Iterator[Task]], pool: Any, loader: Any, window: int) -> None:
         self.make_tasks, self.pool, self.loader, self.window = make_tasks, pool, loader, max(1, window)
@@ -221,10 +222,6 @@ class Formatter:
         finally:
             for f in pending:
                 f.cancel()
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for rows in self.batches():
-            yield from rows
 
     def close(self) -> None:
         if self._first is not None:
