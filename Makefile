@@ -27,7 +27,7 @@ browser:
 browser-test-tools:
 	@bash scripts/build-stac-browser.sh --test-tools
 
-# infra/bucket.yaml and the JSON beside it, rendered from sen12stac/infra.py.
+# infra/bucket.yaml and the JSON beside it, rendered from sen12stac/infra/.
 infra: $(STAMP)
 	$(PY) scripts/make_infra.py
 

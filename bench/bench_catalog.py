@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/bench_catalog.py                 # 10k and 100k items
     .venv/bin/python bench/bench_catalog.py --sizes 2000    # quick look
+    .venv/bin/python bench/bench_catalog.py --compare-ref main   # also the writer rows of another commit's code
 
 For each size, in a fresh subprocess (so peak RSS is that size's alone):
 
@@ -24,6 +25,11 @@ machine: note the load, and compare the rows of one run (each round's own ratio 
 Then the time to make 10k fresh files durable with one ``sync(2)`` and with an ``fdatasync``
 per file, and ``validate_catalog``'s two engines.
 
+``--compare-ref REF`` also runs the two CatalogWriter rows (discard, LocalStore) with the
+code of git revision REF (extracted with ``git archive`` into the scratch folder), interleaved
+with this checkout's rows in the same rounds: how a change to the writer (its stac-geoparquet
+conversion, say) moves the figures, against the same baseline.
+
 Synthetic records (scripts/make_examples.py) with placeholder assets: 1,156 patch
 positions per scene as in the recipe's 4480 px scenes, seasons round-robin. Records are
 generated per scene outside the timed region. Prints a markdown table and writes it to
@@ -44,11 +50,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
+# the code measured: this checkout, or another revision's tree (--compare-ref) in a row's subprocess
+TREE = Path(os.environ.get("SEN12STAC_BENCH_TREE") or REPO)
+sys.path.insert(0, str(TREE))
+sys.path.insert(0, str(TREE / "scripts"))
 
 SEASONS = ("spring", "summer", "fall", "winter")
 MODES = ("plain", "writer-discard", "writer-local", "writer-local-threads", "writer-local-fsync")
+REF_MODES = ("writer-discard", "writer-local")  # run with --compare-ref's code too
 COLS = 34  # 34 x 34 = 1,156 positions per scene
 
 
@@ -189,20 +198,21 @@ def run_validate(n: int, tmp: Path) -> list[dict]:
     """validate_catalog over an n-item catalog (schemas, links; placeholder assets, so no
     asset checks), with the fastjsonschema fast path and with jsonschema alone."""
     from sen12stac.stac import validate as v
+    from sen12stac.stac.validate import engines
     from sen12stac.store import LocalStore
 
     store = LocalStore(tmp / "val")
     run_writer(n, store, tmp)
     out = []
     for fast in (True, False):
-        v.USE_FAST_PATH = fast
+        engines.USE_FAST_PATH = fast
         t0 = time.perf_counter()
         problems = v.validate_catalog(store, check_assets=False, workers=1)
         dt = time.perf_counter() - t0
         if problems:
             raise SystemExit(f"validation found problems in the bench catalog: {problems[:3]}")
         out.append({"n": n, "fast": fast, "total_s": dt})
-    v.USE_FAST_PATH = True
+    engines.USE_FAST_PATH = True
     return out
 
 
@@ -253,6 +263,7 @@ def main() -> int:
     ap.add_argument("--durability-files", type=int, default=10000, help="files made durable by sync(2) and by fdatasync each (0: skip)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "catalog.md")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the fastest run of each method is reported")
+    ap.add_argument("--compare-ref", default=None, metavar="REF", help="also run the writer rows with git revision REF's code (e.g. main)")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(int(args.one[0]), args.one[1], args.scratch)))
@@ -264,8 +275,19 @@ def main() -> int:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _ref_tree(ref: str, scratch: Path) -> Path:
+    """The files of git revision ``ref`` in a folder of the scratch space."""
+    tree = scratch / "ref-tree"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
 def _run(args: argparse.Namespace, scratch: Path) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    ref_tree = _ref_tree(args.compare_ref, scratch) if args.compare_ref else None
+    runs = [(mode, None) for mode in MODES] + ([(mode, ref_tree) for mode in REF_MODES] if ref_tree else [])
     rows = []
     rounds: list[tuple[int, int, dict[str, dict]]] = []
     load0 = os.getloadavg()[0]
@@ -275,17 +297,20 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
         best: dict[str, dict] = {}
         for rnd in range(args.repeat):
             this_round: dict[str, dict] = {}
-            for mode in MODES:
+            for mode, tree in runs:
                 t0 = time.perf_counter()
+                env = dict(os.environ, SEN12STAC_BENCH_TREE=str(tree)) if tree else None
                 out = subprocess.run(
-                    [sys.executable, __file__, "--one", str(n), mode, "--scratch", str(scratch)], check=True, capture_output=True, text=True
+                    [sys.executable, __file__, "--one", str(n), mode, "--scratch", str(scratch)], check=True, capture_output=True, text=True, env=env
                 ).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 r["load"] = os.getloadavg()[0]
-                print(f"  {n:>7} {mode:<18} {r['items'] / r['total_s']:>8.0f} items/s  ({time.perf_counter() - t0:.0f} s wall, load {r['load']:.1f})", file=sys.stderr)
-                this_round[mode] = r
-                if mode not in best or r["total_s"] < best[mode]["total_s"]:
-                    best[mode] = r
+                key = f"{mode}@ref" if tree else mode
+                r["mode"] = key
+                print(f"  {n:>7} {key:<22} {r['items'] / r['total_s']:>8.0f} items/s  ({time.perf_counter() - t0:.0f} s wall, load {r['load']:.1f})", file=sys.stderr)
+                this_round[key] = r
+                if key not in best or r["total_s"] < best[key]["total_s"]:
+                    best[key] = r
             rounds.append((n, rnd + 1, this_round))
         rows.extend(best.values())
     load1 = os.getloadavg()[0]
@@ -294,7 +319,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
         "# Catalog writing: CatalogWriter vs plain json.dumps per-item files",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"`bench/bench_catalog.py --sizes {args.sizes} --repeat {args.repeat}`. Synthetic records, 1,156 items per scene, 4 collections. "
+        f"`bench/bench_catalog.py --sizes {args.sizes} --repeat {args.repeat}{f' --compare-ref {args.compare_ref}' if args.compare_ref else ''}`. Synthetic records, 1,156 items per scene, 4 collections. "
         "Each row runs in its own process (peak RSS is that row's alone). Items/s = items / (add_scene time + finish time); "
         f"record generation is outside the timed region. The methods ran interleaved, {args.repeat} rounds, the fastest run of each "
         f"kept. Machine load (1-min average) {load0:.1f} at the start, {load1:.1f} at the end, on {os.cpu_count()} cores.",
@@ -309,6 +334,8 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
         "writer-local-threads": "the same with 4 put threads (the writer's default before this change)",
         "writer-local-fsync": "CatalogWriter -> LocalStore with an fsync per object (as `publish` into a folder writes)",
     }
+    for mode in REF_MODES:
+        label[f"{mode}@ref"] = f"{label[mode]}, code of `{args.compare_ref}`"
     for n in sizes:
         base = next(r for r in rows if r["n"] == n and r["mode"] == "plain")
         base_rate = base["items"] / base["total_s"]
@@ -332,6 +359,21 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
         p, w = rr["plain"], rr["writer-local"]
         pr, wr = p["items"] / p["total_s"], w["items"] / w["total_s"]
         lines.append(f"| {n:,} | {rnd} | {pr:,.0f} | {wr:,.0f} | {wr / pr:.2f} | {w['load']:.1f} |")
+    if ref_tree:
+        lines += [
+            "",
+            f"This checkout against `{args.compare_ref}`'s code, per round (time ratio: this code's seconds / `{args.compare_ref}`'s; "
+            "above 1 means this code is slower; finish = the stac-geoparquet files, collections, root):",
+            "",
+            "| items | round | writer -> discard, time ratio | writer -> LocalStore, time ratio | add_scene s (this / ref) | finish s (this / ref) |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for n, rnd, rr in rounds:
+            d, dr, w, wr_ = rr["writer-discard"], rr["writer-discard@ref"], rr["writer-local"], rr["writer-local@ref"]
+            lines.append(
+                f"| {n:,} | {rnd} | {d['total_s'] / dr['total_s']:.2f} | {w['total_s'] / wr_['total_s']:.2f} | "
+                f"{w['add_s']:.1f} / {wr_['add_s']:.1f} | {w['finish_s']:.1f} / {wr_['finish_s']:.1f} |"
+            )
     local = [r for r in rows if r["mode"] == "writer-local"]  # noqa: the build's way
     if len(local) >= 2:
         a, b = local[0], local[-1]
@@ -342,9 +384,10 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
             f"{b['total_s'] / a['total_s']:.1f}x the time (items/s {ra:,.0f} -> {rb:,.0f}); peak RSS "
             f"{a['max_rss_mb']:.0f} -> {b['max_rss_mb']:.0f} MB.",
         ]
-    for r in local:
+    for r in (x for x in rows if x["mode"] in ("writer-local", "writer-local@ref")):
+        code = f" (`{args.compare_ref}`'s code)" if r["mode"].endswith("@ref") else ""
         lines.append(
-            f"At {r['n']:,} items: {r['bytes_on_disk'] / r['n']:,.0f} bytes of catalog per item on disk "
+            f"At {r['n']:,} items{code}: {r['bytes_on_disk'] / r['n']:,.0f} bytes of catalog per item on disk "
             f"(item JSON + scene catalogs + collections), stac-geoparquet {r['parquet_bytes'] / r['n']:,.0f} bytes per item."
         )
     if args.durability_files:

@@ -5,6 +5,10 @@
 One file per season: every graph the earthengine source sends for one scene (a fixed ROI,
 the recipe's 4,480 px grid), serialized as the REST API receives it. Review the diff: a
 change here is a change to what Earth Engine computes.
+
+earthengine-api initializes against the test suite's Earth Engine API on 127.0.0.1
+(tests/eefake.py: a discovery document and algorithm list written for the tests), then builds
+and ``.serialize()``s the graphs itself; nothing leaves the machine.
 """
 from __future__ import annotations
 
@@ -18,12 +22,16 @@ ROI_LON, ROI_LAT = 11.576, 48.137  # Munich: a fixed land ROI (zone 32N)
 
 
 def build() -> dict[str, dict]:
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))
+    from eefake import EarthEngineApi, environment, initialize
+
     from sen12stac.seasons import SEASONS
     from sen12stac.sources.earthengine.graphs import describe
-    from sen12stac.sources.earthengine.offline import initialize_offline
     from sen12stac.utm import default_grid
 
-    initialize_offline()
+    with EarthEngineApi() as api, environment(api.offline_env()):
+        initialize(api.url)
     grid = default_grid(ROI_LON, ROI_LAT, 4480)
     return {name: describe(season, grid) for name, season in SEASONS.items()}
 

@@ -1,7 +1,7 @@
-"""Render infra/ from sen12stac/infra.py (the one definition): the CloudFormation template
+"""Render infra/ from sen12stac/infra/ (the one definition): the CloudFormation template
 infra/bucket.yaml and the plain JSON files beside it; and infra/dask/sen12stac.yaml, the Dask
 settings for a cluster's scheduler and workers, from sen12stac/daskconfig.py. tests/test_infra.py re-renders and
-compares, so edit sen12stac/infra.py and run `make infra` (this script), never the files.
+compares, so edit sen12stac/infra/bucket.py and run `make infra` (this script), never the files.
 
     .venv/bin/python scripts/make_infra.py [--check]
 """
@@ -15,7 +15,7 @@ import yaml
 from sen12stac import daskconfig, infra
 
 INFRA = Path(__file__).resolve().parents[1] / "infra"
-HEADER = "# Generated from sen12stac/infra.py by scripts/make_infra.py -- do not edit; see infra/README.md.\n"
+HEADER = "# Generated from sen12stac/infra/ by scripts/make_infra.py -- do not edit; see infra/README.md.\n"
 
 
 class _Dumper(yaml.SafeDumper):

@@ -19,20 +19,17 @@ without them the footprint and the thumbnail still show.
 """
 from __future__ import annotations
 
-import io
 import json
-import posixpath
 import re
+import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from functools import partial
-from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from .errors import ConfigError, StoreError
@@ -208,84 +205,56 @@ def runtime_config(catalog_url: str, title: str) -> dict[str, Any]:
     }
 
 
-class _Handler(SimpleHTTPRequestHandler):
-    """Browser files at /, the release folder at /data/, /config.js generated."""
+class _MediaTypes:
+    """ASGI wrapper of StaticFiles: the media type of a file by its suffix (MEDIA_TYPES, the same
+    on every machine, where starlette guesses from the global mimetypes table), and no caching."""
 
-    dist: Path
-    folder: Path | None
-    config_js: bytes
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MEDIA_TYPES}
+    def __init__(self, app: Any) -> None:
+        self.app = app
 
-    def __init__(self, *args: Any, dist: Path, folder: Path | None, config_js: bytes, **kwargs: Any) -> None:
-        self.dist, self.folder, self.config_js = dist, folder, config_js
-        super().__init__(*args, directory=str(dist), **kwargs)
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        media_type = MEDIA_TYPES.get(PurePosixPath(scope["path"]).suffix.lower())
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                if media_type and message["status"] in (200, 206) and not any(
+                        k.lower() == b"content-type" and v.startswith(b"multipart/") for k, v in headers):
+                    headers = [(k, v) for k, v in headers if k.lower() != b"content-type"] + [(b"content-type", media_type.encode())]
+                message = {**message, "headers": headers + [(b"cache-control", b"no-store")]}
+            await send(message)
 
-    def end_headers(self) -> None:
-        self.send_header("Cache-Control", "no-store")
-        super().end_headers()
+        await self.app(scope, receive, send_with_headers)
 
-    def do_GET(self) -> None:  # noqa: N802
-        if urllib.parse.urlsplit(self.path).path == "/config.js":
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "text/javascript; charset=utf-8")
-            self.send_header("Content-Length", str(len(self.config_js)))
-            self.end_headers()
-            self.wfile.write(self.config_js)
-            return
-        super().do_GET()
 
-    def send_head(self):  # noqa: ANN201 - adds single byte ranges (COG readers such as geotiff.js ask for them)
-        rng = self.headers.get("Range")
-        path = self.translate_path(self.path)
-        if not rng or not Path(path).is_file():
-            return super().send_head()
-        m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
-        size = Path(path).stat().st_size
-        if not m or (not m.group(1) and not m.group(2)):
-            return super().send_head()
-        if m.group(1):
-            start, end = int(m.group(1)), min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
-        else:  # suffix range: the last N bytes
-            start, end = max(0, size - int(m.group(2))), size - 1
-        if start >= size or start > end:
-            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
-            self.send_header("Content-Range", f"bytes */{size}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return None
-        with open(path, "rb") as f:
-            f.seek(start)
-            body = f.read(end - start + 1)
-        self.send_response(HTTPStatus.PARTIAL_CONTENT)
-        self.send_header("Content-Type", self.guess_type(path))
-        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        return io.BytesIO(body)
+def _app(dist: Path, folder: Path | None, config_js: bytes) -> Any:
+    """Browser files at /, the release folder at /data/, /config.js generated; starlette's
+    StaticFiles answers byte ranges (COG readers such as geotiff.js ask for them), refuses paths
+    outside its folder and lists no directories."""
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
 
-    def translate_path(self, path: str) -> str:
-        raw = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
-        if self.folder is not None and raw.startswith(DATA_PREFIX):
-            root, rest = self.folder, raw[len(DATA_PREFIX):]
-        else:
-            root, rest = self.dist, raw.lstrip("/")
-        parts = [p for p in posixpath.normpath("/" + rest).split("/") if p and p not in (".", "..")]
-        return str(root.joinpath(*parts)) if parts else str(root)
+    async def config(request: Any) -> Response:
+        return Response(config_js, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-store"})
 
-    def list_directory(self, path: Any):  # no directory listings
-        self.send_error(HTTPStatus.NOT_FOUND, "no listing")
-        return None
+    routes: list[Any] = [Route("/config.js", config)]
+    if folder is not None:
+        routes.append(Mount(DATA_PREFIX.rstrip("/"), app=_MediaTypes(StaticFiles(directory=folder))))
+    routes.append(Mount("/", app=_MediaTypes(StaticFiles(directory=dist, html=True))))
+    return Starlette(routes=routes)
 
 
 @dataclass
 class BrowseServer:
     """A running browser server. ``url`` opens the catalog; ``close()`` stops it."""
 
-    httpd: ThreadingHTTPServer
+    server: Any  # uvicorn.Server
+    sock: socket.socket
+    address: tuple[str, int]
     target: Target
     thread: threading.Thread
     catalog_url: str
@@ -293,7 +262,7 @@ class BrowseServer:
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
+        host, port = self.address
         return f"http://{host}:{port}/"
 
     def page_url(self, relative: str = "") -> str:
@@ -301,9 +270,9 @@ class BrowseServer:
         return self.url + "#/" + relative.lstrip("/")
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.should_exit = True
         self.thread.join(timeout=5)
+        self.sock.close()
 
     def __enter__(self) -> "BrowseServer":
         return self
@@ -313,24 +282,38 @@ class BrowseServer:
 
 
 def serve(target: Target, dist: Path, *, host: str = "127.0.0.1", port: int = 0) -> BrowseServer:
-    """Start serving in a background thread; returns at once. ``port=0`` picks a free port."""
+    """Start serving (uvicorn) in a background thread; returns once it answers. ``port=0`` picks a free port."""
+    import uvicorn
+
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(f"refusing to serve on {host}", fix="browse binds to 127.0.0.1 only")
     if not build_is_ready(dist):
         raise ConfigError(f"no STAC Browser build in {dist}", fix="run scripts/build-stac-browser.sh")
+    # The socket is bound here, before the app exists: config.js names the port.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        httpd = ThreadingHTTPServer((host, port), _Handler)  # handler factory set below, after the port is known
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
     except OSError as exc:
+        sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}", fix="pick another --port, or 0 for any free port") from None
-    bound_host, bound_port = httpd.server_address[:2]
+    bound_host, bound_port = sock.getsockname()[:2]
     if target.kind == "folder":
         catalog_url = f"http://{bound_host}:{bound_port}{DATA_PREFIX}{urllib.parse.quote(target.catalog_key)}"
     else:
         assert target.catalog_url
         catalog_url = target.catalog_url
     config_js = ("window.STAC_BROWSER_CONFIG = " + json.dumps(runtime_config(catalog_url, target.title), indent=1) + ";\n").encode()
-    httpd.RequestHandlerClass = partial(_Handler, dist=dist, folder=target.folder, config_js=config_js)  # type: ignore[assignment]
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, name="sen12stac-browse", daemon=True)
+    app = _app(dist, target.folder, config_js)
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", ws="none", log_config=None, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="sen12stac-browse", daemon=True)
     thread.start()
-    return BrowseServer(httpd=httpd, target=target, thread=thread, catalog_url=catalog_url)
+    deadline = time.monotonic() + 10.0
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        server.should_exit = True
+        sock.close()
+        raise ConfigError(f"the browser server on {host}:{bound_port} did not start", fix="run the command again; see the messages above")
+    return BrowseServer(server=server, sock=sock, address=(bound_host, bound_port), target=target, thread=thread, catalog_url=catalog_url)

@@ -534,12 +534,9 @@ app.add_typer(api_app, name="api")
 
 
 def _need_api_extra() -> None:
-    try:
-        import pypgstac  # noqa: F401
-        import stac_fastapi.pgstac  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:
-        raise ConfigError(f"the STAC API needs the api extra ({exc.name} is not installed)", fix="pip install 'sen12stac[api]'") from None
+    from .extras import require
+
+    require("api")
 
 
 def _open_release(url: str, asset_base_url: Optional[str], endpoint_url: Optional[str]):
@@ -671,7 +668,7 @@ def browse(
         _fail(exc)
 
 
-# -- infra: the release bucket as code (sen12stac/infra.py; infra/README.md) -----------------
+# -- infra: the release bucket as code (sen12stac/infra/; infra/README.md) ------------------
 
 infra_app = typer.Typer(no_args_is_help=True, help="The release bucket as code: policy, CORS, versioning, lifecycle (the same definition as infra/bucket.yaml).")
 app.add_typer(infra_app, name="infra")
@@ -684,8 +681,9 @@ def infra_apply(
     no_public_access_block: bool = typer.Option(False, "--no-public-access-block", help="skip the public access block (endpoints without that API, e.g. MinIO)"),
     allow_http: bool = typer.Option(False, "--allow-http", help="a plain-http endpoint (local MinIO, moto): leave out the statement that denies plain-HTTP requests"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
+    yes: bool = typer.Option(False, "--yes", help="replace settings the bucket already has in another form (shown as a diff first; without --yes nothing is changed)"),
 ) -> None:
-    """Put the bucket's versioning, CORS, lifecycle rule, public access block and policy (idempotent)."""
+    """Put the bucket's versioning, CORS, lifecycle rule, public access block and policy: shows each part's difference first, replaces existing ones only with --yes (idempotent)."""
     try:
         from . import infra
         from .store.s3 import S3Store
@@ -694,7 +692,8 @@ def infra_apply(
         opts = _s3_options(endpoint_url=endpoint_url)
         store = S3Store.from_url(f"s3://{bucket}", **opts)
         report = infra.apply(store.boto3_client(), bucket, prefix, public=public, endpoint=opts.get("endpoint_url") or "AWS", allow_http=allow_http,
-                             public_access_block_supported=not no_public_access_block)
+                             public_access_block_supported=not no_public_access_block, yes=yes,
+                             on_plan=lambda plan: out.print(plan.plan_text(), highlight=False, markup=False, soft_wrap=True))
         out.print(str(report), highlight=False, soft_wrap=True)
     except Sen12StacError as exc:
         _fail(exc)

@@ -26,6 +26,10 @@ class ConfigError(Sen12StacError, ValueError):
     """A configuration value is invalid (unknown season, bad threshold, ...)."""
 
 
+class MissingExtraError(ConfigError, ImportError):
+    """An optional part needs an extra that is not installed (``sen12stac.extras.require``)."""
+
+
 class SourceError(Sen12StacError, OSError):
     """A source could not deliver a scene (corrupt raster, missing band, no overlap, ...)."""
 

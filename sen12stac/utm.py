@@ -2,7 +2,9 @@
 
 Zones follow the UTM/MGRS convention Sentinel-2 tiles use, including the two
 exceptions: zone 32V is widened over south-west Norway (3-12 E, 56-64 N) and the
-Svalbard band (72-84 N) uses zones 31, 33, 35 and 37 only.
+Svalbard band (72-84 N) uses zones 31, 33, 35 and 37 only. The zone number comes from the
+``utm`` package, which applies both; pyproj's CRS database (``query_utm_crs_info``) knows
+neither exception and answers two zones on each zone edge (bench/bench_libs.py).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import math
 from functools import lru_cache
 
 from pyproj import Transformer
+from utm import latlon_to_zone_number
 
 from .errors import ConfigError
 from .models import Grid
@@ -38,22 +41,7 @@ def _check_lonlat(lon: float, lat: float) -> tuple[float, float]:
 def utm_zone(lon: float, lat: float) -> int:
     """UTM zone number (1..60) of a WGS84 point, with the Norway and Svalbard exceptions."""
     lon, lat = _check_lonlat(lon, lat)
-    if lon >= 180.0:
-        lon -= 360.0
-    zone = int(math.floor((lon + 180.0) / 6.0)) + 1
-    zone = min(max(zone, 1), 60)
-    if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:
-        zone = 32
-    elif 72.0 <= lat <= 84.0 and 0.0 <= lon < 42.0:
-        if lon < 9.0:
-            zone = 31
-        elif lon < 21.0:
-            zone = 33
-        elif lon < 33.0:
-            zone = 35
-        else:
-            zone = 37
-    return zone
+    return int(latlon_to_zone_number(lat, lon))  # 180 E wraps to zone 1, as -180
 
 
 def utm_epsg(lon: float, lat: float) -> int:

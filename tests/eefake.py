@@ -1,28 +1,46 @@
-"""A fake Earth Engine REST server behind earthengine-api's HTTP transport (offline tests).
+"""Earth Engine's REST API on 127.0.0.1, for earthengine-api's real client in tests (offline).
 
-``ee.Initialize``, graph building, serialization and every ``ee.data`` call run for real
-(:mod:`sen12stac.sources.earthengine.offline`); this class answers the requests they send:
+``ee.Initialize(url=<this server>)`` runs unchanged: earthengine-api and google-api-python-client
+fetch the discovery document and the algorithm list from here over HTTP, build their request
+code from them, and every ``ee.data`` call (``value:compute``, ``image:computePixels``,
+``image:export``, ``operations/<id>``) and a service account's token exchange arrive here as
+real HTTP requests. Nothing of earthengine-api is replaced or read from its own test data.
 
-* ``value:compute``   scene metadata (granules) and randomPoints coordinates;
-* ``image:computePixels``  real Sentinel rasters resampled (nearest, like Earth Engine's
-  default) onto the requested grid, as GeoTIFF; the documented request limits are enforced
-  (400 above 48 MB of pixels, 32,768 px per side);
-* ``image:export`` + ``operations/<id>``  batch tasks that move PENDING -> RUNNING -> SUCCEEDED
-  (or FAILED) over successive polls and then write the GeoTIFF into a "Drive" folder.
+* :func:`discovery_document` and :data:`ALGORITHMS` describe only the part of the API this
+  project uses. **Written for these tests from Google's public references** (the Earth Engine
+  REST API reference, https://developers.google.com/earth-engine/reference/rest, for the
+  methods; the API docs of each algorithm, https://developers.google.com/earth-engine/apidocs,
+  for the argument names, types and order), not copied from earthengine-api's files. The
+  golden graphs (tests/earthengine/golden/) show they match: the graphs
+  ``.serialize()`` builds from them are the ones the client built against the service's own
+  list.
+* :class:`EarthEngineApi` serves them (and refuses, as a proxy, the data catalog request
+  ``ee.Initialize`` makes with urllib: :meth:`EarthEngineApi.offline_env`).
+* :class:`FakeEarthEngine` answers the computations:
+
+  * ``value:compute``   scene metadata (granules) and randomPoints coordinates;
+  * ``image:computePixels``  real Sentinel rasters resampled (nearest, like Earth Engine's
+    default) onto the requested grid, as GeoTIFF; the documented request limits are enforced
+    (400 above 48 MB of pixels, 32,768 px per side);
+  * ``image:export`` + ``operations/<id>``  batch tasks that move PENDING -> RUNNING -> SUCCEEDED
+    (or FAILED) over successive polls and then write the GeoTIFF into a "Drive" folder.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.io import MemoryFile
 from pyproj import Transformer
-
-from conftest import real_samples
+from rasterio.io import MemoryFile
 
 MAX_BYTES = 48 * 1024 * 1024
 MAX_SIDE = 32768
@@ -32,8 +50,258 @@ SPAIN_LONLAT = (-0.7590, 38.1060)
 
 
 def spain_pair() -> dict[str, tuple[Path, list[int]]]:
+    from conftest import real_samples
+
     root = real_samples() / "sen1floods11"
     return {"s1": (root / "Spain_7370579_S1Hand.tif", [1]), "s2": (root / "Spain_7370579_S2Hand.tif", [4, 3, 2])}
+
+
+# ----------------------------------------------------------------------------- the API description
+# Written for these tests from Google's public references (see the module docstring); only what
+# the earthengine source and earthengine-api's initialization use.
+
+#: algorithm -> (return type, [(argument, type, optional)]), arguments in the documented order.
+#: Types as the REST ``Algorithm`` resource names them; an argument documented with several
+#: types (``Feature|Geometry|Object``) is ``Object``.
+ALGORITHMS: dict[str, tuple[str, list[tuple[str, str, bool]]]] = {
+    "Collection.filter": ("FeatureCollection", [("collection", "FeatureCollection", False), ("filter", "Filter", False)]),
+    "Collection.geometry": ("Geometry", [("collection", "FeatureCollection", False), ("maxError", "ErrorMargin", True)]),
+    "Collection.limit": ("FeatureCollection", [("collection", "FeatureCollection", False), ("limit", "Integer", True), ("key", "String", True),
+                                               ("ascending", "Boolean", True)]),
+    "Collection.loadTable": ("FeatureCollection", [("tableId", "Object", False), ("geometryColumn", "String", True), ("version", "Long", True)]),
+    "Collection.map": ("FeatureCollection", [("collection", "FeatureCollection", False), ("baseAlgorithm", "Algorithm", False), ("dropNulls", "Boolean", True)]),
+    "Collection.size": ("Integer", [("collection", "FeatureCollection", False)]),
+    "Collection.toList": ("List", [("collection", "FeatureCollection", False), ("count", "Integer", False), ("offset", "Integer", True)]),
+    "Date": ("Date", [("value", "Object", False), ("timeZone", "String", True)]),
+    "Date.millis": ("Long", [("date", "Date", False)]),
+    "DateRange": ("DateRange", [("start", "Object", False), ("end", "Object", True), ("timeZone", "String", True)]),
+    "Dictionary.set": ("Dictionary", [("dictionary", "Dictionary", False), ("key", "String", False), ("value", "Object", False)]),
+    "Element.get": ("Object", [("object", "Element", False), ("property", "String", False)]),
+    "Element.toDictionary": ("Dictionary", [("element", "Element", False), ("properties", "List", True)]),
+    "ErrorMargin": ("ErrorMargin", [("value", "Float", True), ("unit", "String", True)]),
+    "Feature": ("Feature", [("geometry", "Geometry", False), ("metadata", "Dictionary", True)]),
+    "FeatureCollection.randomPoints": ("FeatureCollection", [("region", "Geometry", False), ("points", "Integer", True), ("seed", "Long", True),
+                                                             ("maxError", "ErrorMargin", True)]),
+    "Filter.dateRangeContains": ("Filter", [("leftField", "String", True), ("rightValue", "Object", True), ("rightField", "String", True),
+                                            ("leftValue", "Object", True)]),
+    "Filter.equals": ("Filter", [("leftField", "String", True), ("rightValue", "Object", True), ("rightField", "String", True), ("leftValue", "Object", True)]),
+    "Filter.greaterThan": ("Filter", [("leftField", "String", True), ("rightValue", "Object", True), ("rightField", "String", True),
+                                      ("leftValue", "Object", True)]),
+    "Filter.intersects": ("Filter", [("leftField", "String", True), ("rightValue", "Object", True), ("rightField", "String", True),
+                                     ("leftValue", "Object", True), ("maxError", "ErrorMargin", True)]),
+    "Filter.listContains": ("Filter", [("leftField", "String", True), ("rightValue", "Object", True), ("rightField", "String", True),
+                                       ("leftValue", "Object", True)]),
+    "Filter.not": ("Filter", [("filter", "Filter", False)]),
+    "Geometry.coordinates": ("List", [("geometry", "Geometry", False)]),
+    "Geometry.intersection": ("Geometry", [("left", "Geometry", False), ("right", "Geometry", False), ("maxError", "ErrorMargin", True),
+                                           ("proj", "Projection", True)]),
+    "GeometryConstructors.MultiPolygon": ("Geometry", [("coordinates", "List", False), ("crs", "Projection", True), ("geodesic", "Boolean", True),
+                                                       ("maxError", "ErrorMargin", True), ("evenOdd", "Boolean", True)]),
+    "GeometryConstructors.Rectangle": ("Geometry", [("coordinates", "List", False), ("crs", "Projection", True), ("geodesic", "Boolean", True),
+                                                    ("evenOdd", "Boolean", True)]),
+    "Image.clip": ("Image", [("input", "Image", False), ("geometry", "Object", False)]),
+    "Image.clipToBoundsAndScale": ("Image", [("input", "Image", False), ("geometry", "Geometry", True), ("width", "Integer", True), ("height", "Integer", True),
+                                             ("maxDimension", "Integer", True), ("scale", "Float", True)]),
+    "Image.constant": ("Image", [("value", "Object", False)]),
+    "Image.mask": ("Image", [("image", "Image", False), ("mask", "Image", True)]),
+    "Image.projection": ("Projection", [("image", "Image", False)]),
+    "Image.rename": ("Image", [("input", "Image", False), ("names", "List", False)]),
+    "Image.reproject": ("Image", [("image", "Image", False), ("crs", "Projection", False), ("crsTransform", "List", True), ("scale", "Float", True)]),
+    "Image.select": ("Image", [("input", "Image", False), ("bandSelectors", "List", False), ("newNames", "List", True)]),
+    "Image.toFloat": ("Image", [("value", "Image", False)]),
+    "Image.toInt32": ("Image", [("value", "Image", False)]),
+    "Image.toUint16": ("Image", [("value", "Image", False)]),
+    "Image.unmask": ("Image", [("input", "Image", False), ("value", "Image", True), ("sameFootprint", "Boolean", True)]),
+    "Image.updateMask": ("Image", [("image", "Image", False), ("mask", "Image", False)]),
+    "ImageCollection.load": ("ImageCollection", [("id", "String", False), ("version", "Long", True)]),
+    "ImageCollection.mosaic": ("Image", [("collection", "ImageCollection", False)]),
+    "List.map": ("List", [("list", "List", False), ("baseAlgorithm", "Algorithm", False), ("dropNulls", "Boolean", True)]),
+    "Number.divide": ("Number", [("left", "Number", False), ("right", "Number", False)]),
+    "Number.round": ("Number", [("input", "Number", False)]),
+    "Number.subtract": ("Number", [("left", "Number", False), ("right", "Number", False)]),
+    "Projection": ("Projection", [("crs", "Object", False), ("transform", "List", True), ("transformWkt", "String", True)]),
+}
+
+
+def algorithm_list() -> dict[str, Any]:
+    """:data:`ALGORITHMS` as the REST API's ``ListAlgorithmsResponse``."""
+    return {"algorithms": [
+        {"name": f"algorithms/{name}", "description": "", "returnType": returns,
+         "arguments": [{"argumentName": a, "type": t, **({"optional": True} if optional else {})} for a, t, optional in args]}
+        for name, (returns, args) in sorted(ALGORITHMS.items())
+    ]}
+
+
+def _path_param(pattern: str) -> dict[str, Any]:
+    return {"type": "string", "location": "path", "required": True, "pattern": pattern}
+
+
+def _method(method_id: str, http: str, path: str, param: str, pattern: str, request: str | None, response: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": method_id, "httpMethod": http, "path": path, "flatPath": path, "parameterOrder": [param],
+                           "parameters": {param: _path_param(pattern)}, "response": {"$ref": response}}
+    if request:
+        out["request"] = {"$ref": request}
+    return out
+
+
+def discovery_document(root_url: str) -> dict[str, Any]:
+    """The REST discovery document of the Earth Engine API (v1), the methods the earthengine
+    source calls only, with ``rootUrl`` this server."""
+    project = "^projects/[^/]+$"
+    schemas = ("ListAlgorithmsResponse", "ComputeValueRequest", "ComputeValueResponse", "ComputePixelsRequest", "HttpBody",
+               "ExportImageRequest", "Operation")
+    return {
+        "kind": "discovery#restDescription", "discoveryVersion": "v1", "id": "earthengine:v1", "name": "earthengine", "version": "v1",
+        "title": "Google Earth Engine API (the part sen12stac uses; written for its tests)", "protocol": "rest",
+        "rootUrl": root_url, "servicePath": "", "baseUrl": root_url, "batchPath": "batch",
+        "parameters": {
+            "alt": {"type": "string", "location": "query", "default": "json", "enum": ["json", "media", "proto"]},
+            "prettyPrint": {"type": "boolean", "location": "query", "default": "true"},
+            "fields": {"type": "string", "location": "query"},
+            "key": {"type": "string", "location": "query"},
+            "quotaUser": {"type": "string", "location": "query"},
+            "$.xgafv": {"type": "string", "location": "query", "enum": ["1", "2"]},
+        },
+        "schemas": {name: {"id": name, "type": "object", "properties": {}} for name in schemas},
+        "resources": {"projects": {"resources": {
+            "algorithms": {"methods": {
+                "list": _method("earthengine.projects.algorithms.list", "GET", "v1/{+parent}/algorithms", "parent", project, None, "ListAlgorithmsResponse"),
+            }},
+            "value": {"methods": {
+                "compute": _method("earthengine.projects.value.compute", "POST", "v1/{+project}/value:compute", "project", project,
+                                   "ComputeValueRequest", "ComputeValueResponse"),
+            }},
+            "image": {"methods": {
+                "computePixels": _method("earthengine.projects.image.computePixels", "POST", "v1/{+project}/image:computePixels", "project", project,
+                                         "ComputePixelsRequest", "HttpBody"),
+                "export": _method("earthengine.projects.image.export", "POST", "v1/{+project}/image:export", "project", project,
+                                  "ExportImageRequest", "Operation"),
+            }},
+            "operations": {"methods": {
+                "get": _method("earthengine.projects.operations.get", "GET", "v1/{+name}", "name", "^projects/[^/]+/operations/.*$", None, "Operation"),
+            }},
+        }}},
+    }
+
+
+# ----------------------------------------------------------------------------- the server
+
+DROP = object()  #: a handler's answer: close the connection without a response (a dropped network)
+
+
+class EarthEngineApi:
+    """The API on ``url`` (127.0.0.1, a free port): the discovery document, the algorithm list
+    and a service account's token; every request is logged as ``(method, path, body)`` (path
+    without the leading slash and query; JSON bodies parsed). Subclasses answer more by
+    overriding :meth:`handle`. Use as a context manager."""
+
+    def __init__(self, *, deny: str | None = None) -> None:
+        self.deny = deny
+        self.log: list[tuple[str, str, Any]] = []
+        self.authorizations: list[str | None] = []  # each logged request's Authorization header
+        self.tunnels: list[str] = []  # host:port of each refused proxy tunnel
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_CONNECT(self) -> None:  # a tunnel asked of us as a proxy (see offline_env): refused
+                api.tunnels.append(self.path)
+                self.send_error(403, "offline: no tunnels")
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def _serve(self, method: str) -> None:
+                path = urlsplit(self.path).path.lstrip("/")
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body: Any = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode()  # form-encoded (the token request)
+                if path == "$discovery/rest":
+                    return self._send(200, discovery_document(api.url + "/"))
+                api.log.append((method, path, body))
+                api.authorizations.append(self.headers.get("Authorization"))
+                answer = api.handle(method, path, body)
+                if answer is DROP:
+                    self.close_connection = True
+                    return
+                self._send(*(answer or (404, _error(404, f"fake: no {method} {path}", "NOT_FOUND"))))
+
+            def _send(self, status: int, content: Any) -> None:
+                data, ctype = (content, "application/octet-stream") if isinstance(content, bytes) else (json.dumps(content).encode(), "application/json")
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-earth-engine", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def offline_env(self) -> dict[str, str]:
+        """Environment for a process that initializes earthengine-api against this server:
+        ``ee.Initialize`` also fetches the data catalog's list of deprecated assets from
+        storage.googleapis.com with urllib (and carries on without it when that fails); urllib
+        sends https requests through the proxy the environment names, which is this server,
+        and it refuses the tunnel. Loopback requests go direct."""
+        return {"https_proxy": self.url, "HTTPS_PROXY": self.url, "no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"}
+
+    def handle(self, method: str, path: str, body: Any) -> Any:
+        """``(status, bytes | JSON)``, :data:`DROP`, or None (404)."""
+        if path == "token" or path.endswith("/token"):  # OAuth token exchange of a service-account credential
+            return 200, {"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"}
+        if method == "GET" and path.endswith("/algorithms"):
+            if self.deny:
+                return 403, _error(403, self.deny, "PERMISSION_DENIED")
+            return 200, algorithm_list()
+        return None
+
+
+def _error(code: int, message: str, status: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "status": status}}
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set, as it was afterwards (for scripts and module-scoped fixtures)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def initialize(url: str, project: str = "fake") -> None:
+    """``ee.Initialize`` against the server at ``url`` without credentials (a picklable
+    ``connect`` for ``EarthEngineSource``: ``functools.partial(initialize, api.url)``)."""
+    import ee
+
+    ee.Reset()
+    ee.Initialize(None, url=url, project=project)
 
 
 # granule metadata as Earth Engine returns it for the two catalogs (ids in the real formats)
@@ -73,18 +341,22 @@ def function_names(node: Any) -> set[str]:
     return set(find(node, "functionName"))
 
 
-class FakeEarthEngine:
+
+
+class FakeEarthEngine(EarthEngineApi):
+    """The API with the computations the earthengine source requests (see the module docstring)."""
+
     def __init__(self, *, pair: dict[str, tuple[Path, list[int]]] | None = None, s1: list | None = None, s2: list | None = None,
                  points: dict | None = None, drive_dir: Path | None = None, polls_to_finish: int = 2, fail_first: bool = False,
                  deny: str | None = None, gcs_root: Path | None = None) -> None:
+        super().__init__(deny=deny)
         self.pair = pair or spain_pair()
         self.s1 = S1_GRANULES if s1 is None else s1
         self.s2 = S2_GRANULES if s2 is None else s2
         self.points = points
         self.drive_dir, self.gcs_root = drive_dir, gcs_root
-        self.polls_to_finish, self.fail_first, self.deny = polls_to_finish, fail_first, deny
+        self.polls_to_finish, self.fail_first = polls_to_finish, fail_first
         self.operations: dict[str, dict] = {}
-        self.log: list[tuple[str, str, Any]] = []
 
     # ---------------------------------------------------------------- rendering
     def render(self, kind: str, crs: str, transform: Affine, width: int, height: int) -> bytes:
@@ -134,12 +406,7 @@ class FakeEarthEngine:
         return {"VV": "s1", "B4": "s2", "top": "top"}[bands[0]]
 
     # ---------------------------------------------------------------- the REST API
-    def __call__(self, method: str, path: str, body: Any):
-        self.log.append((method, path, body))
-        if self.deny and path.endswith("/algorithms"):
-            return 403, {"error": {"code": 403, "status": "PERMISSION_DENIED", "message": self.deny}}
-        if path == "token" or path.endswith("/token"):  # OAuth token exchange of a service-account credential
-            return 200, {"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"}
+    def handle(self, method: str, path: str, body: Any) -> Any:
         if path.endswith("value:compute"):
             return self._compute(body)
         if path.endswith("image:computePixels"):
@@ -148,7 +415,7 @@ class FakeEarthEngine:
             return self._export(body)
         if "/operations/" in path:
             return self._operation(path.split("/operations/", 1)[1])
-        return None  # the algorithm list: from the recorded fixture
+        return super().handle(method, path, body)
 
     def _compute(self, body: dict):
         expr = body["expression"]

@@ -337,7 +337,7 @@ def test_the_build_is_made_once_lazily_and_failures_are_clear(tmp_path):
 
 def test_the_folder_server_serves_the_release_and_byte_ranges(tmp_path):
     """One origin: browser files at /, the release under /data/, /config.js names the catalog;
-    COG readers get byte ranges; nothing outside the folder is reachable."""
+    COG readers get byte ranges (one or several per request); nothing outside the folder is reachable."""
     import urllib.error
     import urllib.request
 
@@ -372,6 +372,9 @@ def test_the_folder_server_serves_the_release_and_byte_ranges(tmp_path):
         assert status == 206 and body == blob[100:356] and headers["Content-Range"] == f"bytes 100-355/{len(blob)}"
         assert get("data/sub/a.tif", Range="bytes=-16")[2] == blob[-16:]
         assert get("data/sub/a.tif", Range=f"bytes={len(blob)}-")[0] == 416
+        status, headers, body = get("data/sub/a.tif", Range="bytes=0-9,200-209")  # several ranges in one request
+        assert status == 206 and headers["Content-Type"].startswith("multipart/byteranges")
+        assert blob[0:10] in body and blob[200:210] in body and len(body) < len(blob)
         assert get("data/sub/a.tif")[2] == blob
         assert get("data/../secret.txt")[0] == 404 and get("data/%2e%2e/secret.txt")[0] == 404
         assert get("data/sub/")[0] == 404  # no listings

@@ -1,5 +1,6 @@
-"""Earth Engine credentials, project access and request limits, offline (the real
-earthengine-api and google-auth code; only the HTTP transport is fake)."""
+"""Earth Engine credentials, project access and request limits, offline: the real
+earthengine-api and google-auth code over HTTP against the test API on 127.0.0.1
+(tests/eefake.py), the token exchange included."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from eefake import FakeEarthEngine
+from eefake import EarthEngineApi
 
 
 @pytest.fixture
@@ -23,8 +24,18 @@ def no_credentials(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def key_file(tmp_path):
-    """A service-account JSON key as Google issues it (a fresh RSA key; it signs, offline)."""
+def api(monkeypatch):
+    """The Earth Engine API on 127.0.0.1, and this process's environment set for it."""
+    with EarthEngineApi() as server:
+        for k, v in server.offline_env().items():
+            monkeypatch.setenv(k, v)
+        yield server
+
+
+@pytest.fixture
+def key_file(tmp_path, api):
+    """A service-account JSON key as Google issues it (a fresh RSA key; it signs, offline), its
+    token endpoint the test API's."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -34,7 +45,7 @@ def key_file(tmp_path):
     path.write_text(json.dumps({
         "type": "service_account", "project_id": "sa-project", "private_key_id": "0123", "private_key": pem,
         "client_email": "builder@sa-project.iam.gserviceaccount.com", "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
+        "token_uri": f"{api.url}/token",
     }))
     return path
 
@@ -64,27 +75,27 @@ def test_cli_build_without_credentials_exits_2_before_any_work(no_credentials, t
     assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
 
 
-def test_a_service_account_key_signs_in_and_names_the_project(key_file):
+def test_a_service_account_key_signs_in_and_names_the_project(key_file, api):
     from sen12stac.sources.earthengine.auth import connect
-    from sen12stac.sources.earthengine.offline import RecordedTransport
 
-    fake = FakeEarthEngine()
-    transport = RecordedTransport(fake)
-    assert connect(None, key_file, http_transport=transport) == "sa-project"
-    paths = [p for _, p, _ in fake.log]
+    assert connect(None, key_file, url=api.url) == "sa-project"
+    paths = [p for _, p, _ in api.log]
     assert paths[0] == "token"  # the key was exchanged for a token (google-auth's JWT grant)
-    assert paths[-1].endswith("projects/sa-project/algorithms")
+    assert "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer" in api.log[0][2]
+    assert paths[-1] == "v1/projects/sa-project/algorithms" and api.authorizations[-1] == "Bearer fake-token"
+    # earthengine-api 1.5 and later also fetch the data catalog's deprecated assets at initialization
+    # (urllib, through the proxy the environment names): refused here, nothing else asked for
+    assert set(api.tunnels) <= {"storage.googleapis.com:443"}
 
 
-def test_a_project_without_earth_engine_access_says_how_to_register(key_file):
+def test_a_project_without_earth_engine_access_says_how_to_register(key_file, api):
     from sen12stac.errors import ConfigError
     from sen12stac.sources.earthengine.auth import connect
-    from sen12stac.sources.earthengine.offline import RecordedTransport
 
-    deny = ("Project 'projects/no-ee' is not registered to use Earth Engine. "
-            "Visit https://code.earthengine.google.com/register?project=no-ee to register your project.")
+    api.deny = ("Project 'projects/no-ee' is not registered to use Earth Engine. "
+                "Visit https://code.earthengine.google.com/register?project=no-ee to register your project.")
     with pytest.raises(ConfigError) as err:
-        connect("no-ee", key_file, http_transport=RecordedTransport(FakeEarthEngine(deny=deny)))
+        connect("no-ee", key_file, url=api.url)
     msg = str(err.value)
     _one_line_with_fix(msg)
     assert "Earth Engine refused project 'no-ee'" in msg and "is not registered" in msg and "roles/earthengine.viewer" in msg

@@ -1,14 +1,16 @@
-"""Earth Engine graphs, built offline on the real earthengine-api and checked for the paper's
-parameters; goldens under tests/earthengine/golden/ (regenerate: scripts/ee_goldens.py)."""
+"""Earth Engine graphs, built offline on the real earthengine-api (initialized against the
+test API on 127.0.0.1, tests/eefake.py) and checked for the paper's parameters; goldens under
+tests/earthengine/golden/ (regenerate: scripts/ee_goldens.py)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
 
 from conftest import REPO
-from eefake import constants, expand, find, function_names, selected_bands
+from eefake import EarthEngineApi, constants, environment, expand, find, function_names, initialize, selected_bands
 
 sys.path.insert(0, str(REPO / "scripts"))
 import ee_goldens  # noqa: E402
@@ -26,6 +28,46 @@ PAPER_SEEDS = {"spring": 1158, "summer": 1868, "fall": 1970, "winter": 2017}
 @pytest.fixture(scope="module")
 def graphs():
     return ee_goldens.build()
+
+
+@pytest.fixture(scope="module")
+def initialized():
+    """earthengine-api initialized against the test API (the graphs below need no more)."""
+    with EarthEngineApi() as api, environment(api.offline_env()):
+        initialize(api.url)
+        yield api
+
+
+_AUDIT = """
+import json, sys
+from pathlib import Path
+import ee
+ee_dir = str(Path(ee.__file__).resolve().parent)
+seen = {"ee_files": [], "connects": []}
+def hook(event, args):
+    if event == "open" and isinstance(args[0], str) and args[0].startswith(ee_dir) and not args[0].endswith((".py", ".pyc", ".so")):
+        seen["ee_files"].append(args[0])
+    elif event == "socket.connect":
+        seen["connects"].append(list(args[1])[:2] if isinstance(args[1], tuple) else str(args[1]))
+sys.addaudithook(hook)
+sys.path.insert(0, sys.argv[1])
+import ee_goldens
+graphs = ee_goldens.build()
+print(json.dumps({**seen, "seasons": sorted(graphs)}))
+"""
+
+
+def test_goldens_are_made_by_earthengine_api_over_loopback_without_its_test_files():
+    """The goldens' graphs come from earthengine-api initialized over HTTP against our own API
+    description: no file of earthengine-api's other than its code is opened (its wheel ships
+    test fixtures: none is read), and every connection goes to 127.0.0.1 (Python audit events,
+    in a process of its own)."""
+    out = subprocess.run([sys.executable, "-c", _AUDIT, str(REPO / "scripts")], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["seasons"] == ["fall", "spring", "summer", "winter"]
+    assert seen["ee_files"] == []
+    assert seen["connects"] and all(c[0] == "127.0.0.1" for c in seen["connects"]), seen["connects"]
 
 
 def _invocations(node, name):
@@ -82,26 +124,22 @@ def test_paper_parameters_in_graphs(graphs, season):
     assert sorted((p["arguments"]["seed"]["constantValue"], p["arguments"]["points"]["constantValue"]) for p in rp) == [(PAPER_SEEDS[season], 50), (PAPER_SEEDS[season], 100)]
 
 
-def test_recipe_is_configurable():
+def test_recipe_is_configurable(initialized):
     from sen12stac.seasons import SEASONS
     from sen12stac.sources.earthengine import graphs as g
-    from sen12stac.sources.earthengine.offline import initialize_offline
     from sen12stac.utm import default_grid
 
-    initialize_offline()
     region = g.roi_region(default_grid(2.35, 48.85, 512))
     doc = expand(g.serialize(g.s2_collection(region, SEASONS["summer"], g.Recipe(s2_collection="COPERNICUS/S2", max_cloud=5.0))))
     assert "COPERNICUS/S2" in constants(doc) and 5.0 in constants(doc)
 
 
-def test_inline_layers_are_uploaded_as_planar_multipolygons():
+def test_inline_layers_are_uploaded_as_planar_multipolygons(initialized):
     from shapely.geometry import box
 
     from sen12stac.seasons import SEASONS
     from sen12stac.sources.earthengine import graphs as g
-    from sen12stac.sources.earthengine.offline import initialize_offline
 
-    initialize_offline()
     land = g.layer_geometry([box(0, 0, 1, 1), box(10, 10, 12, 11)])
     urban = g.layer_geometry([box(5, 5, 5.1, 5.1)])
     doc = expand(g.serialize(g.random_points(land, urban, SEASONS["fall"])))

@@ -1,9 +1,12 @@
-"""The Earth Engine source end to end, offline: real earthengine-api and ee.data request code,
-a fake REST server (tests/eefake.py) serving real Sentinel rasters, the real pipeline."""
+"""The Earth Engine source end to end, offline: real earthengine-api and ee.data request code
+over HTTP against a fake REST server on 127.0.0.1 (tests/eefake.py) serving real Sentinel
+rasters, the real pipeline."""
 from __future__ import annotations
 
 import functools
 import json
+import signal
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,25 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from eefake import SPAIN_LONLAT, FakeEarthEngine, constants, expand, find, function_names
+from eefake import DROP, SPAIN_LONLAT, FakeEarthEngine, constants, expand, find, function_names, initialize
+
+
+@pytest.fixture
+def make_fake(monkeypatch):
+    """``make_fake(**options)``: a FakeEarthEngine on 127.0.0.1, this process's environment set
+    for it (inherited by Dask workers); closed after the test."""
+    servers = []
+
+    def make(**kw):
+        fake = FakeEarthEngine(**kw)
+        servers.append(fake)
+        for k, v in fake.offline_env().items():
+            monkeypatch.setenv(k, v)
+        return fake
+
+    yield make
+    for fake in servers:
+        fake.close()
 
 
 def _rois_file(path: Path, set_name: str = "ROIs1970_fall", points=(SPAIN_LONLAT,)) -> Path:
@@ -31,22 +52,21 @@ def _config(tmp_path: Path, **ee_opts):
 
 def _source(config, fake, **kw):
     from sen12stac.sources.earthengine import EarthEngineSource
-    from sen12stac.sources.earthengine.offline import initialize_offline
 
     return EarthEngineSource(config.earthengine, scene_size_m=config.scene_size_px * config.pixel_size,
-                             connect=functools.partial(initialize_offline, "fake", fake), **kw)
+                             connect=functools.partial(initialize, fake.url), **kw)
 
 
 def _requests(fake, suffix):
     return [b for m, p, b in fake.log if p.endswith(suffix)]
 
 
-def test_an_earth_engine_scene_goes_through_qc_into_a_valid_release(tmp_path):
+def test_an_earth_engine_scene_goes_through_qc_into_a_valid_release(tmp_path, make_fake):
     from sen12stac.pipeline import build
     from sen12stac.store import open_store
     from sen12stac.stac.validate import validate_catalog
 
-    fake = FakeEarthEngine()
+    fake = make_fake()
     config = _config(tmp_path)
     store = open_store(str(tmp_path / "out"))
     summary = build(config, store, source=_source(config, fake))
@@ -83,7 +103,7 @@ def test_an_earth_engine_scene_goes_through_qc_into_a_valid_release(tmp_path):
     # the assembled scene equals one whole-grid rendering of the same real rasters
     scene_dir = next((tmp_path / "cache" / "scenes" / "ROIs1970_fall").iterdir())
     with rasterio.open(scene_dir / "s2.tif") as ds:
-        whole = FakeEarthEngine().render("s2", ds.crs.to_string(), ds.transform, ds.width, ds.height)
+        whole = fake.render("s2", ds.crs.to_string(), ds.transform, ds.width, ds.height)
         assembled = ds.read()
     with rasterio.MemoryFile(whole) as mem, mem.open() as ref:
         np.testing.assert_array_equal(assembled, ref.read())
@@ -101,11 +121,11 @@ def test_an_earth_engine_scene_goes_through_qc_into_a_valid_release(tmp_path):
     assert "S1A_IW_GRDH_1SDV_20170905T174325" in derived and "S2B_MSIL1C_20171003T105021" in derived
 
 
-def test_a_roi_without_s1_is_dropped_not_failed(tmp_path):
+def test_a_roi_without_s1_is_dropped_not_failed(tmp_path, make_fake):
     from sen12stac.pipeline import build
     from sen12stac.store import open_store
 
-    fake = FakeEarthEngine(s1=[])
+    fake = make_fake(s1=[])
     config = _config(tmp_path)
     summary = build(config, open_store(str(tmp_path / "out")), source=_source(config, fake), write_catalog=False)
     (scene,) = summary.scenes
@@ -113,12 +133,12 @@ def test_a_roi_without_s1_is_dropped_not_failed(tmp_path):
     assert not _requests(fake, "image:computePixels")  # no pixels fetched for a dropped ROI
 
 
-def test_a_killed_pixel_download_resumes_at_the_next_chunk(tmp_path):
+def test_a_killed_pixel_download_resumes_at_the_next_chunk(tmp_path, make_fake):
     from sen12stac.models import SceneRequest
     from sen12stac.pipeline import scene_request
     from sen12stac.seasons import SEASONS
 
-    fake = FakeEarthEngine()
+    fake = make_fake()
     config = _config(tmp_path)
     source = _source(config, fake)
     (roi,) = source.rois("fall")
@@ -126,10 +146,13 @@ def test_a_killed_pixel_download_resumes_at_the_next_chunk(tmp_path):
     calls = {"n": 0}
     real = fake._pixels
 
+    client = threading.main_thread().ident
+
     def dying(body):
         calls["n"] += 1
-        if calls["n"] == 12:
-            raise KeyboardInterrupt  # the machine goes down mid-scene
+        if calls["n"] == 12:  # Ctrl-C in the client while it waits for the 12th chunk; no answer comes
+            signal.pthread_kill(client, signal.SIGINT)
+            return DROP
         return real(body)
 
     fake._pixels = dying
@@ -144,11 +167,11 @@ def test_a_killed_pixel_download_resumes_at_the_next_chunk(tmp_path):
     assert len(_requests(fake, "value:compute")) == 1  # granule metadata kept in the cache too
 
 
-def test_seamlines_come_from_the_granule_on_top(tmp_path):
+def test_seamlines_come_from_the_granule_on_top(tmp_path, make_fake):
     from sen12stac.pipeline import scene_request
     from sen12stac.seasons import SEASONS
 
-    fake = FakeEarthEngine()
+    fake = make_fake()
     config = _config(tmp_path)
     source = _source(config, fake)
     (roi,) = source.rois("fall")
@@ -160,10 +183,10 @@ def test_seamlines_come_from_the_granule_on_top(tmp_path):
     assert scene.seam_mask(Window(200, 0, 184, 384)).sum() == 0  # a window away from it has none
 
 
-def test_batch_export_polls_and_resumes_by_task_state(tmp_path):
+def test_batch_export_polls_and_resumes_by_task_state(tmp_path, make_fake):
     drive = tmp_path / "drive"
     drive.mkdir()
-    fake = FakeEarthEngine(drive_dir=drive, polls_to_finish=3)
+    fake = make_fake(drive_dir=drive, polls_to_finish=3)
     config = _config(tmp_path, export="drive", drive_folder="sen12stac", drive_dir=drive, poll_seconds=60)
     from sen12stac.pipeline import scene_request
     from sen12stac.seasons import SEASONS
@@ -205,10 +228,10 @@ def test_batch_export_polls_and_resumes_by_task_state(tmp_path):
         np.testing.assert_array_equal(scene.read_s2(Window(0, 0, 384, 384)), np.where((ref.read() == 0).any(axis=0), 0, ref.read()))
 
 
-def test_a_failed_export_is_started_again(tmp_path):
+def test_a_failed_export_is_started_again(tmp_path, make_fake):
     drive = tmp_path / "drive"
     drive.mkdir()
-    fake = FakeEarthEngine(drive_dir=drive, polls_to_finish=1, fail_first=True)
+    fake = make_fake(drive_dir=drive, polls_to_finish=1, fail_first=True)
     config = _config(tmp_path, export="drive", drive_folder="sen12stac", drive_dir=drive)
     from sen12stac.errors import SourceError
     from sen12stac.pipeline import scene_request
@@ -224,11 +247,11 @@ def test_a_failed_export_is_started_again(tmp_path):
     assert "projects/fake/operations/OP0002" in names and len(_requests(fake, "image:export")) == 4
 
 
-def test_rois_from_earth_engine_random_points_then_the_overlap_rule(tmp_path):
+def test_rois_from_earth_engine_random_points_then_the_overlap_rule(tmp_path, make_fake):
     # 384 px scenes overlap closer than 3.84 km x sqrt(2) = 5.4 km: two land points 2.9 km apart
     # (the second is dropped), a third 7.1 km away (kept), one urban point far away
     points = {"land": [[10.0, 50.0], [10.04, 50.0], [10.1, 50.0]], "urban": [[-3.7, 40.4]]}
-    fake = FakeEarthEngine(points=points)
+    fake = make_fake(points=points)
     config = _config(tmp_path, rois="earthengine", land_asset="projects/p/assets/land", urban_asset="projects/p/assets/urban")
     rois = _source(config, fake).rois("spring")
     assert [(r.index, r.lon, r.kind) for r in rois] == [(0, 10.0, "land"), (1, 10.1, "land"), (2, -3.7, "urban")]
@@ -239,11 +262,11 @@ def test_rois_from_earth_engine_random_points_then_the_overlap_rule(tmp_path):
     assert _source(config, fake).rois("spring") == rois and len(_requests(fake, "value:compute")) == 1  # cached per season
 
 
-def test_a_refused_request_fails_the_scene_with_the_fix_and_keeps_the_build_resumable(tmp_path):
+def test_a_refused_request_fails_the_scene_with_the_fix_and_keeps_the_build_resumable(tmp_path, make_fake):
     from sen12stac.pipeline import build
     from sen12stac.store import open_store
 
-    fake = FakeEarthEngine()
+    fake = make_fake()
     fake._pixels = lambda body: (400, {"error": {"code": 400, "message": "User memory limit exceeded.", "status": "INVALID_ARGUMENT"}})
     config = _config(tmp_path)
     summary = build(config, open_store(str(tmp_path / "out")), source=_source(config, fake))
@@ -252,7 +275,7 @@ def test_a_refused_request_fails_the_scene_with_the_fix_and_keeps_the_build_resu
     assert "computePixels failed" in scene["message"] and "User memory limit exceeded" in scene["message"] and "Fix: run the same command again" in scene["message"]
 
 
-def test_batch_export_to_cloud_storage_downloads_with_the_real_client(tmp_path):
+def test_batch_export_to_cloud_storage_downloads_with_the_real_client(tmp_path, make_fake):
     """toCloudStorage, then google-cloud-storage lists and downloads the export from a bucket
     server on 127.0.0.1; a neighbouring export whose name starts the same is left alone."""
     from gcsfake import FakeGcs
@@ -261,7 +284,7 @@ def test_batch_export_to_cloud_storage_downloads_with_the_real_client(tmp_path):
     from sen12stac.seasons import SEASONS
     from sen12stac.sources.earthengine.source import export_name
 
-    fake = FakeEarthEngine(gcs_root=tmp_path / "gcs", polls_to_finish=2)
+    fake = make_fake(gcs_root=tmp_path / "gcs", polls_to_finish=2)
     config = _config(tmp_path, export="gcs", bucket="my-bucket", prefix="runs/a")
     with FakeGcs(tmp_path / "gcs") as gcs:
         source = _source(config, fake, sleep=lambda s: None, storage_client=gcs.client)
@@ -278,17 +301,18 @@ def test_batch_export_to_cloud_storage_downloads_with_the_real_client(tmp_path):
     assert s2.shape == (3, 384, 384) and (s2 > 0).mean() > 0.99
 
 
-def test_scenes_run_on_real_dask_workers(tmp_path):
+def test_scenes_run_on_real_dask_workers(tmp_path, make_fake):
     """A LocalCluster worker process receives the pickled source, signs in on its own and fetches the scene."""
     from sen12stac.config import make_config
     from sen12stac.pipeline import build
     from sen12stac.store import open_store
 
-    fake = FakeEarthEngine()
+    fake = make_fake()
     base = _config(tmp_path)
     config = make_config(**{**base.model_dump(), "workers": 1})
     summary = build(config, open_store(str(tmp_path / "out")), source=_source(config, fake), write_catalog=False)
     (scene,) = summary.scenes
     assert scene["status"] == "published" and scene["patches"] >= 4, scene
-    assert not _requests(fake, "image:computePixels")  # this process's fake saw none: the worker's copy did the work
+    # the worker process initialized earthengine-api on its own (a second algorithm list) and fetched the scene
+    assert len(_requests(fake, "/algorithms")) == 2 and len(_requests(fake, "image:computePixels")) == 33
     assert len(list((tmp_path / "cache" / "scenes").rglob("*.tif"))) == 3

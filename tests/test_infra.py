@@ -7,10 +7,11 @@
   unconditionally. moto stores policies but does not enforce them, so the documents are
   what is tested here.
 * The CloudFormation template and the JSON files are what ``scripts/make_infra.py`` renders
-  from ``sen12stac/infra.py`` (one definition), and the template lints clean (cfn-lint: no
+  from ``sen12stac/infra/`` (one definition), and the template lints clean (cfn-lint: no
   errors, no warnings).
 * ``sen12stac infra apply`` against the real local S3 server: policy, CORS, versioning,
-  lifecycle and public access block round-trip.
+  lifecycle and public access block round-trip; settings the bucket already has are shown
+  as a diff and replaced only with ``--yes``.
 """
 from __future__ import annotations
 
@@ -171,8 +172,8 @@ def get(key: str, tls: bool = True) -> dict[str, Any]:
     return {"action": "s3:GetObject", "resource": obj(key), "ctx": {"aws:SecureTransport": str(tls).lower()}}
 
 
-def list_bucket(prefix: str = "") -> dict[str, Any]:
-    return {"action": "s3:ListBucket", "resource": f"arn:aws:s3:::{BUCKET}", "ctx": {"aws:SecureTransport": "true", "s3:prefix": prefix}}
+def list_bucket(prefix: str = "", tls: bool = True) -> dict[str, Any]:
+    return {"action": "s3:ListBucket", "resource": f"arn:aws:s3:::{BUCKET}", "ctx": {"aws:SecureTransport": str(tls).lower(), "s3:prefix": prefix}}
 
 
 def delete(key: str) -> dict[str, Any]:
@@ -252,6 +253,25 @@ def test_nobody_overwrites_a_release_not_even_an_admin():
     assert decide(part, bucket_policy, admin) == "allow"
 
 
+ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+
+
+@pytest.mark.parametrize("public", [True, False])
+def test_deny_statements_stay_inside_the_release_prefix(public):
+    """The bucket may hold other things (logs, other datasets, a second release prefix): the policy's
+    denials reach only the release prefix, the rest of the bucket keeps whatever rules it has."""
+    bucket_policy, _ = _policies(public)
+    for key in ("other/a.json", "sen12-other/v1.0.0/catalog.json", "catalog.json", "logs/v1.0.0/x"):
+        for request in (put(key), put(key, if_match=True), put(key, tls=False), get(key, tls=False), delete(key)):
+            assert decide(request, bucket_policy, ADMIN) == "allow", (key, request)
+    assert decide(list_bucket("other/", tls=False), bucket_policy, ADMIN) == "allow"
+    # ... and still hold inside it
+    for request in (put("sen12/v1.0.0/a.tif"), put("sen12/v1.0.0/a.tif", if_match=True), put("sen12/catalog.json"),
+                    get("sen12/v1.0.0/a.tif", tls=False), get("sen12/catalog.json", tls=False), list_bucket("sen12/", tls=False)):
+        assert decide(request, bucket_policy, ADMIN) == "deny", request
+    assert not [s for s in bucket_policy["Statement"] if "NotResource" in s]
+
+
 def test_evaluator_catches_a_weakened_policy():
     """The checks above can fail: a policy without the immutability statements lets the publisher overwrite."""
     bucket_policy, publisher = _policies(True)
@@ -271,6 +291,7 @@ def test_bucket_is_versioned_with_cors_and_lifecycle():
     assert {"ETag", "Content-Range"} <= set(rule["ExposedHeaders"]) and "Range" in rule["AllowedHeaders"]
     (life,) = bucket["LifecycleConfiguration"]["Rules"]
     assert life["Status"] == "Enabled" and life["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1
+    assert life["Prefix"] == "sen12/"  # the release prefix's uploads, not the rest of the bucket
 
 
 def test_files_are_rendered_from_the_one_definition():
@@ -280,7 +301,7 @@ def test_files_are_rendered_from_the_one_definition():
     finally:
         sys.path.pop(0)
     for name, text in make_infra.rendered().items():
-        assert (INFRA / name).read_text() == text, f"infra/{name} differs from sen12stac/infra.py: run .venv/bin/python scripts/make_infra.py"
+        assert (INFRA / name).read_text() == text, f"infra/{name} differs from sen12stac/infra/: run .venv/bin/python scripts/make_infra.py"
     # the JSON files say what the template says, for the same parameter values
     public = rendered(PublicRead="true")
     sub = lambda name: json.loads((INFRA / name).read_text().replace("${BucketName}", BUCKET).replace("${ReleasePrefix}", "sen12"))  # noqa: E731
@@ -315,13 +336,15 @@ def test_infra_apply_round_trips(s3_client, bucket, moto, public):
     values = infra.BucketValues(bucket=bucket, prefix="sen12")
     assert got["versioning"] == {"Status": "Enabled"}
     assert got["cors"] == infra.cors_rules()
-    assert got["lifecycle"] == infra.lifecycle_rules()
+    assert got["lifecycle"] == infra.lifecycle_rules(values)
     assert got["policy"] == infra.bucket_policy(values, public=public, require_tls=False)
-    assert {s["Sid"] for s in got["policy"]["Statement"]} | {"DenyInsecureTransport"} == {s["Sid"] for s in infra.bucket_policy(values, public=public)["Statement"]}
+    tls_only = {"DenyInsecureTransportUnderThePrefix", "DenyInsecureListingOfThePrefix"}
+    assert {s["Sid"] for s in got["policy"]["Statement"]} | tls_only == {s["Sid"] for s in infra.bucket_policy(values, public=public)["Statement"]}
     assert got["public_access_block"] == infra.public_access_block(public=public)
     assert any(s["Sid"] == "PublicReadOfReleases" for s in got["policy"]["Statement"]) is public
-    # idempotent
-    infra.apply(s3_client, bucket, "sen12", public=public, endpoint=moto.endpoint_url, allow_http=True)
+    # idempotent: nothing to put again, and it says so
+    again = infra.apply(s3_client, bucket, "sen12", public=public, endpoint=moto.endpoint_url, allow_http=True)
+    assert again.applied == [] and len(again.unchanged) == 5 and str(again).startswith("nothing to change")
     assert infra.read_back(s3_client, bucket) == got
 
 
@@ -349,7 +372,7 @@ def test_the_local_server_honours_the_policy_for_anonymous_reads(s3_client, buck
     assert anonymous("sen12/v1.0.0/catalog.json") == 200
     assert anonymous("sen12/catalog.json") == 200
     assert anonymous("sen12/staging/catalog.json") == 403
-    infra.apply(s3_client, bucket, "sen12", public=False, endpoint=moto.endpoint_url, allow_http=True)
+    infra.apply(s3_client, bucket, "sen12", public=False, endpoint=moto.endpoint_url, allow_http=True, yes=True)
     assert anonymous("sen12/v1.0.0/catalog.json") == 403
 
 
@@ -362,7 +385,7 @@ def test_infra_apply_cli(tmp_path, moto, bucket, s3_client):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PUBLIC" in r.stdout and "PublicReadOfReleases" in r.stdout
     policy = json.loads(s3_client.get_bucket_policy(Bucket=bucket)["Policy"])
-    assert {s["Sid"] for s in policy["Statement"]} >= {"CreateOnlyOutsideTheLandingCatalog", "PublicReadOfReleases"}
+    assert {s["Sid"] for s in policy["Statement"]} >= {"CreateOnlyUnderThePrefix", "ReleasesAreNeverReplaced", "PublicReadOfReleases"}
     assert obj("sen12/v*/*").replace(BUCKET, bucket) in policy["Statement"][-1]["Resource"]
     missing = subprocess.run([*cli, "s3://no-such-bucket-here/sen12", "--allow-http", "--endpoint-url", moto.endpoint_url], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert missing.returncode == 4 and "no-such-bucket-here" in missing.stderr and "Fix:" in missing.stderr, missing.stderr
@@ -420,3 +443,95 @@ def test_a_bucket_without_prefix_as_apply_builds_it():
     assert decide(put("v2.0.0/catalog.json", if_none_match=True), public, publisher) == "allow"
     assert infra.split_bucket_url("s3://my-bucket") == ("my-bucket", "")
     assert infra.split_bucket_url("s3://my-bucket/a/b/") == ("my-bucket", "a/b")
+
+
+# -- infra apply on a bucket that already has settings: shown, replaced only with --yes -----
+
+SOMEONE_ELSES = {
+    "policy": lambda b: {"Version": "2012-10-17", "Statement": [
+        {"Sid": "SomeoneElsesPublicFolder", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/public/*"}]},
+    "cors": [{"ID": "maps-viewer", "AllowedOrigins": ["https://maps.example.org"], "AllowedMethods": ["GET"]}],
+    "lifecycle": [{"ID": "expire-logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 30}}],
+}
+
+
+def _put_someone_elses(s3_client, bucket: str, parts=("policy", "cors", "lifecycle")) -> None:
+    if "policy" in parts:
+        s3_client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(SOMEONE_ELSES["policy"](bucket)))
+    if "cors" in parts:
+        s3_client.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": SOMEONE_ELSES["cors"]})
+    if "lifecycle" in parts:
+        s3_client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": SOMEONE_ELSES["lifecycle"]})
+
+
+def _on_the_server(s3_client, bucket: str) -> dict[str, Any]:
+    """Every setting `infra apply` manages, as the server holds it (None where there is none)."""
+    from botocore.exceptions import ClientError
+
+    out: dict[str, Any] = {"versioning": s3_client.get_bucket_versioning(Bucket=bucket).get("Status")}
+    for name, call, key in (("policy", s3_client.get_bucket_policy, "Policy"), ("cors", s3_client.get_bucket_cors, "CORSRules"),
+                            ("lifecycle", s3_client.get_bucket_lifecycle_configuration, "Rules"),
+                            ("public_access_block", s3_client.get_public_access_block, "PublicAccessBlockConfiguration")):
+        try:
+            out[name] = call(Bucket=bucket)[key]
+        except ClientError:
+            out[name] = None
+    return out
+
+
+def _cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEN12STAC_"))}
+    env.update(AWS_ACCESS_KEY_ID=TEST_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=TEST_SECRET_KEY, AWS_DEFAULT_REGION="us-east-1", COLUMNS="200")
+    return env
+
+
+@pytest.mark.s3
+def test_infra_apply_shows_what_it_would_replace_and_replaces_only_with_yes(tmp_path, moto, bucket, s3_client):
+    _put_someone_elses(s3_client, bucket)
+    before = _on_the_server(s3_client, bucket)
+    cli = [sys.executable, "-m", "sen12stac.cli", "infra", "apply", f"s3://{bucket}/sen12", "--allow-http", "--endpoint-url", moto.endpoint_url]
+    refused = subprocess.run(cli, env=_cli_env(), capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    # the difference, per part: what is there now (-) and what would replace it (+)
+    shown = refused.stdout.splitlines()
+    for gone in ("SomeoneElsesPublicFolder", "https://maps.example.org", "expire-logs"):
+        assert any(line.startswith("-") and gone in line for line in shown), (gone, refused.stdout)
+    for coming in ("CreateOnlyUnderThePrefix", "stac-browser-read", "abort-incomplete-multipart-uploads"):
+        assert any(line.startswith("+") and coming in line for line in shown), (coming, refused.stdout)
+    # one line saying what and how
+    (error,) = refused.stderr.strip().splitlines()
+    assert "--yes" in error and "bucket policy" in error and "CORS" in error and "lifecycle" in error, error
+    assert _on_the_server(s3_client, bucket) == before  # nothing written, not even versioning
+
+    applied = subprocess.run([*cli, "--yes"], env=_cli_env(), capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    from sen12stac import infra
+
+    now = _on_the_server(s3_client, bucket)
+    assert json.loads(now["policy"]) == infra.bucket_policy(infra.BucketValues(bucket, "sen12"), public=False, require_tls=False)
+    assert now["cors"] == infra.cors_rules() and now["versioning"] == "Enabled"
+
+    again = subprocess.run(cli, env=_cli_env(), capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to change" in again.stdout, again.stdout + again.stderr
+    for out in (refused, applied, again):
+        assert TEST_SECRET_KEY not in out.stdout + out.stderr
+
+
+@pytest.mark.s3
+def test_infra_apply_needs_yes_only_for_the_parts_that_differ(moto, bucket, s3_client):
+    from sen12stac import infra
+
+    first = infra.apply(s3_client, bucket, "sen12", endpoint=moto.endpoint_url, allow_http=True)  # empty bucket: no --yes
+    assert len(first.applied) == 5 and not first.unchanged
+    _put_someone_elses(s3_client, bucket, parts=("cors",))
+    with pytest.raises(ConfigError, match="--yes") as refused:
+        infra.apply(s3_client, bucket, "sen12", endpoint=moto.endpoint_url, allow_http=True)
+    assert "CORS" in str(refused.value) and "policy" not in str(refused.value) and "lifecycle" not in str(refused.value)
+    assert s3_client.get_bucket_cors(Bucket=bucket)["CORSRules"] == SOMEONE_ELSES["cors"]
+    report = infra.apply(s3_client, bucket, "sen12", endpoint=moto.endpoint_url, allow_http=True, yes=True)
+    assert [a.split(":")[0] for a in report.applied] == ["CORS"] and len(report.unchanged) == 4
+    assert s3_client.get_bucket_cors(Bucket=bucket)["CORSRules"] == infra.cors_rules()
+    # public -> private is a replacement too (the policy and the public access block differ)
+    infra.apply(s3_client, bucket, "sen12", public=True, endpoint=moto.endpoint_url, allow_http=True, yes=True)
+    with pytest.raises(ConfigError, match="bucket policy.*public access block|public access block.*bucket policy"):
+        infra.apply(s3_client, bucket, "sen12", public=False, endpoint=moto.endpoint_url, allow_http=True)

@@ -492,6 +492,12 @@ def test_unknown_season_in_sidecar_raises_config_error(converted: Path, tmp_path
         (lambda d: d["s1"].update(orbit_state="sideways"), "'s1.orbit_state'"),
         (lambda d: d.update(index=-1), "'index'"),
         (lambda d: d["s2"].update(clouds=3), "'s2.clouds'"),
+        # values that once crashed the reader (AssertionError, unhashable list, int('²')) instead of naming the key
+        (lambda d: d["s2"].update(scale=None), "'s2.scale'"),
+        (lambda d: d["s1"].update(datetime=[]), "'s1.datetime'"),
+        (lambda d: d["s1"].update(platform=["sentinel-1a"]), "'s1.platform'"),
+        (lambda d: d["s2"].update(cloud_cover=[3]), "'s2.cloud_cover'"),
+        (lambda d: (d["s1"].pop("bands"), d["s1"].update(files={"VV": "Spain_7370579_S1Hand.tif#\u00b2"})), "'s1.files.VV'"),
     ],
 )
 def test_bad_sidecar_keys_raise_config_error(converted: Path, tmp_path: Path, edit: Any, key: str) -> None:

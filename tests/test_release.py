@@ -62,16 +62,24 @@ def _build_keys(build: Path) -> set[str]:
 
 def test_semver_validation_and_order():
     assert normalize_version("v1.2.3") == "1.2.3"
-    for bad in ("1.0", "01.0.0", "1.0.0+build.5", "latest", "1.0.0-"):
+    for bad in ("1.0", "01.0.0", "1.0.0+build.5", "latest", "1.0.0-", "1.0.0-01", "1.0.0-a..b", "1.0.0-rc.1+b"):
         with pytest.raises(ConfigError, match="MAJOR.MINOR.PATCH"):
             normalize_version(bad)
-    order = ["0.9.9", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "10.0.0"]
+    order = ["0.9.9", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1",
+             "1.0.0", "1.0.1", "1.1.0", "10.0.0"]  # semver.org section 11's example, and more
     assert sorted(reversed(order), key=version_key) == order
     assert latest_of(["1.0.0", "1.1.0-rc.1", "0.9.0"]) == "1.0.0"  # pre-releases are not "latest"
     assert latest_of(["2.0.0-rc.1"]) == "2.0.0-rc.1"
     assert split_release_url("s3://b/p/v1.0.0/") == ("s3://b/p", "1.0.0")
     with pytest.raises(ConfigError):
         split_release_url("s3://b/p")
+
+
+def test_versions_with_non_ascii_digits_are_refused():
+    """semver.org digits are ASCII; 'v1\u0663.0.0' (an Arabic-Indic 3) would name a release folder no one can type."""
+    for bad in ("1\u0663.0.0", "1.0.\u0663", "\uff11.0.0"):
+        with pytest.raises(ConfigError, match="MAJOR.MINOR.PATCH"):
+            normalize_version(bad)
 
 
 def test_publish_to_a_local_folder(builds, tmp_path):

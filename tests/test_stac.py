@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from pyproj import Transformer
-from shapely.geometry import Point, shape
+from shapely.geometry import Point, Polygon, shape
 
 from sen12stac.config import make_config
 from sen12stac.errors import ConfigError, ValidationFailed
@@ -54,8 +54,6 @@ def test_footprint_contains_the_centre_and_matches_the_transform(grid):
     # bbox is the ring's extent and the polygon's area is the patch's (2.56 km square, checked in UTM)
     assert bbox == [min(p[0] for p in ring), min(p[1] for p in ring), max(p[0] for p in ring), max(p[1] for p in ring)]
     back = Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True)
-    from shapely.geometry import Polygon
-
     utm = Polygon([back.transform(x, y) for x, y in ring])
     assert utm.area == pytest.approx(2560.0 * 2560.0, rel=1e-4)
     # straight edges in lon/lat are exact enough: the midpoint of each grid edge lies within
@@ -74,7 +72,12 @@ def test_footprint_across_the_antimeridian_is_split():
     assert west > east and 179 < west < 180 and -180 < east < -179 and south < north
     for part in geom["coordinates"]:
         assert all(-180.0 <= x <= 180.0 for x, _ in part[0])
+        ring = part[0]
+        assert Polygon(ring).exterior.is_ccw and ring[0] == ring[-1]  # RFC 7946, closed
     assert shape(geom).is_valid
+    # the two parts together are the patch: 2.56 km square, measured back in its UTM zone
+    back = Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True)
+    assert sum(Polygon([back.transform(x, y) for x, y in part[0]]).area for part in geom["coordinates"]) == pytest.approx(2560.0 ** 2, rel=1e-4)
 
 
 def test_relative_hrefs_round_trip():

@@ -61,6 +61,34 @@ def test_utm_rejects_points_outside_utm(lon: object, lat: object) -> None:
     assert "Fix:" in str(ei.value)
 
 
+def _in_an_exception(lon: float, lat: float) -> bool:
+    return (56.0 <= lat < 64.0 and 3.0 <= lon < 12.0) or (72.0 <= lat <= 84.0 and 0.0 <= lon < 42.0)
+
+
+def test_utm_epsg_agrees_with_the_epsg_areas_of_use_for_the_sampled_rois_and_a_world_grid() -> None:
+    """Independent ground truth: PROJ's EPSG database gives each WGS 84 / UTM CRS its area of use
+    (6 degrees of longitude, one hemisphere). Every ROI the recipe samples (all seasons) and a
+    0.5 degree world grid, off zone edges and outside the Norway/Svalbard exceptions (known
+    points above), lie in the area of use of exactly the CRS utm_epsg names."""
+    from pyproj.database import query_utm_crs_info
+
+    from sen12stac.rois import sample_rois
+    from sen12stac.seasons import SEASONS
+
+    areas = {int(i.code): i.area_of_use for i in query_utm_crs_info(datum_name="WGS 84") if i.code[:3] in ("326", "327")}
+    assert len(areas) == 120
+    rois = [(r.lon, r.lat) for season in SEASONS.values() for r in sample_rois(season)]
+    grid = [(lon + 0.25, lat + 0.25) for lon in range(-180, 180) for lat in range(-80, 84, 2)]
+    checked = 0
+    for lon, lat in rois + grid:
+        if _in_an_exception(lon, lat) or lat == 0.0:
+            continue
+        holders = [code for code, a in areas.items() if a.west < lon < a.east and a.south < lat < a.north]
+        assert holders == [utm_epsg(lon, lat)], (lon, lat, holders)
+        checked += 1
+    assert checked > len(grid) * 0.95 and len(rois) > 500
+
+
 def test_utm_zone_numbers() -> None:
     assert utm_zone(-177.0, 0.0) == 1
     assert utm_zone(177.0, 0.0) == 60

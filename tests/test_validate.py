@@ -115,6 +115,21 @@ def test_an_invalid_cog_is_caught(catalog):
     assert validate_catalog(LocalStore(catalog), check_cogs=False) == []
 
 
+def test_every_gdal_env_the_cog_checks_enter_is_left(catalog, caplog):
+    """COG checks read inside rasterio Envs (one per worker thread and one on the caller's);
+    each must be exited, so no GDAL options outlive the validation (counted from rasterio's
+    own debug log of entering and leaving an Env)."""
+    import logging
+
+    assert len(list((catalog / "ROIs1158_spring/7").glob("*.json"))) > 2  # the items run on the pool
+    with caplog.at_level(logging.DEBUG, logger="rasterio.env"):
+        assert validate_catalog(LocalStore(catalog), workers=4) == []
+    messages = [r.getMessage() for r in caplog.records if r.name == "rasterio.env"]
+    entered = sum(m.startswith("Entered env context") for m in messages)
+    exited = sum(m.startswith("Exited env context") for m in messages)
+    assert entered >= 2 and exited == entered, (entered, exited)
+
+
 def test_an_undeclared_extension_url_is_a_problem_not_a_fetch(catalog, monkeypatch):
     def block(self, address):
         raise AssertionError(f"validation tried to open a socket to {address!r}")
@@ -214,7 +229,8 @@ def _mutations(item: dict) -> list[tuple[str, dict]]:
 
 def test_the_fast_path_agrees_with_jsonschema(pristine):
     """validate_stac_object trusts fastjsonschema's 'valid'; it must never pass what jsonschema rejects."""
-    from sen12stac.stac.validate import _fast_validator, _validator
+    from sen12stac.stac.validate.engines import fast_validator as _fast_validator
+    from sen12stac.stac.validate.engines import jsonschema_validator as _validator
 
     item = json.loads((pristine / ITEM).read_text())
     urls = ["https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"] + item["stac_extensions"]
@@ -236,7 +252,8 @@ def test_the_fast_path_agrees_with_jsonschema(pristine):
 
 
 def test_the_fast_path_compiles_and_passes_collections_and_catalogs(pristine):
-    from sen12stac.stac.validate import _fast_validator, core_schema_url
+    from sen12stac.stac.validate import core_schema_url
+    from sen12stac.stac.validate.engines import fast_validator as _fast_validator
 
     for rel in ("catalog.json", "ROIs1158_spring/collection.json", "ROIs1158_spring/7/catalog.json"):
         obj = json.loads((pristine / rel).read_text())

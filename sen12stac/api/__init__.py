@@ -7,3 +7,6 @@
 
 Needs the ``api`` extra (``pip install 'sen12stac[api]'``): pypgstac and stac-fastapi-pgstac.
 """
+from ..extras import require
+
+require("api")  # before any module of this package imports pypgstac, stac-fastapi or psycopg

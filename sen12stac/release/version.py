@@ -1,46 +1,45 @@
 """Release versions: semantic versions (semver.org, without build metadata), their order,
-and the folder each release lives in (``v1.0.0/``)."""
+and the folder each release lives in (``v1.0.0/``). Parsing and precedence are the
+``semver`` package's (``packaging.version`` is PEP 440: it would take ``1.0`` and turn
+``1.0.0-rc.1`` into ``1.0.0rc1``)."""
 from __future__ import annotations
 
-import re
 from typing import Iterable
+
+from semver import Version
 
 from ..errors import ConfigError
 
-# semver.org's regex, without build metadata ("+..." has no precedence and needs URL escaping)
-_SEMVER_RE = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$"
-)
 
-
-def normalize_version(version: str) -> str:
-    """``"1.0.0"`` (a leading ``v`` is dropped); ConfigError with the fix otherwise."""
+def _parse(version: str) -> Version:
+    """The semver of ``version`` (a leading ``v`` is dropped); ConfigError with the fix otherwise."""
     v = str(version).strip()
     if v[:1] in ("v", "V"):
         v = v[1:]
-    if not _SEMVER_RE.match(v):
+    try:
+        parsed = Version.parse(v)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.build is not None:  # build metadata has no precedence and needs URL escaping
         raise ConfigError(
             f"release version {version!r} is not a semantic version",
             fix="use MAJOR.MINOR.PATCH such as 1.0.0 or 1.1.0-rc.1 (no build metadata '+...')",
         )
-    return v
+    return parsed
 
 
-def version_key(version: str) -> tuple:
+def normalize_version(version: str) -> str:
+    """``"1.0.0"`` (a leading ``v`` is dropped); ConfigError with the fix otherwise."""
+    return str(_parse(version))
+
+
+def version_key(version: str) -> Version:
     """Semver precedence as a sort key (pre-releases sort before their release)."""
-    m = _SEMVER_RE.match(normalize_version(version))
-    assert m is not None
-    major, minor, patch, pre = m.groups()
-    if pre is None:
-        pre_key: tuple = (1,)
-    else:
-        pre_key = (0,) + tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-    return (int(major), int(minor), int(patch), pre_key)
+    return _parse(version)
 
 
 def is_prerelease(version: str) -> bool:
-    return "-" in normalize_version(version)
+    return _parse(version).prerelease is not None
 
 
 def release_dir(version: str) -> str:

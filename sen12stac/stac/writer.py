@@ -2,7 +2,7 @@
 
 Linear in the number of items and flat in memory: each scene's items are built
 (:func:`sen12stac.stac.item.build_item`), written as one JSON object each, and converted to
-the scene's stac-geoparquet rows (:func:`sen12stac.stac.geoparquet.json_rows`), which go to a
+the scene's stac-geoparquet rows (:func:`sen12stac.stac.geoparquet.scene_rows`), which go to a
 per-scene Arrow IPC spool file on local disk; only small per-collection summaries
 (:class:`~sen12stac.stac.summary.CollectionSummary`) stay in memory. ``finish`` writes the
 spooled rows as one stac-geoparquet file per collection (scene order, memory-mapped), then
@@ -163,7 +163,7 @@ class CatalogWriter:
 
     def _write_scene(self, result: SceneResult, patches: list[PatchRecord], ids: list[str], summary: CollectionSummary) -> None:
         """The items, their geoparquet rows (spooled) and the scene catalog of a checked scene."""
-        from .geoparquet import json_rows  # pyarrow: imported when a catalog is written, not with the package
+        from .geoparquet import scene_rows  # pyarrow: imported when a catalog is written, not with the package
 
         set_name, scene_id = result.roi.set_name, result.roi.scene_id
         split = assign_split(scene_id, result.season, self.config.split)
@@ -178,7 +178,7 @@ class CatalogWriter:
             self._put(key, to_json_bytes(item, compact=True), GEOJSON_MEDIA_TYPE, pending)
             rebased.append(rebase_item(item, key, coll_key))  # hrefs relative to the parquet file
             items.append(item)
-        self._spool_rows(set_name, result.roi.index, json_rows(rebased))
+        self._spool_rows(set_name, result.roi.index, scene_rows(rebased))
         self._wait(pending)
 
         cat = build_scene_catalog(
@@ -205,25 +205,24 @@ class CatalogWriter:
             summary.add_scene(result.roi.index, scene_id, split)
             self.items_written += len(items)
 
-    def _spool_rows(self, set_name: str, scene_index: int, rows: pa.StructArray) -> None:
+    def _spool_rows(self, set_name: str, scene_index: int, batch: pa.RecordBatch) -> None:
         """Keep a scene's geoparquet rows on local disk until ``finish`` (Arrow IPC: written and
         read back memory-mapped without conversion)."""
         import pyarrow as pa
 
         spool = self._spool / set_name
         spool.mkdir(parents=True, exist_ok=True)
-        batch = pa.record_batch([rows], names=["item"])
         with pa.OSFile(str(spool / f"{scene_index:09d}.arrow"), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as w:
             w.write_batch(batch)
 
-    def _spooled_rows(self, set_name: str) -> list[pa.StructArray]:
+    def _spooled_rows(self, set_name: str) -> list[pa.RecordBatch]:
         """Every spooled scene's rows, in scene order (memory-mapped)."""
         import pyarrow as pa
 
         parts = []
         for path in sorted((self._spool / set_name).glob("*.arrow")):
             with pa.ipc.open_file(pa.memory_map(str(path))) as f:
-                parts.append(f.get_batch(0).column(0))
+                parts.append(f.get_batch(0))
         return parts
 
     # -- the end

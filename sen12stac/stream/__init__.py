@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Sequence
 
+from ..extras import require
+
+require("stream")  # before any module of this package imports obstore, tifffile, cql2 or pystac-client
+
 from .fetch import AssetError, OnError, Problem, Reader, Report, decode_tiff, iter_samples, load_pair, to_physical
 from .location import Location, S3Options
 from .order import epoch_order, shard

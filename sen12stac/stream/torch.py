@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-import torch
+from ..extras import require
+
+require("torch")
+
+import torch  # noqa: E402
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .fetch import AssetError, OnError, Reader, Report, handle, iter_samples, load_pair

@@ -4,8 +4,13 @@ graphs.py   the computation graphs (collections, filters, mosaics, ROI sampling)
 export.py   pixels onto the scene grid: chunked computePixels, or batch export + task polling
 auth.py     credentials and project, checked before any work
 source.py   the ``models.Source`` the pipeline calls
-offline.py  ``ee.Initialize`` with earthengine-api's recorded fixtures (tests, goldens)
+
+Tests run it offline against an Earth Engine REST API on 127.0.0.1 (tests/eefake.py).
 """
-from .source import EarthEngineScene, EarthEngineSource
+from ...extras import require
+
+require("earthengine")  # before any module of this package imports ee or google-*
+
+from .source import EarthEngineScene, EarthEngineSource  # noqa: E402
 
 __all__ = ["EarthEngineSource", "EarthEngineScene"]

@@ -63,16 +63,17 @@ def access_error(exc: BaseException, project: str) -> ConfigError | SourceError:
                        fix="if it names a network or service problem, check https://status.cloud.google.com and run the same command again (finished scenes are kept)")
 
 
-def connect(project: str | None, key_file: Path | None = None, *, http_transport: Any = None) -> str:
+def connect(project: str | None, key_file: Path | None = None, *, url: str | None = None) -> str:
     """Initialize earthengine-api for ``project``; return the project used. Raises ConfigError
-    (no credentials, no project, no Earth Engine access) or SourceError (unreachable)."""
+    (no credentials, no project, no Earth Engine access) or SourceError (unreachable).
+    ``url``: the Earth Engine REST endpoint (default: earthengine-api's, Google's service)."""
     creds, sa_project = load_credentials(key_file)
     project = project or sa_project or getattr(creds, "quota_project_id", None)
     if not project:
         raise ConfigError("no Google Cloud project given for Earth Engine", fix="pass --ee-project PROJECT (a Cloud project registered for Earth Engine)")
     try:
         ee.Reset()  # a fresh algorithm list: the request that proves the project has Earth Engine access
-        ee.Initialize(creds, project=project, http_transport=http_transport)
+        ee.Initialize(creds, project=project, url=url)
     except ee.EEException as exc:
         raise access_error(exc, project) from None
     except google.auth.exceptions.GoogleAuthError as exc:  # a revoked key, a deleted account, a skewed clock

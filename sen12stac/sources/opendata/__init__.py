@@ -6,6 +6,10 @@ signing.py   href signers (Planetary Computer SAS tokens)
 reading.py   windowed reads of remote COGs, last-on-top mosaics
 source.py    the Source and SceneRaster
 """
-from .source import StacScene, StacSource
+from ...extras import require
+
+require("opendata")  # before any module of this package imports pystac-client or planetary-computer
+
+from .source import StacScene, StacSource  # noqa: E402
 
 __all__ = ["StacScene", "StacSource"]

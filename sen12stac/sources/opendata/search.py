@@ -22,10 +22,8 @@ _lock = threading.Lock()
 
 
 def _pystac_client() -> Any:
-    try:
-        import pystac_client
-    except ImportError:
-        raise ConfigError("the stac source needs pystac-client", fix="pip install pystac-client (a dependency of sen12stac: reinstall it)") from None
+    import pystac_client  # the opendata extra (checked by sources/opendata/__init__.py)
+
     return pystac_client
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ...errors import ConfigError, SourceError
+from ...extras import require
 
 Signer = Callable[[str], str]
 
@@ -25,13 +26,7 @@ def make_signer(name: str) -> Signer:
     if name == "none":
         return _unsigned
     if name == "planetary-computer":
-        try:
-            import planetary_computer  # noqa: F401
-        except ImportError:
-            raise ConfigError(
-                "the planetary-computer signer needs the planetary-computer package",
-                fix="pip install 'sen12stac[opendata]' (or pip install planetary-computer)",
-            ) from None
+        require("opendata")  # planetary-computer, before any work
         return _sign_planetary_computer
     raise ConfigError(f"unknown href signer {name!r}", fix="use none or planetary-computer")
 
