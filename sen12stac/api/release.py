@@ -10,7 +10,8 @@ The geoparquet's record batches become item dicts by :func:`items_from_batch`, w
 the stac-geoparquet specification (properties are top-level columns, ``bbox`` a struct,
 ``geometry`` WKB, timestamps typed): Arrow converts a whole batch at once, where
 stac-geoparquet's public ``stac_table_to_items`` converts row by row, 3-4x slower per item
-(``bench/bench_api.py --read-paths``), too slow for the load's 1-minute goal. The two give the
+(``bench/bench_api.py --read-paths``): with it a whole load took 1.8x as long
+(``--load-cpu``), over the load's 1-minute goal (docs/api.md, Speed). The two give the
 same items (tests/test_api_rows.py), but that datetimes are written as published
 (``...T02:57:35Z``, :func:`sen12stac.models.format_datetime`) rather than with microseconds.
 """
