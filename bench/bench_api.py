@@ -15,12 +15,11 @@
 3. In a private cluster (the settings of ``sen12stac api up``), in the same run:
    * baseline: ``pypgstac load items`` of the same items as NDJSON, insert mode, into an empty
      database (the loader's floor: no reading of a release, no upsert);
-   * with ``--rebuild-indexes-too``, ``sen12stac api load``'s path with each empty partition's
-     own indexes dropped before the COPY and built after, into another empty database;
    * ``sen12stac api load``'s path (:func:`sen12stac.api.load.load_release`) into another empty
-     database: queryables registered, geoparquet read as Arrow batches, rows formatted by worker
-     processes, hrefs made absolute, COPY, one transaction per collection, queryable indexes,
-     ANALYZE per partition.
+     database: queryables registered, geoparquet read as Arrow batches, hrefs made absolute,
+     rows formatted by pypgstac's ``Loader.format_item`` in worker processes, written by its
+     ``Loader.load_partition`` (one transaction per collection), queryable indexes, pgstac's
+     ``analyze_items``.
 4. Serves the loaded database with ``sen12stac api serve`` (uvicorn, one process) and, as the
    baseline, with stac-fastapi-pgstac's own app (``uvicorn stac_fastapi.pgstac.app:create_app
    --factory``, ``USE_API_HYDRATE=true``), and times ``POST /search`` on both (httpx,
@@ -130,7 +129,7 @@ def write_release(item0: dict, coll0: dict, n: int, out: Path, ndjson: Path) -> 
     import orjson
     import pyarrow.parquet as pq
 
-    from sen12stac.api.load import STRUCTURAL_RELS
+    from sen12stac.api.rows import STRUCTURAL_RELS
 
     out.mkdir(parents=True)
     buckets: dict[str, list[dict]] = {s: [] for s, _, _ in SEASONS}
@@ -280,9 +279,11 @@ def time_sql(dsn: str, reps: int) -> dict[tuple[str, int], float]:
 
 
 def compare_read_paths(n: int, out: Path) -> None:
-    """Reading a folder release back as item dicts: the item JSON walk against the
-    geoparquet conversion, the same n items, twice each (the second with a warm page cache)."""
-    from sen12stac.api.load import _geoparquet_key, _items_from_geoparquet, _items_from_json, open_release, read_collections
+    """Reading a folder release back as item dicts: the item JSON walk, `api load`'s geoparquet
+    reader (whole Arrow batches) and stac-geoparquet's public ``stac_table_to_items`` (row by
+    row), the same n items, twice each (the second with a warm page cache), with Python's
+    cyclic garbage collector paused, as the loader's worker processes read."""
+    from sen12stac.api.release import geoparquet_key, items_from_batch, items_from_json, open_release, read_collections, read_geoparquet
 
     work = Path(tempfile.mkdtemp(prefix="sen12stac-bench-paths-", dir="/var/tmp"))
     try:
@@ -306,44 +307,133 @@ def compare_read_paths(n: int, out: Path) -> None:
         colls = read_collections(r)
         rows = []
 
-        def stac_geoparquet_rows(c):  # the earlier reader: stac-geoparquet's own row-by-row conversion
-            import pyarrow.parquet as pq
+        def ours(c):
+            return (it for b in read_geoparquet(r, geoparquet_key(c)).to_batches(max_chunksize=4096) for it in items_from_batch(b))
+
+        def stac_geoparquet_rows(c):
             from stac_geoparquet.arrow import stac_table_to_items
 
-            return stac_table_to_items(pq.read_table(str(rel / _geoparquet_key(c))))
+            return stac_table_to_items(read_geoparquet(r, geoparquet_key(c)))
 
-        for name, fn in (("item JSON walk", lambda c: _items_from_json(r, c.key, c.content)),
-                         ("geoparquet, Arrow batches to dicts (api load's reader)", lambda c: _items_from_geoparquet(r, _geoparquet_key(c))),
-                         ("geoparquet, stac-geoparquet's stac_table_to_items", stac_geoparquet_rows)) * 2:
+        from sen12stac.runtime.collector import collector_paused
+
+        for name, fn in (("item JSON walk", lambda c: items_from_json(r, c.key, c.content)),
+                         ("geoparquet, whole Arrow batches (api load's reader)", ours),
+                         ("geoparquet, stac-geoparquet's public stac_table_to_items", stac_geoparquet_rows)) * 2:
             t = time.perf_counter()
-            k = sum(1 for c in colls for _ in fn(c))
+            with collector_paused():  # as the loader's workers read
+                k = sum(1 for c in colls for _ in fn(c))
             rows.append((name, k, time.perf_counter() - t))
-        formatted = []  # what api load does with them: pgstac rows as COPY text, in one process
-        from sen12stac.api.load import _copy_lines, _format_batch, _json_rows, _read_geoparquet, _Target
-
-        def base_of(c):
-            return {"type": "Feature", "stac_version": c.content["stac_version"], "assets": c.content.get("item_assets"), "collection": c.id}
-
-        def json_rows(c):
-            out = _json_rows(r, c, base_of(c), None)
-            return len(_copy_lines(out)) and len(out)
-
-        def parquet_rows(c):
-            target = _Target(c.id, r.href_base, _geoparquet_key(c), base_of(c), None)
-            return sum(_format_batch(b, target)[1] for b in _read_geoparquet(r, _geoparquet_key(c)).to_batches(max_chunksize=4096))
-
-        for name, fn in (("item JSON walk -> rows", json_rows), ("geoparquet Arrow batches -> rows (api load's path)", parquet_rows)) * 2:
-            t = time.perf_counter()
-            k = sum(fn(c) for c in colls)
-            formatted.append((name, k, time.perf_counter() - t))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lines = [f"# Reading {n:,} items of a folder release back (bench/bench_api.py --read-paths {n})", "", f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} (2 cores, shared).", "", "| path | run | seconds | items/s |", "|---|---:|---:|---:|"]
     for i, (name, k, dt) in enumerate(rows):
         lines.append(f"| {name} | {i // 3 + 1} | {dt:.1f} | {k / dt:,.0f} |")
-    lines += ["", "Read and formatted into pgstac rows (COPY text), one process, as `api load` formats them:", "", "| path | run | seconds | items/s |", "|---|---:|---:|---:|"]
-    for i, (name, k, dt) in enumerate(formatted):
-        lines.append(f"| {name} | {i // 2 + 1} | {dt:.1f} | {k / dt:,.0f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out.write_text(text)
+
+
+def _cpu_of_postgres(cluster) -> float:
+    """CPU seconds of the cluster's processes so far: the postmaster, its children that ended
+    (its cutime/cstime) and those still running (/proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(pid) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    postmaster = int((cluster.pgdata / "postmaster.pid").read_text().split()[0])
+    total = sum(int(v) for v in stat(postmaster)[11:15])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            f = stat(pid)
+        except OSError:
+            continue
+        if int(f[1]) == postmaster:
+            total += int(f[11]) + int(f[12])
+    return total / tick
+
+
+def compare_load_cpu(n: int, out: Path) -> None:
+    """CPU seconds of loading n items, which depend less on the machine's load than the wall
+    time: the plain ``pypgstac load items`` of the NDJSON, ``api load``, and ``api load`` with
+    stac-geoparquet's public ``stac_table_to_items`` as its geoparquet reader; each into a fresh
+    database of one cluster, twice, in turns."""
+    import resource
+
+    from pypgstac.db import PgstacDB
+    from pypgstac.load import Loader, Methods
+
+    import sen12stac.api.rows as rows_module
+    from sen12stac.api.database import PrivateCluster, prepare_database
+    from sen12stac.api.load import load_release, open_release
+    from sen12stac.api.release import datetimes_as_published
+
+    def library_reader(batch):
+        import pyarrow as pa
+        from stac_geoparquet.arrow import stac_table_to_items
+
+        return [datetimes_as_published(it) for it in stac_table_to_items(pa.Table.from_batches([batch]))]
+
+    work = Path(tempfile.mkdtemp(prefix="sen12stac-bench-cpu-", dir="/var/tmp"))
+    work.chmod(0o755)
+    cluster = PrivateCluster(work / "pg")  # the settings of `api up`
+    results = []
+    try:
+        item0, coll0 = template(work)
+        write_release(item0, coll0, n, work / "release", work / "items.ndjson")
+        cluster.start()
+        base = cluster.dsn.rsplit("/", 1)[0]
+        import psycopg
+
+        def plain(dsn):
+            db = PgstacDB(dsn=dsn)
+            loader = Loader(db)
+            colls = [json.loads(p.read_text()) for p in sorted((work / "release").glob("*/collection.json"))]
+            for c in colls:
+                c["assets"] = {}
+            loader.load_collections(iter(colls), insert_mode=Methods.insert)
+            loader.load_items(str(work / "items.ndjson"), insert_mode=Methods.insert)
+            db.close()
+
+        def ours(dsn):
+            load_release(open_release(str(work / "release")), dsn)
+
+        def ours_library_reader(dsn):
+            own = rows_module.items_from_batch
+            rows_module.items_from_batch = library_reader  # the workers fork with it
+            try:
+                load_release(open_release(str(work / "release")), dsn)
+            finally:
+                rows_module.items_from_batch = own
+
+        variants = [("plain `pypgstac load items` (NDJSON, insert; no queryable indexes, no ANALYZE)", plain),
+                    ("`api load`", ours),
+                    ("`api load` reading the geoparquet with stac-geoparquet's `stac_table_to_items`", ours_library_reader)]
+        for run in (1, 2):
+            for name, fn in variants:
+                db_name = f"cpu_{run}_{variants.index((name, fn))}"
+                with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+                    conn.execute(f"CREATE DATABASE {db_name}")
+                prepare_database(base + "/" + db_name)
+                me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+                pg0, t0 = _cpu_of_postgres(cluster), time.perf_counter()
+                fn(base + "/" + db_name)
+                wall, pg1 = time.perf_counter() - t0, _cpu_of_postgres(cluster)
+                me1, kids1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu_me = me1.ru_utime + me1.ru_stime - me.ru_utime - me.ru_stime
+                cpu_kids = max(0.0, kids1.ru_utime + kids1.ru_stime - kids.ru_utime - kids.ru_stime)
+                results.append((name, run, wall, cpu_me, cpu_kids, pg1 - pg0))
+                print(results[-1], flush=True)
+    finally:
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    plain_cpu = statistics.mean(r[3] + r[4] + r[5] for r in results if r[0] == variants[0][0])
+    lines = [f"# CPU seconds of loading {n:,} items (bench/bench_api.py --load-cpu {n})", "",
+             f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} (2 cores, shared). CPU: `getrusage` of the loading process and of its worker processes, `/proc` of PostgreSQL's processes.", "",
+             "| load | run | wall s | CPU s: loading process | its workers | PostgreSQL | total | total, ratio to the plain load (mean) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, run, wall, a, b, c in results:
+        lines.append(f"| {name} | {run} | {wall:.1f} | {a:.1f} | {b:.1f} | {c:.1f} | {a + b + c:.1f} | {(a + b + c) / plain_cpu:.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     out.write_text(text)
@@ -357,12 +447,15 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="scratch folder, kept, and its generated release reused by a later run with the same --items (default: a temporary one under /var/tmp, removed)")
     ap.add_argument("--skip-baseline", action="store_true", help="skip the pypgstac baseline load (while iterating; the table then has no ratio)")
     ap.add_argument("--workers", type=int, default=None, help="processes formatting rows for `api load` (default: its own, 2)")
-    ap.add_argument("--rebuild-indexes-too", action="store_true", help="also time the load with each empty partition's indexes dropped before the COPY and built after")
     ap.add_argument("--keep-running", action="store_true", help="leave the database running at the end (for profiling)")
-    ap.add_argument("--read-paths", type=int, default=None, metavar="N", help="only compare the two ways of reading N items of a folder release")
+    ap.add_argument("--read-paths", type=int, default=None, metavar="N", help="only compare the ways of reading N items of a folder release")
+    ap.add_argument("--load-cpu", type=int, default=None, metavar="N", help="only compare the CPU seconds of loading N items: plain pypgstac, api load, api load with stac-geoparquet's reader")
     args = ap.parse_args()
     if args.read_paths:
         compare_read_paths(args.read_paths, REPO / "bench" / "results" / "api-read-paths.md")
+        return
+    if args.load_cpu:
+        compare_load_cpu(args.load_cpu, REPO / "bench" / "results" / "api-load-cpu.md")
         return
 
     from pypgstac.db import PgstacDB
@@ -418,22 +511,9 @@ def main() -> None:
                 conn.execute("DROP DATABASE baseline WITH (FORCE)")
 
         loads.append(("after baseline", os.getloadavg()[0]))
-        rebuilt_s = None
-        if args.rebuild_indexes_too:  # the same load, an empty partition's own indexes dropped before its COPY, built after
-            with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-                conn.execute("CREATE DATABASE rebuilt")
-            prepare_database(base + "/rebuilt")
-            t = time.perf_counter()
-            load_release(open_release(str(work / "release")), base + "/rebuilt", workers=args.workers, rebuild_indexes=True)
-            rebuilt_s = time.perf_counter() - t
-            print(f"load_release, indexes rebuilt after the COPY {rebuilt_s:.1f} s", flush=True)
-            with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-                conn.execute("DROP DATABASE rebuilt WITH (FORCE)")
-            loads.append(("after rebuilt-index load", os.getloadavg()[0]))
-
         prepare_database(cluster.dsn)
         t = time.perf_counter()
-        report = load_release(open_release(str(work / "release")), cluster.dsn, workers=args.workers)  # queryables, items, their indexes, ANALYZE
+        report = load_release(open_release(str(work / "release")), cluster.dsn, workers=args.workers)  # queryables, items, their indexes, analyze_items
         load_s = time.perf_counter() - t
         loads.append(("after api load", os.getloadavg()[0]))
         print(f"load_release {load_s:.1f} s: {report}", flush=True)
@@ -476,8 +556,7 @@ def main() -> None:
         "| load | seconds | items/s | ratio to baseline (time) |",
         "|---|---:|---:|---:|",
         f"| baseline: `pypgstac load items` NDJSON, insert, empty database | {base_s:.1f} | {args.items / base_s:,.0f} | 1.00 |" if base_s else "| baseline: skipped (--skip-baseline) | | | |",
-        f"| `sen12stac api load` whole: geoparquet, queryables registered first, rows formatted by {args.workers or 2} processes, COPY into each new partition (its indexes filled as the rows arrive), ANALYZE per partition; one transaction per collection | {load_s:.1f} | {args.items / load_s:,.0f} | {load_s / base_s:.2f} |" if base_s else f"| `sen12stac api load` whole | {load_s:.1f} | {args.items / load_s:,.0f} | |",
-        *([f"| the same load, each empty partition's own indexes dropped before its COPY and built after (`rebuild_indexes`) | {rebuilt_s:.1f} | {args.items / rebuilt_s:,.0f} | {rebuilt_s / base_s:.2f} |" if base_s else f"| the same load, indexes dropped before the COPY and built after | {rebuilt_s:.1f} | {args.items / rebuilt_s:,.0f} | |"] if rebuilt_s else []),
+        f"| `sen12stac api load` whole: geoparquet, queryables registered first, rows formatted by pypgstac's `Loader.format_item` in {args.workers if args.workers is not None else 2} processes, written by its `Loader.load_partition` (one transaction per collection, the queryable indexes filled as the rows arrive), pgstac's `analyze_items` | {load_s:.1f} | {args.items / load_s:,.0f} | {load_s / base_s:.2f} |" if base_s else f"| `sen12stac api load` whole | {load_s:.1f} | {args.items / load_s:,.0f} | |",
         "",
         "Load average (1 min) on the 2 cores during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in loads) + ".",
         "",

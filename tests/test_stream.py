@@ -385,7 +385,7 @@ def test_download_reports_a_missing_file_and_exits_non_zero(release, moto, s3_cl
 # -- README ----------------------------------------------------------------------------------
 def test_readme_train_on_it_runs_as_printed(release, tmp_path):
     readme = (REPO / "README.md").read_text()
-    section = readme.split("## Train on it", 1)[1].split("\n## ", 1)[0]
+    section = readme.split("### Stream", 1)[1].split("\n#", 1)[0]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert len(code.strip().splitlines()) <= 12
     (tmp_path / "demo").symlink_to(release)

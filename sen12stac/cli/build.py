@@ -146,7 +146,8 @@ def build_cmd(
                 f"--release {release} with the folder --out {out_url}: a folder build is not a release and the version would be ignored",
                 fix=f"drop --release, or build into the folder and then run: sen12stac publish {out_url} DEST --release {release}",
             )
-        from ..runtime.preflight import check_output_folder, check_release_destination, check_release_version
+        from ..release.preflight import check_release_destination, check_release_version
+        from ..runtime.preflight import check_output_folder
 
         if out_url.startswith("s3://"):
             if not release:

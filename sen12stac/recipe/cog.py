@@ -18,8 +18,8 @@ from rasterio.io import MemoryFile
 from ..config import CogConfig
 from ..errors import RasterFormatError
 from ..models import Grid
+from ..store.media import COG_MEDIA_TYPE
 
-COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 # Colour interpretation of the S2 COG's bands (B4, B3, B2): QGIS, GDAL and browsers show true
 # colour without set-up. GDAL writes it as TIFF PHOTOMETRIC=RGB. S1's one band is grey (GDAL's default).

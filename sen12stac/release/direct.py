@@ -279,7 +279,7 @@ def commit_release(
             fix="see the problems; run the same command again to repair and re-verify",
         )
     say("landing catalog")
-    updated, latest = update_landing(dest, plan)
+    updated, latest = update_landing(dest, plan.landing_entry())
     return ReleaseReport(
         version=version,
         url=dest.join(vdir),

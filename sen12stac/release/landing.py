@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigError, ObjectConflictError, ReleaseError
 from ..stac.encoding import to_json_bytes
@@ -13,8 +14,18 @@ from ..store.base import NotFound, ObjectStore
 from .layout import JSON_TYPE, ROOT_KEY, VERSION_EXT
 from .version import latest_of, normalize_version, version_key
 
-if TYPE_CHECKING:
-    from .plan import Plan
+
+
+@dataclass(frozen=True)
+class LandingEntry:
+    """What the landing catalog records of one release (a plan's :meth:`~.plan.Plan.landing_entry`)."""
+
+    version: str
+    vdir: str
+    title: str
+    objects: int
+    items: int
+    root: dict[str, Any]  # the release's root catalog
 
 
 def read_landing(dest: ObjectStore) -> tuple[dict[str, Any] | None, str | None]:
@@ -51,8 +62,9 @@ def landing_versions(landing: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def landing_with(current: dict[str, Any] | None, plan: Plan, root_obj: dict[str, Any]) -> dict[str, Any]:
-    """The landing catalog with ``plan``'s version added and ``latest-version`` recomputed."""
+def landing_with(current: dict[str, Any] | None, entry: LandingEntry) -> dict[str, Any]:
+    """The landing catalog with ``entry``'s version added and ``latest-version`` recomputed."""
+    root_obj = entry.root
     if current is None:
         current = {
             "type": "Catalog",
@@ -80,15 +92,15 @@ def landing_with(current: dict[str, Any] | None, plan: Plan, root_obj: dict[str,
         elif link.get("rel") not in ("latest-version", "root"):
             other.append(dict(link))
     children.setdefault(
-        plan.version,
+        entry.version,
         {
             "rel": "child",
-            "href": f"./{plan.vdir}/{ROOT_KEY}",
+            "href": f"./{entry.vdir}/{ROOT_KEY}",
             "type": JSON_TYPE,
-            "title": f"{plan.title} v{plan.version}",
-            "version": plan.version,
-            "sen12stac:objects": len(plan.entries),
-            "sen12stac:items": plan.counts["items"],
+            "title": f"{entry.title} v{entry.version}",
+            "version": entry.version,
+            "sen12stac:objects": entry.objects,
+            "sen12stac:items": entry.items,
         },
     )
     ordered = [children[v] for v in sorted(children, key=version_key)]
@@ -99,14 +111,13 @@ def landing_with(current: dict[str, Any] | None, plan: Plan, root_obj: dict[str,
     return out
 
 
-def update_landing(dest: ObjectStore, plan: Plan, attempts: int = 10) -> tuple[bool, str | None]:
+def update_landing(dest: ObjectStore, entry: LandingEntry, attempts: int = 10) -> tuple[bool, str | None]:
     """Add the release to the landing catalog: read, modify, conditional replace on the ETag;
     on a conflict (someone else updated it) read again."""
-    root_obj = json.loads(plan.generated[ROOT_KEY])
     tried = False  # a retried replace whose first attempt landed meets its own write: still "updated"
     for _ in range(attempts):
         current, etag = read_landing(dest)
-        new = landing_with(current, plan, root_obj)
+        new = landing_with(current, entry)
         latest = latest_of(landing_versions(new))
         if current == new:
             return tried, latest
@@ -118,6 +129,6 @@ def update_landing(dest: ObjectStore, plan: Plan, attempts: int = 10) -> tuple[b
             time.sleep(0.05)
             continue
     raise ReleaseError(
-        f"{dest.join(ROOT_KEY)} kept changing while v{plan.version} was being added ({attempts} attempts)",
+        f"{dest.join(ROOT_KEY)} kept changing while v{entry.version} was being added ({attempts} attempts)",
         fix="re-run the same publish command when other publishers have finished; the release itself is complete",
     )

@@ -25,10 +25,10 @@ from ..recipe.seasons import SEASONS
 from ..stac.encoding import to_json_bytes
 from ..stac.hrefs import relative_href
 from ..store.base import ObjectStore, sha256_hex
-from .landing import landing_versions, read_landing
+from .landing import LandingEntry, landing_versions, read_landing
 from .layout import BUILD_FILES, JSON_TYPE, MANIFEST_KEY, NOTES_KEY, ROOT_KEY, VERSION_EXT, VERSION_LINK_RELS
 from .manifest import MANIFEST_FORMAT, MANIFEST_TYPE, PlannedObject, manifest_bytes, md5_hex
-from .pool import bounded
+from ..runtime.pool import bounded
 from .scan import Scan, scan_object, season_of
 from .version import release_dir, version_key
 
@@ -94,6 +94,11 @@ class Plan:
     @property
     def total_bytes(self) -> int:
         return sum(e.size for e in self.entries.values())
+
+    def landing_entry(self) -> LandingEntry:
+        """What the landing catalog records of this release."""
+        return LandingEntry(self.version, self.vdir, self.title, len(self.entries), self.counts["items"],
+                            json.loads(self.generated[ROOT_KEY]))
 
 
 

@@ -14,7 +14,7 @@ from .landing import update_landing
 from .layout import GEOJSON_TYPE, JSON_TYPE, MANIFEST_KEY
 from .manifest import PlannedObject, diff_manifests
 from .plan import Plan, plan_release
-from .pool import bounded
+from ..runtime.pool import bounded
 from .verify import VerifyReport, verify
 from .version import normalize_version
 
@@ -203,7 +203,7 @@ def publish(
             report.problems,
             fix="see the problems; re-run the same publish command to resume (it rewrites only missing objects)",
         )
-    updated, latest = update_landing(dest, plan)
+    updated, latest = update_landing(dest, plan.landing_entry())
     return ReleaseReport(
         version=version,
         url=dest.join(vdir),

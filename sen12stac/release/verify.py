@@ -16,7 +16,7 @@ from ..store.base import NotFound, ObjectInfo, ObjectStore, sha256_hex
 from ..store.prefixed import PrefixedStore
 from .layout import BUILD_FILES, MANIFEST_KEY, NOTES_KEY, ROOT_KEY, VERSION_EXT
 from .manifest import MANIFEST_TYPE, PlannedObject
-from .pool import bounded
+from ..runtime.pool import bounded
 from .scan import stac_refs
 from .version import normalize_version, release_dir
 

@@ -25,8 +25,7 @@ is the module, ``footprint.footprint`` the function)::
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..runtime.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "STAC_VERSION": "extensions",
@@ -67,13 +66,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

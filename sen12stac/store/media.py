@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import mimetypes
 
+COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+
 
 def guess_content_type(key: str) -> str:
     low = key.lower()
     if low.endswith((".tif", ".tiff")):
-        from ..recipe.cog import COG_MEDIA_TYPE
-
         return COG_MEDIA_TYPE
     if low.endswith(".json"):
         return "application/json"

@@ -20,12 +20,12 @@ import io
 import json
 import os
 import posixpath
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
 from ..errors import ConfigError
+from ..runtime.pool import bounded
 from .fetch import ASSETS, GIVE_UP_AFTER, AssetError, OnError, Problem, Reader, Report, checksum_ok, decode_tiff, handle, nothing_readable, write_atomic
 from .records import Pair
 from .select import Selection
@@ -167,28 +167,30 @@ def download(selection: Selection, to: str | os.PathLike[str], *, format: Format
         return results, None
 
     created = _make_target(root)
-    pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="sen12stac-download")
+
+    def count(result: tuple[list[tuple[str, int]], Problem | None]) -> None:
+        nonlocal done
+        results, problem = result
+        done += 1
+        for what, size in results:
+            if what == "there":
+                report.already_there += 1
+            else:
+                report.written += 1
+                report.bytes_written += size
+        if problem is not None:
+            report.problems.append(problem)
+            handle(problem, on_error, rep)  # logs, or raises AssetError for "stop"
+            if not (report.pairs or report.written or report.already_there) and len(report.problems) >= give_up_after:
+                raise nothing_readable(selection.location, report.problems)
+        else:
+            report.pairs += 1
+        if progress:
+            progress(done, len(selection))
+
     try:
-        try:
-            for results, problem in pool.map(one, selection.pairs):
-                done += 1
-                for what, size in results:
-                    if what == "there":
-                        report.already_there += 1
-                    else:
-                        report.written += 1
-                        report.bytes_written += size
-                if problem is not None:
-                    report.problems.append(problem)
-                    handle(problem, on_error, rep)  # logs, or raises AssetError for "stop"
-                    if not (report.pairs or report.written or report.already_there) and len(report.problems) >= give_up_after:
-                        raise nothing_readable(selection.location, report.problems)
-                else:
-                    report.pairs += 1
-                if progress:
-                    progress(done, len(selection))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)  # a failure stops the copies still queued
+        # a failure stops the copies not yet started (at most 2 x threads are in flight)
+        bounded(one, selection.pairs, max(1, threads), count, name="sen12stac-download")
         if report.problems and not (report.pairs or report.written or report.already_there):
             raise nothing_readable(selection.location, report.problems)
         _write_atomic(root / "download.json", (json.dumps({

@@ -1,5 +1,5 @@
-"""A bounded thread pool for object I/O: at most ``2*workers`` tasks in flight, so memory
-stays flat however many objects a release holds."""
+"""The one bounded thread pool for object I/O (publish, verify, download): at most ``2*workers``
+tasks in flight, so memory stays flat however many objects a release holds."""
 from __future__ import annotations
 
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -9,13 +9,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def bounded(fn: Callable[[T], R], items: Iterable[T], workers: int, on_result: Callable[[R], None]) -> None:
+def bounded(fn: Callable[[T], R], items: Iterable[T], workers: int, on_result: Callable[[R], None], *, name: str = "sen12stac") -> None:
     """Run ``fn`` over ``items`` on ``workers`` threads with at most ``2*workers`` tasks in
-    flight (bounded memory: each task holds one object). The first error stops submission;
-    in-flight tasks finish; then it is raised."""
+    flight (bounded memory: each task holds one object). The first error, raised by a task or by
+    ``on_result``, stops submission; in-flight tasks finish; then it is raised. Results come in
+    the order tasks finish."""
     it = iter(items)
     error: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="release") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
         inflight: set[Future] = set()
         while True:
             while error is None and len(inflight) < 2 * workers:
@@ -32,6 +33,9 @@ def bounded(fn: Callable[[T], R], items: Iterable[T], workers: int, on_result: C
                 if exc is not None:
                     error = error or exc
                 elif error is None:
-                    on_result(fut.result())
+                    try:
+                        on_result(fut.result())
+                    except BaseException as stop:  # noqa: BLE001 -- the caller's own stop: no new task, then raised
+                        error = stop
     if error is not None:
         raise error
