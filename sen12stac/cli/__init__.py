@@ -2,8 +2,9 @@
 
 One module per command group: :mod:`.build` (rois, build, demo), :mod:`.release` (validate,
 publish, verify, releases), :mod:`.api` (api up/load/serve), :mod:`.browse`, :mod:`.infra`,
-:mod:`.data` (download, ee-tasks); :mod:`.settings` reads the environment (the only place in
-sen12stac that does) and :mod:`.output` prints. The library never imports this package.
+:mod:`.data` (download, ee-tasks); :mod:`.settings` reads sen12stac's variables from the
+environment (nothing else in sen12stac does) and :mod:`.output` prints. The library never
+imports this package.
 """
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ import sys
 import typer
 
 from ..errors import Sen12StacError
-from . import api, browse, build, data, infra, release
-from . import output
+from . import api, browse, build, data, infra, output, release
 from .output import console, error_line, fail, log_warnings_as_lines, out
 from .settings import Settings
 

@@ -1,5 +1,6 @@
 """The settings of one run: read once (the root callback), handed to the commands through the
-typer context (``ctx.obj``). The CLI is the only part of sen12stac that reads the environment.
+typer context (``ctx.obj``). The CLI is the only part of sen12stac that reads its settings
+from the environment.
 
 - :class:`Settings`: where things live and how S3 is reached -- ``SEN12STAC_*`` variables (and
   ``XDG_CACHE_HOME``). The standard ``AWS_*`` variables, profiles and keys are boto3's to read,
