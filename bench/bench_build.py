@@ -219,7 +219,7 @@ crops drawn per parcel and the fBm's first octave as its running total. Together
 (fast / compatible; build-stages-main.md against build-stages.md, same sitting, lowest of 3 builds each).
 
 Earlier rounds (0.40 of raw encoding before them): the scene read once and held between the passes
-(sen12stac/scenecache.py); deferred durability for folder builds (one `sync` when the catalog is complete); objects
+(sen12stac/runtime/scenecache.py); deferred durability for folder builds (one `sync` when the catalog is complete); objects
 created in place with O_EXCL; lexical key checks and one mkdir per folder; scaling once per strip; the cloud mask on
 integer reductions; the ROI map's land as one PolyCollection; the synthetic renderer in place.
 """

@@ -1,6 +1,6 @@
 """Render infra/ from sen12stac/infra/ (the one definition): the CloudFormation template
 infra/bucket.yaml and the plain JSON files beside it; and infra/dask/sen12stac.yaml, the Dask
-settings for a cluster's scheduler and workers, from sen12stac/daskconfig.py. tests/test_infra.py re-renders and
+settings for a cluster's scheduler and workers, from sen12stac/runtime/daskconfig.py. tests/test_infra.py re-renders and
 compares, so edit sen12stac/infra/bucket.py and run `make infra` (this script), never the files.
 
     .venv/bin/python scripts/make_infra.py [--check]
@@ -35,10 +35,10 @@ def rendered() -> dict[str, str]:
     files = {name: infra.dumps(doc) for name, doc in infra.plain_files().items()}
     files["bucket.yaml"] = HEADER + yaml.dump(infra.cloudformation_template(), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
     files["dask/sen12stac.yaml"] = (
-        "# Generated from sen12stac/daskconfig.py by scripts/make_infra.py -- do not edit.\n"
+        "# Generated from sen12stac/runtime/daskconfig.py by scripts/make_infra.py -- do not edit.\n"
         "# The Dask settings a build's own LocalCluster uses, for a scheduler and workers you start:\n"
         "#   DASK_CONFIG=infra/dask dask scheduler ...   and   DASK_CONFIG=infra/dask dask worker ...\n"
-        "# (or copy this file into ~/.config/dask/). Why each one: sen12stac/daskconfig.py.\n"
+        "# (or copy this file into ~/.config/dask/). Why each one: sen12stac/runtime/daskconfig.py.\n"
         + yaml.dump(daskconfig.SETTINGS, Dumper=_Dumper, sort_keys=False, width=100)
     )
     return files

@@ -135,7 +135,7 @@ def test_a_worker_killed_mid_run_leaves_nothing_visible_and_the_release_complete
 
 
 def test_a_clusters_processes_and_a_builds_local_cluster_run_with_the_projects_dask_settings(tmp_path):
-    """infra/dask/sen12stac.yaml (rendered from sen12stac/daskconfig.py) is what `dask
+    """infra/dask/sen12stac.yaml (rendered from sen12stac/runtime/daskconfig.py) is what `dask
     scheduler`/`dask worker` read through DASK_CONFIG, and a build's own LocalCluster puts the
     same settings in its worker processes."""
     import dask

@@ -1,4 +1,4 @@
-"""GDAL request counting from its debug messages (sen12stac/iostats.py): the message texts are
+"""GDAL request counting from its debug messages (sen12stac/runtime/iostats.py): the message texts are
 GDAL 3.10's (port/cpl_vsil_curl.cpp); tests/test_stac_source.py checks real builds against the
 requests the S3 server logged."""
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Progress for logs: one plain line at a steady interval while a build runs.
 
-A terminal gets a live bar (cli.py); a log (CI, ``nohup``, a redirect) gets nothing from a bar
+A terminal gets a live bar (sen12stac.cli); a log (CI, ``nohup``, a redirect) gets nothing from a bar
 until the end, so :class:`ProgressLines` prints lines such as
 
     progress: scenes 3/12, 1,084 pairs, 24.1 pairs/s, 41 s elapsed, ETA 2 min 03 s

@@ -48,7 +48,7 @@ REMOTE_READ_OPTIONS = {
     "GDAL_HTTP_TIMEOUT": "60",
     # decode in the reading thread: JPEG 2000 (Earth Search L1C) otherwise reads its tiles in GDAL's
     # own threads, which see neither these thread-local options (a Dask worker thread's rasterio.Env)
-    # nor the request counting (sen12stac/iostats.py); each build worker already has a core
+    # nor the request counting (sen12stac/runtime/iostats.py); each build worker already has a core
     "GDAL_NUM_THREADS": "1",
 }
 
