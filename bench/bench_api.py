@@ -21,12 +21,14 @@
      database: queryables registered, geoparquet read as Arrow batches, rows formatted by worker
      processes, hrefs made absolute, COPY, one transaction per collection, queryable indexes,
      ANALYZE per partition.
-4. Serves the loaded database with ``sen12stac api serve`` (uvicorn, one process) and, as the
-   baseline, with stac-fastapi-pgstac's own app (``uvicorn stac_fastapi.pgstac.app:create_app
-   --factory``, ``USE_API_HYDRATE=true``), and times ``POST /search`` on both (httpx,
-   sequential, after 3 warm-up requests, the servers taking turns per query; their answers
-   must be equal) for season+split, bbox+split, cloud cover+datetime at limit 10 and 100; for
-   each query also the time of pgstac's ``search()`` in SQL alone (the database's share).
+4. Serves the loaded database with ``sen12stac api serve`` (stac-fastapi-pgstac's app through its
+   public settings and hooks, uvicorn, one process) and, as the baseline, with stac-fastapi-pgstac's
+   own app as its docs start it (``uvicorn stac_fastapi.pgstac.app:create_app --factory``,
+   ``USE_API_HYDRATE=true``), plus the same app with its default (hydration in PostgreSQL); times
+   ``POST /search`` on all three (httpx, sequential, after 3 warm-up requests, the servers taking
+   turns per query; their answers must be equal) for season+split, bbox+split, cloud
+   cover+datetime at limit 10 and 100; for each query also the time of pgstac's ``search()``
+   in SQL alone (the database's share).
 
 Writes the table to bench/results/api.md. Opt-in: not part of ``make test``.
 """
@@ -208,16 +210,18 @@ def queries() -> dict[str, dict]:
 
 def time_api(urls: dict[str, str], reps: int) -> list[dict]:
     """p50/p95 of POST /search on each server in ``urls`` (name -> base URL), the servers taking
-    turns per query (3 warm-ups each, then ``reps`` requests), so that both see the same load."""
+    turns per query (3 warm-ups each, then ``reps`` requests), so that they see the same load.
+    Per query a server runs both limits before the next server starts on it: pgstac caches a
+    filter's count for later searches of the same filter, and a read-only API (ours) never
+    writes that cache, so it must not be handed a count another server stored."""
     import httpx
 
-    rows = []
+    rows = {(name, limit): {"query": name, "limit": limit} for name in queries() for limit in (10, 100)}
     with httpx.Client(timeout=120) as client:  # Accept-Encoding: gzip, deflate, br (brotli is installed)
         for name, body in queries().items():
-            for limit in (10, 100):
-                req = dict(body, limit=limit)
-                row = {"query": name, "limit": limit}
-                for server, url in urls.items():
+            for server, url in urls.items():
+                for limit in (10, 100):
+                    req = dict(body, limit=limit)
                     for _ in range(3):
                         r = client.post(url + "/search", json=req)
                         r.raise_for_status()
@@ -228,9 +232,8 @@ def time_api(urls: dict[str, str], reps: int) -> list[dict]:
                         times.append((time.perf_counter() - t) * 1000)
                         r.raise_for_status()
                     data = r.json()
-                    row[server] = {"p50": statistics.median(times), "p95": pct(times, 0.95), "matched": data.get("numberMatched"), "returned": len(data["features"]), "bytes": len(r.content), "encoding": r.headers.get("content-encoding"), "body": data}
-                rows.append(row)
-    return rows
+                    rows[(name, limit)][server] = {"p50": statistics.median(times), "p95": pct(times, 0.95), "matched": data.get("numberMatched"), "returned": len(data["features"]), "bytes": len(r.content), "encoding": r.headers.get("content-encoding"), "body": data}
+    return list(rows.values())
 
 
 def start_server(cmd: list[str], url: str, env: dict | None = None) -> subprocess.Popen:
@@ -248,15 +251,28 @@ def start_server(cmd: list[str], url: str, env: dict | None = None) -> subproces
     return server
 
 
-def stock_server(dsn: str, port: int) -> tuple[list[str], dict]:
-    """stac-fastapi-pgstac's own app, as its docs start it, with API hydration on: the baseline."""
+def stock_server(dsn: str, port: int, api_hydrate: bool = True) -> tuple[list[str], dict]:
+    """stac-fastapi-pgstac's own app, as its docs start it (settings from PG* and its own
+    variables): the baseline. Our cluster listens on a Unix socket only; the app builds a URL
+    from PGHOST, so the socket folder goes in percent-encoded (asyncpg decodes it)."""
+    from urllib.parse import quote
+
     from psycopg.conninfo import conninfo_to_dict
 
     d = conninfo_to_dict(dsn)
-    env = dict(os.environ, PGUSER=d.get("user", "postgres"), PGPASSWORD=d.get("password", ""), PGHOST=d.get("host", "127.0.0.1"),
-               PGPORT=str(d.get("port", 5432)), PGDATABASE=d["dbname"], USE_API_HYDRATE="true", STAC_FASTAPI_TITLE="baseline", STAC_FASTAPI_DESCRIPTION="baseline")
+    host = d.get("host", "127.0.0.1")
+    env = dict(os.environ, PGUSER=d.get("user", "postgres"), PGPASSWORD=d.get("password", ""), PGHOST=quote(host, safe="") if host.startswith("/") else host,
+               PGPORT=str(d.get("port", 5432)), PGDATABASE=d["dbname"], USE_API_HYDRATE=str(api_hydrate).lower(), STAC_FASTAPI_TITLE="baseline", STAC_FASTAPI_DESCRIPTION="baseline")
     uvicorn = str(Path(sys.executable).with_name("uvicorn"))
     return [uvicorn, "stac_fastapi.pgstac.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"], env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def time_sql(dsn: str, reps: int) -> dict[tuple[str, int], float]:
@@ -376,7 +392,7 @@ def main() -> None:
     work.chmod(0o755)
     shutil.rmtree(work / "pg", ignore_errors=True)  # a fresh cluster every run
     cluster = PrivateCluster(work / "pg")
-    server = server0 = None
+    server = server0 = server1 = None
     try:
         marker = work / "generated.json"
         if marker.exists() and json.loads(marker.read_text()).get("items") == args.items:  # --work of an earlier run: same items (deterministic)
@@ -441,21 +457,22 @@ def main() -> None:
             db_mb = conn.execute("SELECT pg_database_size('pgstac')").fetchone()[0] / 1e6
             stored = conn.execute("SELECT avg(pg_column_size(content)) FROM pgstac.items").fetchone()[0]
 
-        from sen12stac.api.database import free_port
-
-        port, port0 = free_port(), free_port()
-        url, url0 = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port0}"
+        port, port0, port1 = free_port(), free_port(), free_port()
+        url, url0, url1 = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port0}", f"http://127.0.0.1:{port1}"
         server = start_server([EXE, "api", "serve", "--dsn", cluster.dsn, "--port", str(port)], url)
         cmd0, env0 = stock_server(cluster.dsn, port0)
         server0 = start_server(cmd0, url0, env0)
-        rows = time_api({"ours": url, "stock": url0}, args.reps)
-        for r in rows:  # the same answers (items, counts, links) from both, but for the landing/self hrefs' port
-            a, b = r["ours"].pop("body"), r["stock"].pop("body")
-            assert orjson_dumps(a).replace(url.encode(), b"URL") == orjson_dumps(b).replace(url0.encode(), b"URL"), f"{r['query']} limit {r['limit']}: the two servers answered differently"
+        cmd1, env1 = stock_server(cluster.dsn, port1, api_hydrate=False)
+        server1 = start_server(cmd1, url1, env1)
+        rows = time_api({"ours": url, "stock": url0, "stock_db": url1}, args.reps)
+        for r in rows:  # the same answers (items, counts, links) from all, but for the landing/self hrefs' port
+            a, b, c = (orjson_dumps(r[k].pop("body")).replace(u.encode(), b"URL") for k, u in (("ours", url), ("stock", url0), ("stock_db", url1)))
+            assert a == b, f"{r['query']} limit {r['limit']}: ours and stac-fastapi-pgstac's app answered differently"
+            r["same_db"] = a == c
         sql_ms = time_sql(cluster.dsn, args.reps)
         loads.append(("after searches", os.getloadavg()[0]))
     finally:
-        for proc in (server, server0):
+        for proc in (server, server0, server1):
             if proc is not None:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(30)
@@ -481,14 +498,17 @@ def main() -> None:
         "",
         "Load average (1 min) on the 2 cores during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in loads) + ".",
         "",
-        f"POST /search, {args.reps} sequential requests after 3 warm-ups (ms; httpx, `Accept-Encoding: gzip, deflate, br`, so brotli-compressed responses), on `sen12stac api serve` and, as the baseline, on stac-fastapi-pgstac's own app (`uvicorn stac_fastapi.pgstac.app:create_app --factory`, `USE_API_HYDRATE=true`) on the same database, the two taking turns per query and checked to return the same items, counts and links; `pgstac.search()` in SQL alone in the same run:",
+        f"POST /search, {args.reps} sequential requests after 3 warm-ups (ms; httpx, `Accept-Encoding: gzip, deflate, br`, so brotli-compressed responses) on three servers of the same database, taking turns per query and checked to return the same items, counts and links: "
+        "`sen12stac api serve` (stac-fastapi-pgstac's app through its public settings and hooks: API hydration, read-only sessions, no parallel workers); "
+        "baseline, stac-fastapi-pgstac's own app as its docs start it (`uvicorn stac_fastapi.pgstac.app:create_app --factory`) with `USE_API_HYDRATE=true`; "
+        "and the same with its default, hydration in PostgreSQL. `pgstac.search()` in SQL alone (no hydration, counts cached) in the same run:",
         "",
-        "| query | limit | p50 | p95 | baseline p50 | baseline p95 | ratio to baseline (p50) | SQL search() p50 | numberMatched | response KB (decoded) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| query | limit | p50 | p95 | baseline p50 | baseline p95 | ratio to baseline (p50) | default app p50 (same answers) | SQL search() p50 | numberMatched | response KB (decoded) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        o, b = r["ours"], r["stock"]
-        lines.append(f"| {r['query']} | {r['limit']} | {o['p50']:.1f} | {o['p95']:.1f} | {b['p50']:.1f} | {b['p95']:.1f} | {o['p50'] / b['p50']:.2f} | {sql_ms[(r['query'], r['limit'])]:.1f} | {o['matched']:,} | {o['bytes'] / 1024:.0f} |")
+        o, b, d = r["ours"], r["stock"], r["stock_db"]
+        lines.append(f"| {r['query']} | {r['limit']} | {o['p50']:.1f} | {o['p95']:.1f} | {b['p50']:.1f} | {b['p95']:.1f} | {o['p50'] / b['p50']:.2f} | {d['p50']:.1f} ({'yes' if r['same_db'] else 'no'}) | {sql_ms[(r['query'], r['limit'])]:.1f} | {o['matched']:,} | {o['bytes'] / 1024:.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.write_text(text)

@@ -533,6 +533,18 @@ api_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Query a 
 app.add_typer(api_app, name="api")
 
 
+DSN_HELP = ("pgstac database: postgresql://USER@HOST:PORT/DBNAME or service=NAME, without a password (ps shows it); "
+            "unset: the PG* variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE); the password from PGPASSFILE (~/.pgpass) or PGPASSWORD")
+HOST_HELP = "address to listen on (127.0.0.1: this machine only; any other warns: the API is then open to the network)"
+
+
+def _dsn(dsn: Optional[str]) -> str:
+    from .api.database import warn_about_password
+
+    warn_about_password(dsn)
+    return dsn or ""  # libpq's environment
+
+
 def _need_api_extra() -> None:
     try:
         import pypgstac  # noqa: F401
@@ -553,7 +565,7 @@ def _open_release(url: str, asset_base_url: Optional[str], endpoint_url: Optiona
 def api_up(
     release_url: str = typer.Argument(..., help="release or build: folder, file://, s3:// (the folder, its catalog.json, or a landing catalog)"),
     port: int = typer.Option(8081, help="API port on --host"),
-    host: str = typer.Option("127.0.0.1", help="address to listen on (127.0.0.1: this machine only)"),
+    host: str = typer.Option("127.0.0.1", help=HOST_HELP),
     asset_base_url: Optional[str] = typer.Option(None, help="public URL of RELEASE (e.g. https://bucket.s3.amazonaws.com/prefix) for asset hrefs"),
     endpoint_url: Optional[str] = typer.Option(None, help="S3 endpoint URL"),
 ) -> None:
@@ -581,7 +593,7 @@ def api_up(
 @api_app.command("load")
 def api_load(
     release_url: str = typer.Argument(..., help="release or build: folder, file://, s3:// (the folder, its catalog.json, or a landing catalog)"),
-    dsn: str = typer.Option(..., help="pgstac database, postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME"),
+    dsn: Optional[str] = typer.Option(None, help=DSN_HELP),
     asset_base_url: Optional[str] = typer.Option(None, help="public URL of RELEASE (e.g. https://bucket.s3.amazonaws.com/prefix) for asset hrefs"),
     replace: bool = typer.Option(False, "--replace", help="a collection loaded from another release version gets this one's items (by id)"),
     migrate: bool = typer.Option(False, "--migrate", help="install or upgrade pgstac in the database first"),
@@ -593,6 +605,7 @@ def api_load(
         from .api.database import prepare_database
         from .api.load import load_release
 
+        dsn = _dsn(dsn)
         release = _open_release(release_url, asset_base_url, endpoint_url)
         prepare_database(dsn, migrate_first=migrate)  # checks the DSN and pgstac; settings
         # registers the queryables first; their indexes are built in bulk after each collection's COPY
@@ -604,17 +617,18 @@ def api_load(
 
 @api_app.command("serve")
 def api_serve(
-    dsn: str = typer.Option(..., help="pgstac database, postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME"),
-    host: str = typer.Option("127.0.0.1", help="address to listen on (127.0.0.1: this machine only)"),
+    dsn: Optional[str] = typer.Option(None, help=DSN_HELP),
+    host: str = typer.Option("127.0.0.1", help=HOST_HELP),
     port: int = typer.Option(8081, help="API port"),
 ) -> None:
-    """Serve a pgstac database with stac-fastapi-pgstac (filter, sort, fields, query, pagination) until Ctrl-C."""
+    """Serve a pgstac database with stac-fastapi-pgstac, read-only (filter, sort, fields, query, pagination), until Ctrl-C."""
     try:
         _need_api_extra()
         from .api.serve import ServeSettings, serve
 
+        settings = ServeSettings(dsn=_dsn(dsn), host=host, port=port)
         out.print(f"STAC API at http://{host}:{port}  (Ctrl-C stops it)", highlight=False, soft_wrap=True)
-        serve(ServeSettings(dsn=dsn, host=host, port=port))
+        serve(settings)
     except Sen12StacError as exc:
         _fail(exc)
 
