@@ -21,14 +21,15 @@
      database: queryables registered, geoparquet read as Arrow batches, rows formatted by worker
      processes, hrefs made absolute, COPY, one transaction per collection, queryable indexes,
      ANALYZE per partition.
-4. Serves the loaded database with ``sen12stac api serve`` (stac-fastapi-pgstac's app through its
-   public settings and hooks, uvicorn, one process) and, as the baseline, with stac-fastapi-pgstac's
+4. Serves the loaded database with ``sen12stac api serve`` as ``api up`` runs it (stac-fastapi-pgstac's
+   app through its public settings and hooks, uvicorn, one process, a pgstac_read role) and, as the baseline, with stac-fastapi-pgstac's
    own app as its docs start it (``uvicorn stac_fastapi.pgstac.app:create_app --factory``,
    ``USE_API_HYDRATE=true``), plus the same app with its default (hydration in PostgreSQL); times
    ``POST /search`` on all three (httpx, sequential, after 3 warm-up requests, the servers taking
    turns per query; their answers must be equal) for season+split, bbox+split, cloud
    cover+datetime at limit 10 and 100; for each query also the time of pgstac's ``search()``
-   in SQL alone (the database's share).
+   in SQL alone (the database's share). This half lives in bench/api_search.py;
+   ``--search-only`` runs it again on the database an earlier ``--keep-running`` run left in ``--work``.
 
 Writes the table to bench/results/api.md. Opt-in: not part of ``make test``.
 """
@@ -41,8 +42,6 @@ import os
 import platform
 import random
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,7 +59,8 @@ SEASONS = [  # set name, window
     ("ROIs2017_winter", "2016-12-01", "2017-02-28"),
 ]
 PATCHES_PER_SCENE = 208
-EUROPE = [-25.0, 34.0, 45.0, 72.0]
+
+from api_search import run_searches, search_lines, search_only  # noqa: E402 - bench/api_search.py, beside this file
 
 
 def template(work: Path) -> tuple[dict, dict]:
@@ -186,115 +186,6 @@ def _arrow_table(rows: list[dict]):
     return pa.Table.from_batches(list(parse_stac_items_to_arrow(rows, chunk_size=len(rows))))
 
 
-# ----------------------------------------------------------------------------- timing
-
-
-def orjson_dumps(obj) -> bytes:
-    import orjson
-
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
-
-
-def queries() -> dict[str, dict]:
-    return {
-        "season + split": {"collections": ["ROIs1158_spring"], "filter": {"op": "=", "args": [{"property": "ml-aoi:split"}, "test"]}, "filter-lang": "cql2-json"},
-        "bbox (Europe) + split": {"bbox": EUROPE, "filter": {"op": "=", "args": [{"property": "ml-aoi:split"}, "test"]}, "filter-lang": "cql2-json"},
-        "cloud cover + datetime": {"datetime": "2017-03-01T00:00:00Z/2017-04-15T00:00:00Z", "filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, 5]}, "filter-lang": "cql2-json"},
-    }
-
-
-def time_api(urls: dict[str, str], reps: int) -> list[dict]:
-    """p50/p95 of POST /search on each server in ``urls`` (name -> base URL), the servers taking
-    turns per query (3 warm-ups each, then ``reps`` requests), so that they see the same load.
-    Per query a server runs both limits before the next server starts on it: pgstac caches a
-    filter's count for later searches of the same filter, and a read-only API (ours) never
-    writes that cache, so it must not be handed a count another server stored."""
-    import httpx
-
-    rows = {(name, limit): {"query": name, "limit": limit} for name in queries() for limit in (10, 100)}
-    with httpx.Client(timeout=120) as client:  # Accept-Encoding: gzip, deflate, br (brotli is installed)
-        for name, body in queries().items():
-            for server, url in urls.items():
-                for limit in (10, 100):
-                    req = dict(body, limit=limit)
-                    for _ in range(3):
-                        r = client.post(url + "/search", json=req)
-                        r.raise_for_status()
-                    times = []
-                    for _ in range(reps):
-                        t = time.perf_counter()
-                        r = client.post(url + "/search", json=req)
-                        times.append((time.perf_counter() - t) * 1000)
-                        r.raise_for_status()
-                    data = r.json()
-                    rows[(name, limit)][server] = {"p50": statistics.median(times), "p95": pct(times, 0.95), "matched": data.get("numberMatched"), "returned": len(data["features"]), "bytes": len(r.content), "encoding": r.headers.get("content-encoding"), "body": data}
-    return list(rows.values())
-
-
-def start_server(cmd: list[str], url: str, env: dict | None = None) -> subprocess.Popen:
-    import httpx
-
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-    for _ in range(300):
-        try:
-            httpx.get(url + "/", timeout=2).raise_for_status()
-            return server
-        except Exception:  # noqa: BLE001
-            if server.poll() is not None:
-                sys.exit(f"server did not start: {' '.join(cmd)}")
-            time.sleep(0.2)
-    return server
-
-
-def stock_server(dsn: str, port: int, api_hydrate: bool = True) -> tuple[list[str], dict]:
-    """stac-fastapi-pgstac's own app, as its docs start it (settings from PG* and its own
-    variables): the baseline. Our cluster listens on a Unix socket only; the app builds a URL
-    from PGHOST, so the socket folder goes in percent-encoded (asyncpg decodes it)."""
-    from urllib.parse import quote
-
-    from psycopg.conninfo import conninfo_to_dict
-
-    d = conninfo_to_dict(dsn)
-    host = d.get("host", "127.0.0.1")
-    env = dict(os.environ, PGUSER=d.get("user", "postgres"), PGPASSWORD=d.get("password", ""), PGHOST=quote(host, safe="") if host.startswith("/") else host,
-               PGPORT=str(d.get("port", 5432)), PGDATABASE=d["dbname"], USE_API_HYDRATE=str(api_hydrate).lower(), STAC_FASTAPI_TITLE="baseline", STAC_FASTAPI_DESCRIPTION="baseline")
-    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
-    return [uvicorn, "stac_fastapi.pgstac.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"], env
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def time_sql(dsn: str, reps: int) -> dict[tuple[str, int], float]:
-    import psycopg
-
-    out = {}
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET search_path TO pgstac, public")
-        for name, body in queries().items():
-            for limit in (10, 100):
-                req = json.dumps(dict(body, limit=limit, conf={"nohydrate": True}))  # as the API asks (use_api_hydrate)
-                for _ in range(3):
-                    conn.execute("SELECT search(%s::jsonb)", (req,)).fetchone()
-                times = []
-                for _ in range(reps):
-                    t = time.perf_counter()
-                    conn.execute("SELECT search(%s::jsonb)", (req,)).fetchone()
-                    times.append((time.perf_counter() - t) * 1000)
-                out[(name, limit)] = statistics.median(times)
-    return out
-
-
 def compare_read_paths(n: int, out: Path) -> None:
     """Reading a folder release back as item dicts: the item JSON walk against the
     geoparquet conversion, the same n items, twice each (the second with a warm page cache)."""
@@ -375,10 +266,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="processes formatting rows for `api load` (default: its own, 2)")
     ap.add_argument("--rebuild-indexes-too", action="store_true", help="also time the load with each empty partition's indexes dropped before the COPY and built after")
     ap.add_argument("--keep-running", action="store_true", help="leave the database running at the end (for profiling)")
+    ap.add_argument("--search-only", action="store_true", help="only the searches, on the database an earlier run with the same --work and --keep-running loaded (stop it first)")
+    ap.add_argument("--port", type=int, default=None, help="first of the three ports the servers listen on (127.0.0.1; default: free ones)")
     ap.add_argument("--read-paths", type=int, default=None, metavar="N", help="only compare the two ways of reading N items of a folder release")
     args = ap.parse_args()
     if args.read_paths:
         compare_read_paths(args.read_paths, REPO / "bench" / "results" / "api-read-paths.md")
+        return
+    if args.search_only:
+        search_only(args)
         return
 
     from pypgstac.db import PgstacDB
@@ -392,7 +288,6 @@ def main() -> None:
     work.chmod(0o755)
     shutil.rmtree(work / "pg", ignore_errors=True)  # a fresh cluster every run
     cluster = PrivateCluster(work / "pg")
-    server = server0 = server1 = None
     try:
         marker = work / "generated.json"
         if marker.exists() and json.loads(marker.read_text()).get("items") == args.items:  # --work of an earlier run: same items (deterministic)
@@ -457,25 +352,9 @@ def main() -> None:
             db_mb = conn.execute("SELECT pg_database_size('pgstac')").fetchone()[0] / 1e6
             stored = conn.execute("SELECT avg(pg_column_size(content)) FROM pgstac.items").fetchone()[0]
 
-        port, port0, port1 = free_port(), free_port(), free_port()
-        url, url0, url1 = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port0}", f"http://127.0.0.1:{port1}"
-        server = start_server([EXE, "api", "serve", "--dsn", cluster.dsn, "--port", str(port)], url)
-        cmd0, env0 = stock_server(cluster.dsn, port0)
-        server0 = start_server(cmd0, url0, env0)
-        cmd1, env1 = stock_server(cluster.dsn, port1, api_hydrate=False)
-        server1 = start_server(cmd1, url1, env1)
-        rows = time_api({"ours": url, "stock": url0, "stock_db": url1}, args.reps)
-        for r in rows:  # the same answers (items, counts, links) from all, but for the landing/self hrefs' port
-            a, b, c = (orjson_dumps(r[k].pop("body")).replace(u.encode(), b"URL") for k, u in (("ours", url), ("stock", url0), ("stock_db", url1)))
-            assert a == b, f"{r['query']} limit {r['limit']}: ours and stac-fastapi-pgstac's app answered differently"
-            r["same_db"] = a == c
-        sql_ms = time_sql(cluster.dsn, args.reps)
+        rows, sql_ms = run_searches(cluster, args)
         loads.append(("after searches", os.getloadavg()[0]))
     finally:
-        for proc in (server, server0, server1):
-            if proc is not None:
-                proc.send_signal(signal.SIGINT)
-                proc.wait(30)
         if not args.keep_running:
             cluster.stop()
         else:
@@ -498,17 +377,8 @@ def main() -> None:
         "",
         "Load average (1 min) on the 2 cores during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in loads) + ".",
         "",
-        f"POST /search, {args.reps} sequential requests after 3 warm-ups (ms; httpx, `Accept-Encoding: gzip, deflate, br`, so brotli-compressed responses) on three servers of the same database, taking turns per query and checked to return the same items, counts and links: "
-        "`sen12stac api serve` (stac-fastapi-pgstac's app through its public settings and hooks: API hydration, read-only sessions, no parallel workers); "
-        "baseline, stac-fastapi-pgstac's own app as its docs start it (`uvicorn stac_fastapi.pgstac.app:create_app --factory`) with `USE_API_HYDRATE=true`; "
-        "and the same with its default, hydration in PostgreSQL. `pgstac.search()` in SQL alone (no hydration, counts cached) in the same run:",
-        "",
-        "| query | limit | p50 | p95 | baseline p50 | baseline p95 | ratio to baseline (p50) | default app p50 (same answers) | SQL search() p50 | numberMatched | response KB (decoded) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *search_lines(rows, sql_ms, args.reps),
     ]
-    for r in rows:
-        o, b, d = r["ours"], r["stock"], r["stock_db"]
-        lines.append(f"| {r['query']} | {r['limit']} | {o['p50']:.1f} | {o['p95']:.1f} | {b['p50']:.1f} | {b['p95']:.1f} | {o['p50'] / b['p50']:.2f} | {d['p50']:.1f} ({'yes' if r['same_db'] else 'no'}) | {sql_ms[(r['query'], r['limit'])]:.1f} | {o['matched']:,} | {o['bytes'] / 1024:.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.write_text(text)

@@ -226,7 +226,7 @@ def test_private_database_takes_no_tcp_and_no_other_user(pg):
     assert sql(pg.dsn, "SHOW listen_addresses")[0][0] == ""
     rules = sql(pg.dsn, "SELECT type, user_name, auth_method FROM pg_hba_file_rules")
     assert rules and not any(t.startswith("host") and m != "reject" for t, _, m in rules), rules
-    assert not any(m == "trust" and users != ["postgres"] for _, users, m in rules), rules
+    assert not any(m == "trust" and (t != "local" or users not in (["postgres"], ["sen12stac_api"])) for t, users, m in rules), rules
     port = sql(pg.dsn, "SHOW port")[0][0]
     socket_dir = Path(conninfo_to_dict(pg.dsn)["host"])
     assert socket_dir.is_dir() and (socket_dir.stat().st_mode & 0o777) == 0o700
@@ -237,6 +237,22 @@ def test_private_database_takes_no_tcp_and_no_other_user(pg):
     if os.geteuid() == 0:  # another account on the machine (as a normal user, the 0700 folder above is what stops it)
         other = _as_other_user([psql, "-w", "-h", str(socket_dir), "-p", str(port), "-U", "postgres", "-d", "pgstac", "-c", "SELECT 1"])
         assert other.returncode != 0 and "Permission denied" in other.stderr, other.stdout + other.stderr
+
+
+def test_up_serves_as_a_role_that_can_search_and_cannot_write(pg, loaded):
+    """`api up`'s API connects as pgstac's pgstac_read: it may search (and write pgstac's search
+    caches), not change collections, items or settings."""
+    reader = pg.reader_dsn()
+    assert pg.reader_dsn() == reader  # made once
+    with psycopg.connect(reader, autocommit=True) as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == "sen12stac_api"
+        found = conn.execute("""SELECT pgstac.search('{"limit": 2, "collections": ["ROIs1158_spring"]}'::jsonb)""").fetchone()[0]
+        assert len(found["features"]) == 2
+        for stmt in ("DELETE FROM pgstac.items", "UPDATE pgstac.collections SET content = content",
+                     "INSERT INTO pgstac.pgstac_settings (name, value) VALUES ('x', 'y')", "DELETE FROM pgstac.queryables"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(stmt)
+    assert sql(loaded, "SELECT count(*) FROM pgstac.items")[0][0] > 0
 
 
 def test_serve_stays_read_only_whatever_the_environment_says(pg, built_release):
@@ -324,6 +340,11 @@ def test_connection_from_the_environment_a_service_file_and_a_password_file(pg, 
         import httpx
 
         assert httpx.post(url + "/search", json={"limit": 2}).json()["numberMatched"] == len(static_items(built_release))
+        # every read route works for a role with pgstac's pgstac_read only
+        assert {c["id"] for c in httpx.get(url + "/collections").json()["collections"]} == {"ROIs1158_spring", "ROIs2017_winter"}
+        page = httpx.get(url + "/collections/ROIs1158_spring/items", params={"limit": 3}).json()["features"]
+        assert len(page) == 3 and httpx.get(url + f"/collections/ROIs1158_spring/items/{page[0]['id']}").json()["id"] == page[0]["id"]
+        assert "ml-aoi:split" in httpx.get(url + "/queryables").json()["properties"]
     finally:
         stop(proc)
     output = proc.stdout.read()

@@ -37,13 +37,15 @@ from ..errors import ConfigError, DatabaseError
 log = logging.getLogger(__name__)
 
 PG_ROLE = "postgres"
+API_ROLE = "sen12stac_api"  # what `api up`'s API connects as: pgstac's pgstac_read, no writes to the data
 DB_NAME = "pgstac"
 SOCKET_PORT = 5432  # names the socket file (.s.PGSQL.5432) in the cluster's own folder; no TCP port is opened
 # Who may connect, written at every start (so a cluster made by an older version is closed too):
 # the superuser over the owner-only socket, any other role with its password, nothing over TCP.
-PG_HBA = """# written by sen12stac at every start; edits are lost
-local   all   postgres   trust
-local   all   all        scram-sha-256
+PG_HBA = f"""# written by sen12stac at every start; edits are lost
+local   all   {PG_ROLE}        trust
+local   all   {API_ROLE}   trust
+local   all   all             scram-sha-256
 host    all   all        0.0.0.0/0   reject
 host    all   all        ::/0        reject
 """
@@ -162,9 +164,18 @@ class PrivateCluster:
     def logfile(self) -> Path:
         return self.folder / "log" / "postgres.log"
 
-    def dsn_for(self, dbname: str) -> str:
+    def dsn_for(self, dbname: str, role: str = PG_ROLE) -> str:
         # libpq takes a socket folder as the URL's host, percent-encoded
-        return f"postgresql://{PG_ROLE}@{quote(str(self.sockdir), safe='')}:{self.port or SOCKET_PORT}/{dbname}"
+        return f"postgresql://{role}@{quote(str(self.sockdir), safe='')}:{self.port or SOCKET_PORT}/{dbname}"
+
+    def reader_dsn(self) -> str:
+        """The database as :data:`API_ROLE`, a login role in pgstac's ``pgstac_read`` (created when
+        missing; needs pgstac migrated): it may search, and write pgstac's search caches only."""
+        with connect(self.dsn, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (API_ROLE,)).fetchone() is None:
+                conn.execute(f"CREATE ROLE {API_ROLE} LOGIN IN ROLE pgstac_read")
+                conn.execute(f"ALTER ROLE {API_ROLE} SET search_path TO pgstac, public")  # as pgstac sets pgstac_read's (not inherited)
+        return self.dsn_for(DB_NAME, API_ROLE)
 
     @property
     def dsn(self) -> str:
@@ -414,7 +425,7 @@ def check_dsn(dsn: str) -> str:
     if found is None:
         raise DatabaseError(
             f"the database {safe_dsn(dsn)} has no pgstac schema",
-            fix=f"install pgstac there once with `pypgstac migrate --dsn DSN` (or add --migrate), or use `sen12stac api up RELEASE` for a private database",
+            fix="install pgstac there once with `pypgstac migrate --dsn DSN` (or add --migrate), or use `sen12stac api up RELEASE` for a private database",
         )
     if found.split("-")[0] != expected.split("-")[0]:
         raise DatabaseError(

@@ -10,9 +10,11 @@ its ``connect_to_db`` and our ``PostgresSettings``. Nothing of it is subclassed 
   pystac-client 0.9 looks for (stac-fastapi declares only v1.1.0; the parameter is the same).
 * Read-only whatever the environment says: stac-fastapi-pgstac reads ``Settings`` from the
   environment (ENABLE_TRANSACTIONS_EXTENSIONS, ENABLED_EXTENSIONS, ...) and a ``.env`` file;
-  the settings that decide writes are passed explicitly here, and those win. The database
-  sessions are read-only too (``default_transaction_read_only``; pgstac's documented
-  ``pgstac.readonly`` setting, so that its searches do not write their cache).
+  the settings that decide writes are passed explicitly here, and those win. ``api up``'s API
+  also connects as a role with pgstac's ``pgstac_read`` (search, and writes to pgstac's search
+  caches only). Read-only sessions (``pgstac.readonly``) were measured and not kept: pgstac
+  then counts ``numberMatched`` again on every search instead of caching it, 1.4-8x slower at
+  limit 10 on 282,384 items (docs/api.md).
 * Items are hydrated in the API process (``use_api_hydrate``: the hydraters package, in Rust)
   rather than inside PostgreSQL: the field notes measured 3-4x faster searches with it.
 * ``numberMatched`` comes from pgstac's ``context`` setting
@@ -46,12 +48,8 @@ SORT_V1_0 = "https://api.stacspec.org/v1.0.0/item-search#sort"
 # Settings of the API's database sessions (asyncpg server_settings).
 # max_parallel_workers_per_gather 0: pgstac's searches touch a few hundred rows, and starting 2
 # workers cost 45-65 ms of a 67 ms bbox search at 282,384 items (EXPLAIN ANALYZE;
-# bench/bench_api.py), against about 2 ms of work. Read-only sessions: see the module's text.
-SESSION_SETTINGS: dict[str, str] = {
-    "max_parallel_workers_per_gather": "0",
-    "default_transaction_read_only": "on",
-    "pgstac.readonly": "true",
-}
+# bench/bench_api.py), against about 2 ms of work.
+SESSION_SETTINGS: dict[str, str] = {"max_parallel_workers_per_gather": "0"}
 
 
 @dataclass(frozen=True)

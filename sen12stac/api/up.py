@@ -58,7 +58,7 @@ def up(release: Release, settings: UpSettings, *, on_ready: Callable[[str, LoadR
         # was there before it: for SIGTERM make that an exception too, so PostgreSQL is stopped.
         previous_term = signal.signal(signal.SIGTERM, _exit_on_signal)
         try:
-            run(ServeSettings(dsn=cluster.dsn, host=settings.host, port=settings.port))
+            run(ServeSettings(dsn=cluster.reader_dsn(), host=settings.host, port=settings.port))
         finally:
             signal.signal(signal.SIGTERM, previous_term)
 
