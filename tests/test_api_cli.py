@@ -239,6 +239,27 @@ def test_private_database_takes_no_tcp_and_no_other_user(pg):
         assert other.returncode != 0 and "Permission denied" in other.stderr, other.stdout + other.stderr
 
 
+def test_a_cluster_made_open_is_closed_at_its_next_start():
+    """A cache cluster of an older version (trust on TCP, a socket folder others could enter)
+    is closed by the next start: pg_hba is rewritten, no TCP, the folder 0700 again."""
+    from sen12stac.api.database import PrivateCluster
+
+    folder = pg_folder("sen12stac-test-reopen-")
+    cluster = PrivateCluster(folder, durable=False).start()
+    try:
+        cluster.stop()
+        (folder / "pgdata" / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+        (folder / "sock").chmod(0o755)
+        cluster.start()
+        rules = sql(cluster.dsn, "SELECT type, auth_method FROM pg_hba_file_rules")
+        assert ("host", "trust") not in [tuple(r) for r in rules] and ("local", "scram-sha-256") in [tuple(r) for r in rules], rules
+        assert sql(cluster.dsn, "SHOW listen_addresses")[0][0] == ""
+        assert ((folder / "sock").stat().st_mode & 0o777) == 0o700
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_up_serves_as_a_role_that_can_search_and_cannot_write(pg, loaded):
     """`api up`'s API connects as pgstac's pgstac_read: it may search (and write pgstac's search
     caches), not change collections, items or settings."""
