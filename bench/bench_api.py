@@ -20,12 +20,15 @@
      rows formatted by pypgstac's ``Loader.format_item`` in worker processes, written by its
      ``Loader.load_partition`` (one transaction per collection), queryable indexes, pgstac's
      ``analyze_items``.
-4. Serves the loaded database with ``sen12stac api serve`` (uvicorn, one process) and, as the
-   baseline, with stac-fastapi-pgstac's own app (``uvicorn stac_fastapi.pgstac.app:create_app
-   --factory``, ``USE_API_HYDRATE=true``), and times ``POST /search`` on both (httpx,
-   sequential, after 3 warm-up requests, the servers taking turns per query; their answers
-   must be equal) for season+split, bbox+split, cloud cover+datetime at limit 10 and 100; for
-   each query also the time of pgstac's ``search()`` in SQL alone (the database's share).
+4. Serves the loaded database with ``sen12stac api serve`` as ``api up`` runs it (stac-fastapi-pgstac's
+   app through its public settings and hooks, uvicorn, one process, a pgstac_read role) and, as the baseline, with stac-fastapi-pgstac's
+   own app as its docs start it (``uvicorn stac_fastapi.pgstac.app:create_app --factory``,
+   ``USE_API_HYDRATE=true``), plus the same app with its default (hydration in PostgreSQL); times
+   ``POST /search`` on all three (httpx, sequential, after 3 warm-up requests, the servers taking
+   turns per query; their answers must be equal) for season+split, bbox+split, cloud
+   cover+datetime at limit 10 and 100; for each query also the time of pgstac's ``search()``
+   in SQL alone (the database's share). This half lives in bench/api_search.py;
+   ``--search-only`` runs it again on the database an earlier ``--keep-running`` run left in ``--work``.
 
 Writes the table to bench/results/api.md. Opt-in: not part of ``make test``.
 """
@@ -38,10 +41,9 @@ import os
 import platform
 import random
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -57,7 +59,8 @@ SEASONS = [  # set name, window
     ("ROIs2017_winter", "2016-12-01", "2017-02-28"),
 ]
 PATCHES_PER_SCENE = 208
-EUROPE = [-25.0, 34.0, 45.0, 72.0]
+
+from api_search import run_searches, search_lines, search_only  # noqa: E402 - bench/api_search.py, beside this file
 
 
 def template(work: Path) -> tuple[dict, dict]:
@@ -181,101 +184,6 @@ def _arrow_table(rows: list[dict]):
     from stac_geoparquet.arrow import parse_stac_items_to_arrow
 
     return pa.Table.from_batches(list(parse_stac_items_to_arrow(rows, chunk_size=len(rows))))
-
-
-# ----------------------------------------------------------------------------- timing
-
-
-def orjson_dumps(obj) -> bytes:
-    import orjson
-
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
-
-
-def queries() -> dict[str, dict]:
-    return {
-        "season + split": {"collections": ["ROIs1158_spring"], "filter": {"op": "=", "args": [{"property": "ml-aoi:split"}, "test"]}, "filter-lang": "cql2-json"},
-        "bbox (Europe) + split": {"bbox": EUROPE, "filter": {"op": "=", "args": [{"property": "ml-aoi:split"}, "test"]}, "filter-lang": "cql2-json"},
-        "cloud cover + datetime": {"datetime": "2017-03-01T00:00:00Z/2017-04-15T00:00:00Z", "filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, 5]}, "filter-lang": "cql2-json"},
-    }
-
-
-def time_api(urls: dict[str, str], reps: int) -> list[dict]:
-    """p50/p95 of POST /search on each server in ``urls`` (name -> base URL), the servers taking
-    turns per query (3 warm-ups each, then ``reps`` requests), so that both see the same load."""
-    import httpx
-
-    rows = []
-    with httpx.Client(timeout=120) as client:  # Accept-Encoding: gzip, deflate, br (brotli is installed)
-        for name, body in queries().items():
-            for limit in (10, 100):
-                req = dict(body, limit=limit)
-                row = {"query": name, "limit": limit}
-                for server, url in urls.items():
-                    for _ in range(3):
-                        r = client.post(url + "/search", json=req)
-                        r.raise_for_status()
-                    times = []
-                    for _ in range(reps):
-                        t = time.perf_counter()
-                        r = client.post(url + "/search", json=req)
-                        times.append((time.perf_counter() - t) * 1000)
-                        r.raise_for_status()
-                    data = r.json()
-                    row[server] = {"p50": statistics.median(times), "p95": pct(times, 0.95), "matched": data.get("numberMatched"), "returned": len(data["features"]), "bytes": len(r.content), "encoding": r.headers.get("content-encoding"), "body": data}
-                rows.append(row)
-    return rows
-
-
-def start_server(cmd: list[str], url: str, env: dict | None = None) -> subprocess.Popen:
-    import httpx
-
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-    for _ in range(300):
-        try:
-            httpx.get(url + "/", timeout=2).raise_for_status()
-            return server
-        except Exception:  # noqa: BLE001
-            if server.poll() is not None:
-                sys.exit(f"server did not start: {' '.join(cmd)}")
-            time.sleep(0.2)
-    return server
-
-
-def stock_server(dsn: str, port: int) -> tuple[list[str], dict]:
-    """stac-fastapi-pgstac's own app, as its docs start it, with API hydration on: the baseline."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    d = conninfo_to_dict(dsn)
-    env = dict(os.environ, PGUSER=d.get("user", "postgres"), PGPASSWORD=d.get("password", ""), PGHOST=d.get("host", "127.0.0.1"),
-               PGPORT=str(d.get("port", 5432)), PGDATABASE=d["dbname"], USE_API_HYDRATE="true", STAC_FASTAPI_TITLE="baseline", STAC_FASTAPI_DESCRIPTION="baseline")
-    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
-    return [uvicorn, "stac_fastapi.pgstac.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"], env
-
-
-def time_sql(dsn: str, reps: int) -> dict[tuple[str, int], float]:
-    import psycopg
-
-    out = {}
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET search_path TO pgstac, public")
-        for name, body in queries().items():
-            for limit in (10, 100):
-                req = json.dumps(dict(body, limit=limit, conf={"nohydrate": True}))  # as the API asks (use_api_hydrate)
-                for _ in range(3):
-                    conn.execute("SELECT search(%s::jsonb)", (req,)).fetchone()
-                times = []
-                for _ in range(reps):
-                    t = time.perf_counter()
-                    conn.execute("SELECT search(%s::jsonb)", (req,)).fetchone()
-                    times.append((time.perf_counter() - t) * 1000)
-                out[(name, limit)] = statistics.median(times)
-    return out
 
 
 def compare_read_paths(n: int, out: Path) -> None:
@@ -448,6 +356,8 @@ def main() -> None:
     ap.add_argument("--skip-baseline", action="store_true", help="skip the pypgstac baseline load (while iterating; the table then has no ratio)")
     ap.add_argument("--workers", type=int, default=None, help="processes formatting rows for `api load` (default: its own, 2)")
     ap.add_argument("--keep-running", action="store_true", help="leave the database running at the end (for profiling)")
+    ap.add_argument("--search-only", action="store_true", help="only the searches, on the database an earlier run with the same --work and --keep-running loaded (stop it first)")
+    ap.add_argument("--port", type=int, default=None, help="first of the three ports the servers listen on (127.0.0.1; default: free ones)")
     ap.add_argument("--read-paths", type=int, default=None, metavar="N", help="only compare the ways of reading N items of a folder release")
     ap.add_argument("--load-cpu", type=int, default=None, metavar="N", help="only compare the CPU seconds of loading N items: plain pypgstac, api load, api load with stac-geoparquet's reader")
     args = ap.parse_args()
@@ -456,6 +366,9 @@ def main() -> None:
         return
     if args.load_cpu:
         compare_load_cpu(args.load_cpu, REPO / "bench" / "results" / "api-load-cpu.md")
+        return
+    if args.search_only:
+        search_only(args)
         return
 
     from pypgstac.db import PgstacDB
@@ -469,7 +382,6 @@ def main() -> None:
     work.chmod(0o755)
     shutil.rmtree(work / "pg", ignore_errors=True)  # a fresh cluster every run
     cluster = PrivateCluster(work / "pg")
-    server = server0 = None
     try:
         marker = work / "generated.json"
         if marker.exists() and json.loads(marker.read_text()).get("items") == args.items:  # --work of an earlier run: same items (deterministic)
@@ -521,24 +433,9 @@ def main() -> None:
             db_mb = conn.execute("SELECT pg_database_size('pgstac')").fetchone()[0] / 1e6
             stored = conn.execute("SELECT avg(pg_column_size(content)) FROM pgstac.items").fetchone()[0]
 
-        from sen12stac.api.database import free_port
-
-        port, port0 = free_port(), free_port()
-        url, url0 = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port0}"
-        server = start_server([EXE, "api", "serve", "--dsn", cluster.dsn, "--port", str(port)], url)
-        cmd0, env0 = stock_server(cluster.dsn, port0)
-        server0 = start_server(cmd0, url0, env0)
-        rows = time_api({"ours": url, "stock": url0}, args.reps)
-        for r in rows:  # the same answers (items, counts, links) from both, but for the landing/self hrefs' port
-            a, b = r["ours"].pop("body"), r["stock"].pop("body")
-            assert orjson_dumps(a).replace(url.encode(), b"URL") == orjson_dumps(b).replace(url0.encode(), b"URL"), f"{r['query']} limit {r['limit']}: the two servers answered differently"
-        sql_ms = time_sql(cluster.dsn, args.reps)
+        rows, sql_ms = run_searches(cluster, args)
         loads.append(("after searches", os.getloadavg()[0]))
     finally:
-        for proc in (server, server0):
-            if proc is not None:
-                proc.send_signal(signal.SIGINT)
-                proc.wait(30)
         if not args.keep_running:
             cluster.stop()
         else:
@@ -560,14 +457,8 @@ def main() -> None:
         "",
         "Load average (1 min) on the 2 cores during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in loads) + ".",
         "",
-        f"POST /search, {args.reps} sequential requests after 3 warm-ups (ms; httpx, `Accept-Encoding: gzip, deflate, br`, so brotli-compressed responses), on `sen12stac api serve` and, as the baseline, on stac-fastapi-pgstac's own app (`uvicorn stac_fastapi.pgstac.app:create_app --factory`, `USE_API_HYDRATE=true`) on the same database, the two taking turns per query and checked to return the same items, counts and links; `pgstac.search()` in SQL alone in the same run:",
-        "",
-        "| query | limit | p50 | p95 | baseline p50 | baseline p95 | ratio to baseline (p50) | SQL search() p50 | numberMatched | response KB (decoded) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *search_lines(rows, sql_ms, args.reps),
     ]
-    for r in rows:
-        o, b = r["ours"], r["stock"]
-        lines.append(f"| {r['query']} | {r['limit']} | {o['p50']:.1f} | {o['p95']:.1f} | {b['p50']:.1f} | {b['p95']:.1f} | {o['p50'] / b['p50']:.2f} | {sql_ms[(r['query'], r['limit'])]:.1f} | {o['matched']:,} | {o['bytes'] / 1024:.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.write_text(text)

@@ -1,8 +1,8 @@
 """Session fixtures for the STAC API tests (helpers in tests/apihelpers.py).
 
 Everything is real and local: ``sen12stac build`` (synthetic, 2 seasons x 2 scenes of 768 px,
-about 60 items, ~7 s), a PostgreSQL cluster of its own in a temporary folder on a free port
-(fsync off), the API as a ``sen12stac api serve`` subprocess on a free port. All stopped at
+about 60 items, ~7 s), a PostgreSQL cluster of its own in a temporary folder, reached by its Unix
+socket only (fsync off), the API as a ``sen12stac api serve`` subprocess on a free port. All stopped at
 the end of the session.
 """
 from __future__ import annotations

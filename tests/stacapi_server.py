@@ -1,6 +1,6 @@
 """A real STAC API holding arbitrary items (here: items of the providers' shapes), built from
 the project's own parts: ``sen12stac.api.database.PrivateCluster`` (PostgreSQL + PostGIS in a
-temporary folder on a free port), pgstac migrated by ``prepare_database``, the items loaded
+temporary folder, reached by its Unix socket only), pgstac migrated by ``prepare_database``, the items loaded
 with pypgstac's loader, and ``sen12stac api serve`` (stac-fastapi-pgstac) as a subprocess.
 
     with LocalStacApi() as api:

@@ -183,3 +183,174 @@ def test_up_serves_stops_on_ctrl_c_and_reuses_the_database(built_release):
             subprocess.run([find_postgres().exe("pg_ctl"), "-D", str(pid.parent), "-m", "immediate", "stop"], capture_output=True,
                            user="postgres" if os.geteuid() == 0 else None)
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def _as_other_user(args: list[str]) -> subprocess.CompletedProcess:
+    """``args`` run by the unprivileged ``nobody`` account (we run as root), with no PG* variables."""
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": "/tmp"}
+    return subprocess.run(args, user="nobody", env=env, cwd="/", capture_output=True, text=True, timeout=30)
+
+
+def test_private_database_takes_no_tcp_and_no_other_user(pg):
+    """`api up`'s cluster: nothing listens on TCP, no `trust` line for TCP in pg_hba, the socket's
+    folder is its owner's alone; another local user cannot connect, by TCP or by the socket."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from sen12stac.api.database import find_postgres
+
+    assert sql(pg.dsn, "SHOW listen_addresses")[0][0] == ""
+    rules = sql(pg.dsn, "SELECT type, user_name, auth_method FROM pg_hba_file_rules")
+    assert rules and not any(t.startswith("host") and m != "reject" for t, _, m in rules), rules
+    assert not any(m == "trust" and (t != "local" or users not in (["postgres"], ["sen12stac_api"])) for t, users, m in rules), rules
+    port = sql(pg.dsn, "SHOW port")[0][0]
+    socket_dir = Path(conninfo_to_dict(pg.dsn)["host"])
+    assert socket_dir.is_dir() and (socket_dir.stat().st_mode & 0o777) == 0o700
+    psql = find_postgres().exe("psql")
+    tcp = subprocess.run([psql, "-w", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "pgstac", "-c", "SELECT 1"],
+                         env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"}, capture_output=True, text=True, timeout=30)
+    assert tcp.returncode != 0 and "refused" in tcp.stderr, tcp.stdout + tcp.stderr
+    if os.geteuid() == 0:  # another account on the machine (as a normal user, the 0700 folder above is what stops it)
+        other = _as_other_user([psql, "-w", "-h", str(socket_dir), "-p", str(port), "-U", "postgres", "-d", "pgstac", "-c", "SELECT 1"])
+        assert other.returncode != 0 and "Permission denied" in other.stderr, other.stdout + other.stderr
+
+
+def test_a_cluster_made_open_is_closed_at_its_next_start():
+    """A cache cluster of an older version (trust on TCP, a socket folder others could enter)
+    is closed by the next start: pg_hba is rewritten, no TCP, the folder 0700 again."""
+    from sen12stac.api.database import PrivateCluster
+
+    folder = pg_folder("sen12stac-test-reopen-")
+    cluster = PrivateCluster(folder, durable=False).start()
+    try:
+        cluster.stop()
+        (folder / "pgdata" / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+        (folder / "sock").chmod(0o755)
+        cluster.start()
+        rules = sql(cluster.dsn, "SELECT type, auth_method FROM pg_hba_file_rules")
+        assert ("host", "trust") not in [tuple(r) for r in rules] and ("local", "scram-sha-256") in [tuple(r) for r in rules], rules
+        assert sql(cluster.dsn, "SHOW listen_addresses")[0][0] == ""
+        assert ((folder / "sock").stat().st_mode & 0o777) == 0o700
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_up_serves_as_a_role_that_can_search_and_cannot_write(pg, loaded):
+    """`api up`'s API connects as pgstac's pgstac_read: it may search (and write pgstac's search
+    caches), not change collections, items or settings."""
+    reader = pg.reader_dsn()
+    assert pg.reader_dsn() == reader  # made once
+    with psycopg.connect(reader, autocommit=True) as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == "sen12stac_api"
+        found = conn.execute("""SELECT pgstac.search('{"limit": 2, "collections": ["ROIs1158_spring"]}'::jsonb)""").fetchone()[0]
+        assert len(found["features"]) == 2
+        for stmt in ("DELETE FROM pgstac.items", "UPDATE pgstac.collections SET content = content",
+                     "INSERT INTO pgstac.pgstac_settings (name, value) VALUES ('x', 'y')", "DELETE FROM pgstac.queryables"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(stmt)
+    assert sql(loaded, "SELECT count(*) FROM pgstac.items")[0][0] > 0
+
+
+def test_serve_stays_read_only_whatever_the_environment_says(pg, built_release):
+    """stac-fastapi-pgstac turns its write routes on from the environment: `api serve` does not."""
+    import httpx
+
+    dsn = fresh_db(pg, "readonly")
+    r = run_cli("api", "load", str(built_release), "--dsn", dsn)
+    assert r.returncode == 0, r.stderr
+    before = snapshot(dsn), sql(dsn, "SELECT id, content::text FROM pgstac.collections ORDER BY id")
+    port = free_port()
+    env = {**os.environ, "ENABLE_TRANSACTIONS_EXTENSIONS": "true", "ENABLED_EXTENSIONS": "transaction,bulk_transactions,query,sort,fields,filter,pagination,collection_search"}
+    proc = subprocess.Popen([EXE, "api", "serve", "--dsn", dsn, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/", proc)
+        item = httpx.get(url + "/collections/ROIs1158_spring/items", params={"limit": 1}).json()["features"][0]
+        coll = httpx.get(url + "/collections/ROIs1158_spring").json()
+        writes = [
+            ("POST", "/collections", dict(coll, id="new-collection")),
+            ("PUT", "/collections/ROIs1158_spring", dict(coll, description="changed")),
+            ("DELETE", "/collections/ROIs2017_winter", None),
+            ("POST", "/collections/ROIs1158_spring/items", dict(item, id="new-item")),
+            ("PUT", f"/collections/ROIs1158_spring/items/{item['id']}", dict(item, properties=dict(item["properties"], title="changed"))),
+            ("DELETE", f"/collections/ROIs1158_spring/items/{item['id']}", None),
+            ("POST", "/collections/ROIs1158_spring/bulk_items", {"items": {"x": dict(item, id="x")}}),
+        ]
+        for method, path, body in writes:
+            got = httpx.request(method, url + path, json=body)
+            assert got.status_code in (404, 405), (method, path, got.status_code, got.text[:200])
+        conforms = httpx.get(url + "/conformance").json()["conformsTo"]
+        assert not [c for c in conforms if "transaction" in c], conforms
+        assert httpx.post(url + "/search", json={"limit": 1}).json()["numberMatched"] == len(before[0])
+    finally:
+        stop(proc)
+    assert (snapshot(dsn), sql(dsn, "SELECT id, content::text FROM pgstac.collections ORDER BY id")) == before
+
+
+def test_serve_on_an_address_other_than_loopback_warns_in_one_line():
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/pgstac"  # nothing listens: the command stops after its checks
+    r = run_cli("api", "serve", "--host", "0.0.0.0", "--port", str(free_port()), "--dsn", dsn)
+    warnings = [l for l in r.stderr.splitlines() if l.startswith("warning:")]
+    assert len(warnings) == 1 and "0.0.0.0" in warnings[0] and "network" in warnings[0], r.stderr
+    assert r.returncode == 8 and "cannot connect" in one_error_line(r)
+    for host in ("127.0.0.1", "localhost", "::1"):
+        r = run_cli("api", "serve", "--host", host, "--port", str(free_port()), "--dsn", dsn)
+        assert r.returncode == 8 and not [l for l in r.stderr.splitlines() if l.startswith("warning:")], (host, r.stderr)
+
+
+def test_a_password_in_dsn_is_warned_about_and_never_shown():
+    dsn = f"postgresql://postgres:s3cret-pw@127.0.0.1:{free_port()}/pgstac"
+    r = run_cli("api", "serve", "--dsn", dsn)
+    warnings = [l for l in r.stderr.splitlines() if l.startswith("warning:")]
+    assert len(warnings) == 1 and "password" in warnings[0] and "PGPASSFILE" in warnings[0], r.stderr
+    assert r.returncode == 8 and "cannot connect" in one_error_line(r)
+    assert "s3cret-pw" not in r.stderr + r.stdout
+
+
+def test_connection_from_the_environment_a_service_file_and_a_password_file(pg, loaded, built_release, tmp_path):
+    """No --dsn: the connection comes from PG* variables, a pg_service.conf service and a password
+    file (the private cluster trusts only its superuser on its socket; this role needs a password)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(loaded)
+    with psycopg.connect(loaded, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS sen12_reader")
+        conn.execute("CREATE ROLE sen12_reader LOGIN PASSWORD 'pw-from-a-file' IN ROLE pgstac_read")
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[sen12]\nhost={parts['host']}\nport={parts['port']}\ndbname={parts['dbname']}\nuser=sen12_reader\n")
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"*:*:{parts['dbname']}:sen12_reader:pw-from-a-file\n")
+    passfile.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(PGSERVICEFILE=str(services), PGSERVICE="sen12", COLUMNS="5000")
+
+    r = subprocess.run([EXE, "api", "serve", "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 8 and "password" in one_error_line(r)  # no password anywhere: refused, one line
+
+    port = free_port()
+    proc = subprocess.Popen([EXE, "api", "serve", "--port", str(port)], env={**env, "PGPASSFILE": str(passfile)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/", proc)
+        import httpx
+
+        assert httpx.post(url + "/search", json={"limit": 2}).json()["numberMatched"] == len(static_items(built_release))
+        # every read route works for a role with pgstac's pgstac_read only
+        assert {c["id"] for c in httpx.get(url + "/collections").json()["collections"]} == {"ROIs1158_spring", "ROIs2017_winter"}
+        page = httpx.get(url + "/collections/ROIs1158_spring/items", params={"limit": 3}).json()["features"]
+        assert len(page) == 3 and httpx.get(url + f"/collections/ROIs1158_spring/items/{page[0]['id']}").json()["id"] == page[0]["id"]
+        assert "ml-aoi:split" in httpx.get(url + "/queryables").json()["properties"]
+    finally:
+        stop(proc)
+    output = proc.stdout.read()
+    assert "pw-from-a-file" not in output and "warning:" not in output, output
+
+    # `api load` the same way: PG* variables alone
+    dsn = fresh_db(pg, "fromenv")
+    target = conninfo_to_dict(dsn)
+    load_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    load_env.update(PGHOST=target["host"], PGPORT=str(target["port"]), PGUSER=target["user"], PGDATABASE=target["dbname"])
+    r = run_cli("api", "load", str(built_release), env=load_env)
+    assert r.returncode == 0, r.stderr
+    assert sql(dsn, "SELECT count(*) FROM pgstac.items")[0][0] == len(static_items(built_release))

@@ -1,34 +1,54 @@
-"""PostgreSQL for the STAC API: a private cluster in a cache folder, DSN checks, pgstac set-up.
+"""PostgreSQL for the STAC API: a private cluster in a cache folder, connection checks, pgstac set-up.
 
 A private cluster is Debian's PostgreSQL + PostGIS run from a folder we own (``initdb``,
-``pg_ctl``), listening on 127.0.0.1 only, trust authentication for the ``postgres`` role.
-As root, PostgreSQL refuses to run; the cluster then belongs to the unprivileged
-``postgres`` account and its programs run as that user.
+``pg_ctl``). It listens on no TCP address at all: only on a Unix socket in a folder of mode
+0700, so only the account that owns the cluster (and root) can reach it. Over that socket the
+``postgres`` role is trusted; any other role needs its password (scram-sha-256), and TCP lines
+in its ``pg_hba.conf`` reject. As root, PostgreSQL refuses to run; the cluster then belongs to
+the unprivileged ``postgres`` account and its programs run as that user.
 
     with PrivateCluster(Path(".sen12stac-cache/api/x")) as cluster:
         prepare_database(cluster.dsn)            # pgstac migrate, settings, queryables
         ...
 
-Any DSN (``postgresql://user:pass@host:port/db``) is checked with :func:`check_dsn` before work
-starts: one clear :class:`~sen12stac.errors.DatabaseError` when it cannot be reached or has no
-pgstac.
+Any other database is named by a libpq connection string or URL (``--dsn``) or, without one,
+by libpq's own environment: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGPASSFILE
+(``~/.pgpass``), PGSERVICE with PGSERVICEFILE (``~/.pg_service.conf``). It is checked with
+:func:`check_dsn` before work starts: one clear :class:`~sen12stac.errors.DatabaseError` when it
+cannot be reached or has no pgstac. A password is never printed.
 """
 from __future__ import annotations
 
+import logging
 import os
 import pwd
+import shlex
 import shutil
-import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import ConfigError, DatabaseError
 
+log = logging.getLogger(__name__)
+
 PG_ROLE = "postgres"
+API_ROLE = "sen12stac_api"  # what `api up`'s API connects as: pgstac's pgstac_read, no writes to the data
 DB_NAME = "pgstac"
+SOCKET_PORT = 5432  # names the socket file (.s.PGSQL.5432) in the cluster's own folder; no TCP port is opened
+# Who may connect, written at every start (so a cluster made by an older version is closed too):
+# the superuser over the owner-only socket, any other role with its password, nothing over TCP.
+PG_HBA = f"""# written by sen12stac at every start; edits are lost
+local   all   {PG_ROLE}        trust
+local   all   {API_ROLE}   trust
+local   all   all             scram-sha-256
+host    all   all        0.0.0.0/0   reject
+host    all   all        ::/0        reject
+"""
 INSTALL_FIX = "install Debian's PostgreSQL and PostGIS with `bash scripts/system-deps.sh` (or `apt-get install postgresql postgis`)"
 
 # Server settings of the private cluster. jit off: pgstac's short searches otherwise pay JIT
@@ -42,7 +62,9 @@ INSTALL_FIX = "install Debian's PostgreSQL and PostGIS with `bash scripts/system
 # writes the COPY and the index builds straight to the table files instead of the WAL too
 # (PostgreSQL docs, "Populating a Database": disable WAL archival and streaming replication).
 SERVER_SETTINGS: dict[str, str] = {
-    "listen_addresses": "127.0.0.1",
+    "listen_addresses": "",  # no TCP: the Unix socket only
+    "unix_socket_permissions": "0700",
+    "password_encryption": "scram-sha-256",
     "shared_buffers": "256MB",
     "work_mem": "32MB",
     "maintenance_work_mem": "256MB",
@@ -102,22 +124,21 @@ def _sharedir(bindir: Path) -> Path | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Longest path of a Unix socket (sun_path is 108 bytes with its terminating NUL).
+MAX_SOCKET_PATH = 107
 
 
 @dataclass
 class PrivateCluster:
-    """A PostgreSQL cluster in ``folder`` on 127.0.0.1 at ``port`` (a free one picked at start)."""
+    """A PostgreSQL cluster in ``folder``, reached through a Unix socket in ``folder/sock`` (0700)."""
 
     folder: Path
-    port: int | None = None
+    port: int | None = None  # the socket's number (default 5432: the folder is the cluster's own)
     durable: bool = True  # False: fsync off (tests and benchmarks: data they can rebuild)
     settings: dict[str, str] = field(default_factory=dict)
     _bins: PgBinaries | None = None
     _started: bool = False
+    _sockdir: Path | None = None
 
     def __post_init__(self) -> None:
         # absolute: PostgreSQL's programs run with the folder as their working directory, so a
@@ -130,16 +151,36 @@ class PrivateCluster:
 
     @property
     def sockdir(self) -> Path:
-        return self.folder / "sock"
+        """``folder/sock``, or, when that path is too long for a socket, a private temporary folder."""
+        if self._sockdir is None:
+            own = self.folder / "sock"
+            if len(str(own / f".s.PGSQL.{self.port or SOCKET_PORT}")) <= MAX_SOCKET_PATH:
+                self._sockdir = own
+            else:
+                self._sockdir = Path(tempfile.mkdtemp(prefix="sen12stac-pg-"))  # 0700 already
+        return self._sockdir
 
     @property
     def logfile(self) -> Path:
         return self.folder / "log" / "postgres.log"
 
+    def dsn_for(self, dbname: str, role: str = PG_ROLE) -> str:
+        # libpq takes a socket folder as the URL's host, percent-encoded
+        return f"postgresql://{role}@{quote(str(self.sockdir), safe='')}:{self.port or SOCKET_PORT}/{dbname}"
+
+    def reader_dsn(self) -> str:
+        """The database as :data:`API_ROLE`, a login role in pgstac's ``pgstac_read`` (created when
+        missing; needs pgstac migrated): it may search, and write pgstac's search caches only."""
+        with connect(self.dsn, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (API_ROLE,)).fetchone() is None:
+                conn.execute(f"CREATE ROLE {API_ROLE} LOGIN IN ROLE pgstac_read")
+                conn.execute(f"ALTER ROLE {API_ROLE} SET search_path TO pgstac, public")  # as pgstac sets pgstac_read's (not inherited)
+        return self.dsn_for(DB_NAME, API_ROLE)
+
     @property
     def dsn(self) -> str:
-        assert self.port is not None, "cluster not started"
-        return f"postgresql://{PG_ROLE}@127.0.0.1:{self.port}/{DB_NAME}"
+        assert self._started, "cluster not started"
+        return self.dsn_for(DB_NAME)
 
     def _user(self) -> str | None:
         """As root the cluster belongs to the unprivileged ``postgres`` account."""
@@ -167,12 +208,15 @@ class PrivateCluster:
             raise DatabaseError(f"{what} did not finish within {timeout:.0f} s in {self.folder} (log: {self.logfile})", fix="read the log; is the disk full or the machine overloaded?") from None
 
     def _prepare_folder(self) -> None:
-        for d in (self.folder, self.sockdir, self.logfile.parent):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        private = (self.sockdir, self.logfile.parent)  # the socket and the server's log: the owner's alone
+        for d in private:
             d.mkdir(parents=True, exist_ok=True)
+            d.chmod(0o700)
         user = self._user()
         if user:
             pw = pwd.getpwnam(user)
-            for d in (self.folder, self.sockdir, self.logfile.parent):
+            for d in (self.folder, *private):
                 os.chown(d, pw.pw_uid, pw.pw_gid)
             if self.pgdata.exists():
                 os.chown(self.pgdata, pw.pw_uid, pw.pw_gid)
@@ -182,6 +226,17 @@ class PrivateCluster:
                     f"the database folder {self.folder} is not reachable by the unprivileged '{user}' account (a parent folder is private)",
                     fix="put the cache where every user can traverse, e.g. SEN12STAC_WORK_DIR=/var/tmp/sen12stac",
                 )
+
+    def _write_hba(self) -> None:
+        hba = self.pgdata / "pg_hba.conf"
+        tmp = hba.with_name("pg_hba.conf.sen12stac")
+        tmp.write_text(PG_HBA)
+        tmp.chmod(0o600)
+        user = self._user()
+        if user:
+            pw = pwd.getpwnam(user)
+            os.chown(tmp, pw.pw_uid, pw.pw_gid)
+        os.replace(tmp, hba)
 
     def _running_postmaster(self) -> int | None:
         """PID of a live PostgreSQL already serving ``pgdata`` (its lock file names it), else None."""
@@ -207,34 +262,31 @@ class PrivateCluster:
 
     def start(self) -> "PrivateCluster":
         self._bins = bins = find_postgres()
-        self._prepare_folder()
-        if not self.initialized():
-            self._run([bins.exe("initdb"), "-D", str(self.pgdata), "-U", PG_ROLE, "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"], "initdb")
-        options = dict(SERVER_SETTINGS)
-        if not self.durable:
-            options.update(fsync="off", full_page_writes="off")
-        options.update(self.settings)
         running = self._running_postmaster()
         if running is not None:
             raise DatabaseError(
                 f"the database in {self.folder} is already running (postmaster PID {running}): another `sen12stac api up` of this release is serving it",
                 fix="use that API, or stop it (Ctrl-C in its terminal) and run this command again",
             )
-        fixed = self.port
-        last: DatabaseError | None = None
-        for _ in range(1 if fixed else 4):  # a port picked free can be taken before we bind it
-            port = fixed or free_port()
-            opts = " ".join([f"-p {port}", f"-k {self.sockdir}"] + [f"-c {k}={v}" for k, v in options.items()])
-            try:
-                self._run([bins.exe("pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "60", "-o", opts, "start"], "starting PostgreSQL")
-            except DatabaseError as exc:
-                last = exc
-                continue
-            self.port, self._started = port, True
-            self._create_database()
-            return self
-        assert last is not None
-        raise last
+        self._prepare_folder()
+        if not self.initialized():
+            self._run([bins.exe("initdb"), "-D", str(self.pgdata), "-U", PG_ROLE, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--no-locale", "--no-sync"], "initdb")
+        self._write_hba()
+        options = dict(SERVER_SETTINGS)
+        if not self.durable:
+            options.update(fsync="off", full_page_writes="off")
+        options.update(self.settings)
+        port = self.port or SOCKET_PORT
+        # pg_ctl hands -o to a shell: every value quoted
+        opts = " ".join([f"-p {port}", f"-k {shlex.quote(str(self.sockdir))}"] + [f"-c {k}={shlex.quote(v)}" for k, v in options.items()])
+        try:
+            self._run([bins.exe("pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "60", "-o", opts, "start"], "starting PostgreSQL")
+        except DatabaseError:
+            self._drop_temporary_sockdir()
+            raise
+        self.port, self._started = port, True
+        self._create_database()
+        return self
 
     def _create_database(self) -> None:
         import psycopg
@@ -242,7 +294,7 @@ class PrivateCluster:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with psycopg.connect(f"postgresql://{PG_ROLE}@127.0.0.1:{self.port}/postgres", autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(self.dsn_for("postgres"), autocommit=True, connect_timeout=5) as conn:
                     if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone() is None:
                         conn.execute(f"CREATE DATABASE {DB_NAME}")
                 return
@@ -251,16 +303,22 @@ class PrivateCluster:
                     raise DatabaseError(f"PostgreSQL in {self.folder} started but refuses connections: {str(exc).strip().splitlines()[0]}", fix=f"read {self.logfile}") from None
                 time.sleep(0.2)
 
+    def _drop_temporary_sockdir(self) -> None:
+        if self._sockdir is not None and self._sockdir != self.folder / "sock":
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+
     def stop(self) -> None:
         if not self._started or self._bins is None:
             return
         if not (self.pgdata / "postmaster.pid").exists():  # already stopped
             self._started = False
+            self._drop_temporary_sockdir()
             return
         try:
             self._run([self._bins.exe("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"], "stopping PostgreSQL")
         finally:
             self._started = False
+            self._drop_temporary_sockdir()
 
     def __enter__(self) -> "PrivateCluster":
         return self.start()
@@ -272,16 +330,54 @@ class PrivateCluster:
 # ----------------------------------------------------------------------------- any DSN
 
 
-def safe_dsn(dsn: str) -> str:
-    """The DSN without its password, for messages."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
+CONNECT_FIX = (
+    "check the host, port, user and database name in --dsn or the PG* variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE), "
+    "the password in PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass), and that PostgreSQL runs there "
+    "(or use `sen12stac api up RELEASE` for a private database)"
+)
 
-        parts = conninfo_to_dict(dsn)
+
+def _parts(dsn: str) -> dict[str, Any]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return conninfo_to_dict(dsn)
+
+
+def _libpq_defaults() -> dict[str, str]:
+    """What libpq takes when the connection string leaves a field out (PGHOST, PGUSER, ...)."""
+    from psycopg import pq
+
+    keep = ("host", "port", "user", "dbname", "service")
+    return {o.keyword.decode(): o.val.decode() for o in pq.Conninfo.get_defaults() if o.val is not None and o.keyword.decode() in keep}
+
+
+def safe_dsn(dsn: str) -> str:
+    """Where ``dsn`` (or, for what it leaves out, the PG* environment) points, without a password, for messages."""
+    try:
+        parts = _parts(dsn)
     except Exception:  # noqa: BLE001 - unparsable: show nothing of it but the scheme
         return "postgresql://..." if "://" in dsn else "<dsn>"
-    host, port, db, user = parts.get("host", "localhost"), parts.get("port", "5432"), parts.get("dbname", ""), parts.get("user", "")
+    defaults = _libpq_defaults()
+    service = parts.get("service") or defaults.get("service")
+    if service and not parts.get("host"):
+        return f"the database of service {service!r}"
+    host, port = str(parts.get("host") or defaults.get("host") or "localhost"), parts.get("port") or defaults.get("port") or "5432"
+    user = parts.get("user") or defaults.get("user") or ""
+    db = parts.get("dbname") or defaults.get("dbname") or user
+    if host.startswith("/"):
+        host = quote(host, safe="")
     return f"postgresql://{user + '@' if user else ''}{host}:{port}/{db}"
+
+
+def warn_about_password(dsn: str | None) -> None:
+    """One warning line when the connection string itself carries a password (``ps`` shows argv)."""
+    try:
+        has = bool(dsn) and "password" in _parts(dsn)
+    except Exception:  # noqa: BLE001 - connect() reports an unparsable string
+        return
+    if has:
+        log.warning("--dsn carries a password, which other users of this machine can read in the process list (ps): give it by a password file "
+                    "(PGPASSFILE, default ~/.pgpass), a service file (PGSERVICE, ~/.pg_service.conf) or PGPASSWORD instead, and leave it out of --dsn")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -290,21 +386,27 @@ def _first_line(exc: BaseException) -> str:
 
 
 def connect(dsn: str, **kwargs: Any):
-    """A psycopg connection, or a DatabaseError naming the server and the fix."""
+    """A psycopg connection, or a DatabaseError naming the server and the fix. An empty ``dsn``
+    means libpq's environment (PG* variables, service and password files)."""
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict
 
     try:
-        conninfo_to_dict(dsn)
+        _parts(dsn)
     except psycopg.ProgrammingError as exc:
-        raise ConfigError(f"--dsn is not a PostgreSQL connection string: {_first_line(exc)}", fix="use postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME") from None
+        raise ConfigError(f"--dsn is not a PostgreSQL connection string: {_first_line(exc)}", fix="use postgresql://USER@HOST:PORT/DBNAME, or service=NAME") from None
     try:
         return psycopg.connect(dsn, connect_timeout=5, **kwargs)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(
-            f"cannot connect to {safe_dsn(dsn)}: {_first_line(exc)}",
-            fix="check the host, port, user, password and database name in --dsn, and that PostgreSQL runs there (or use `sen12stac api up RELEASE` for a private database)",
-        ) from None
+        raise DatabaseError(f"cannot connect to {safe_dsn(dsn)}: {_first_line(exc)}", fix=CONNECT_FIX) from None
+
+
+def connection_params(dsn: str) -> dict[str, Any]:
+    """Host, port, user, database and password as libpq resolved them for ``dsn`` (connection
+    string, PG* variables, service file, password file), for a client that does not read them
+    all itself (the API's asyncpg pool). The password stays in memory."""
+    with connect(dsn) as conn:
+        info = conn.info
+        return {"host": info.host, "port": int(info.port), "user": info.user, "dbname": info.dbname, "password": info.password or ""}
 
 
 def pgstac_version(dsn: str) -> str | None:
@@ -323,7 +425,7 @@ def check_dsn(dsn: str) -> str:
     if found is None:
         raise DatabaseError(
             f"the database {safe_dsn(dsn)} has no pgstac schema",
-            fix=f"install pgstac there once with `pypgstac migrate --dsn DSN` (or add --migrate), or use `sen12stac api up RELEASE` for a private database",
+            fix="install pgstac there once with `pypgstac migrate --dsn DSN` (or add --migrate), or use `sen12stac api up RELEASE` for a private database",
         )
     if found.split("-")[0] != expected.split("-")[0]:
         raise DatabaseError(

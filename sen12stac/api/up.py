@@ -16,7 +16,7 @@ from typing import Callable
 from .database import PrivateCluster, prepare_database
 from .load import LoadReport, Release, fingerprint, load_release, read_collections
 from .queryables import register_queryables
-from .serve import ServeSettings, check_port_free, serve
+from .serve import ServeSettings, check_port_free, run, warn_if_open
 
 MARKER = "loaded.json"
 
@@ -36,6 +36,7 @@ def cluster_folder(cache_dir: Path, release: Release) -> Path:
 
 def up(release: Release, settings: UpSettings, *, on_ready: Callable[[str, LoadReport | None, str], None], on_progress: Callable[[str, int], None] | None = None) -> None:
     """Start the cluster, load when needed, call ``on_ready(url, report or None, dsn)``, serve until Ctrl-C, stop."""
+    warn_if_open(settings.host, settings.port)
     check_port_free(settings.host, settings.port)
     folder = cluster_folder(settings.cache_dir, release)
     with PrivateCluster(folder) as cluster:
@@ -57,7 +58,7 @@ def up(release: Release, settings: UpSettings, *, on_ready: Callable[[str, LoadR
         # was there before it: for SIGTERM make that an exception too, so PostgreSQL is stopped.
         previous_term = signal.signal(signal.SIGTERM, _exit_on_signal)
         try:
-            serve(ServeSettings(dsn=cluster.dsn, host=settings.host, port=settings.port))
+            run(ServeSettings(dsn=cluster.reader_dsn(), host=settings.host, port=settings.port))
         finally:
             signal.signal(signal.SIGTERM, previous_term)
 

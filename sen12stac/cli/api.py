@@ -13,7 +13,16 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Query a rele
 
 RELEASE_HELP = "release or build: folder, file://, s3:// (the folder, its catalog.json, or a landing catalog)"
 ASSET_BASE_HELP = "public URL of RELEASE (e.g. https://bucket.s3.amazonaws.com/prefix) for asset hrefs"
-HOST_HELP = "address to listen on (127.0.0.1: this machine only)"
+HOST_HELP = "address to listen on (127.0.0.1: this machine only; any other warns: the API is then open to the network)"
+DSN_HELP = ("pgstac database: postgresql://USER@HOST:PORT/DBNAME or service=NAME, without a password (ps shows it); "
+            "unset: the PG* variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE); the password from PGPASSFILE (~/.pgpass) or PGPASSWORD")
+
+
+def _dsn(dsn: Optional[str]) -> str:
+    from ..api.database import warn_about_password
+
+    warn_about_password(dsn)
+    return dsn or ""  # libpq's environment
 
 
 def _need_api_extra() -> None:
@@ -65,7 +74,7 @@ def api_up(
 def api_load(
     ctx: typer.Context,
     release_url: str = typer.Argument(..., help=RELEASE_HELP),
-    dsn: str = typer.Option(..., help="pgstac database, postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME"),
+    dsn: Optional[str] = typer.Option(None, help=DSN_HELP, show_default="the PG* variables"),
     asset_base_url: Optional[str] = typer.Option(None, help=ASSET_BASE_HELP, show_default="where RELEASE is"),
     replace: bool = typer.Option(False, "--replace", help="a collection loaded from another release version gets this one's items (by id)"),
     migrate: bool = typer.Option(False, "--migrate", help="install or upgrade pgstac in the database first"),
@@ -79,9 +88,10 @@ def api_load(
         from ..api.database import prepare_database
         from ..api.load import load_release
 
+        dsn = _dsn(dsn)
         release = _open_release(settings, release_url, asset_base_url, endpoint_url, aws_profile)
         prepare_database(dsn, migrate_first=migrate)  # checks the DSN and pgstac; settings
-        # registers the queryables first; their indexes are built in bulk after each collection's COPY
+        # registers the queryables first, so pgstac builds their indexes with each partition
         report = load_release(release, dsn, replace=replace, progress=lambda cid, n: console.print(f"  {cid}: {n:,} items", highlight=False))
         out.print(str(report), highlight=False, soft_wrap=True)
     except Sen12StacError as exc:
@@ -90,16 +100,17 @@ def api_load(
 
 @app.command("serve")
 def api_serve(
-    dsn: str = typer.Option(..., help="pgstac database, postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME"),
+    dsn: Optional[str] = typer.Option(None, help=DSN_HELP, show_default="the PG* variables"),
     host: str = typer.Option("127.0.0.1", help=HOST_HELP),
     port: int = typer.Option(8081, help="API port"),
 ) -> None:
-    """Serve a pgstac database with stac-fastapi-pgstac (filter, sort, fields, query, pagination) until Ctrl-C."""
+    """Serve a pgstac database with stac-fastapi-pgstac, read-only (filter, sort, fields, query, pagination), until Ctrl-C."""
     try:
         _need_api_extra()
         from ..api.serve import ServeSettings, serve
 
+        settings = ServeSettings(dsn=_dsn(dsn), host=host, port=port)
         out.print(f"STAC API at http://{host}:{port}  (Ctrl-C stops it)", highlight=False, soft_wrap=True)
-        serve(ServeSettings(dsn=dsn, host=host, port=port))
+        serve(settings)
     except Sen12StacError as exc:
         fail(exc)
