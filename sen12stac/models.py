@@ -89,6 +89,7 @@ class SceneRequest:
     start: str  # ISO date, inclusive
     end: str  # ISO date, inclusive
     grid: Grid
+    recipe: str = "v1"  # "v1" | "v2": what the source must deliver (sen12stac/recipe/recipes.py)
 
 
 class SceneRaster(Protocol):
@@ -96,6 +97,8 @@ class SceneRaster(Protocol):
 
     ``read_s1`` returns float32 (1, h, w) sigma0 in dB with NaN for no-data.
     ``read_s2`` returns uint16 (3, h, w) TOA reflectance x 10000 for B4, B3, B2 with 0 for no-data.
+    Those shapes are recipe v1's; under recipe v2 (``SceneRequest.recipe``) the band counts and the
+    extra ``read_label`` / ``read_scl`` methods are given in :mod:`sen12stac.recipe.recipes`.
     ``seam_mask`` returns bool (h, w): True on mosaic seamlines (pixels where the top scene changes), or None.
     Reads outside the grid are an error. Implementations must be picklable or built inside the worker.
     """
