@@ -175,3 +175,14 @@ def test_cli_takes_recipe_v1_or_v2_only(tmp_path):
                          "--scenes-per-season", "2", "--scene-size", "384"])
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "o" / "catalog.json").read_text())["id"] == "sen1-2-v2"
+
+
+def test_a_folder_holds_one_recipe(tmp_path):
+    from sen12stac.errors import ObjectConflictError
+
+    cfg = dict(seasons=("spring",), scenes_per_season=2, workers=0, scene_size_px=384)
+    build(make_config(**cfg), LocalStore(tmp_path))
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    with pytest.raises(ObjectConflictError, match="recipe v1 build; this is a recipe v2 build"):
+        build(make_config(**cfg, recipe="v2"), LocalStore(tmp_path))
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
