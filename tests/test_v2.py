@@ -186,3 +186,44 @@ def test_a_folder_holds_one_recipe(tmp_path):
     with pytest.raises(ObjectConflictError, match="recipe v1 build; this is a recipe v2 build"):
         build(make_config(**cfg, recipe="v2"), LocalStore(tmp_path))
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
+class _NoSclSource(SyntheticSource):
+    """The synthetic source without the L2A scene classification (as a source without SCL)."""
+
+    def open_scene(self, request):
+        scene = super().open_scene(request)
+        scene.read_scl = lambda window: None
+        return scene
+
+
+class _V1OnlySource(SyntheticSource):
+    """A source that delivers v1's layers only (no label)."""
+
+    def open_scene(self, request):
+        scene = super().open_scene(request)
+
+        class V1Only:
+            grid, s1, s2 = scene.grid, scene.s1, scene.s2
+            read_s1, read_s2, seam_mask, close = scene.read_s1, scene.read_s2, scene.seam_mask, scene.close
+
+        return V1Only()
+
+
+@pytest.mark.parametrize("cache_mb", [0, 512])  # streamed and held in memory (runtime/scenecache.py)
+def test_without_scl_the_items_carry_no_scl_fractions(tmp_path, cache_mb):
+    cfg = make_config(**{**CFG, "scenes_per_season": 2, "scene_size_px": 384, "scene_cache_mb": cache_mb})
+    summary = build(cfg, LocalStore(tmp_path), source=_NoSclSource(unavailable_rate=0.0))
+    assert summary.patches_published > 0
+    item = json.loads(next(tmp_path.glob("ROIs1158_spring/*/ROIs1158_spring_*_p*.json")).read_text())
+    assert "sen12:lc_majority" in item["properties"]
+    assert not [k for k in item["properties"] if k.startswith("sen12:scl_")]
+
+
+def test_a_source_without_the_label_fails_each_scene_with_the_fix(tmp_path):
+    cfg = make_config(**{**CFG, "scenes_per_season": 1, "scene_size_px": 384})
+    summary = build(cfg, LocalStore(tmp_path), source=_V1OnlySource(unavailable_rate=0.0))
+    (scene,) = summary.scenes
+    assert scene["status"] == "failed"
+    assert "does not deliver recipe v2's land-cover label" in scene["message"] and "--recipe v1" in scene["message"]
+    assert not any(tmp_path.iterdir())  # nothing written
