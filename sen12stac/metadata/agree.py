@@ -154,6 +154,6 @@ def metadata_problems(get: Callable[[str], bytes], manifest: dict[str, Any], roo
         except (ValueError, KeyError, TypeError, UnicodeDecodeError, OSError) as exc:
             problems.append(f"{key}: cannot be read ({type(exc).__name__}: {exc})")
     problems += disagreements(stac, statements, license_url)
-    linked = {str(a.get("href", "")).removeprefix("./") for a in (root.get("assets") or {}).values()}
-    problems += [f"catalog.json: no asset links {k}" for k in have if k not in linked]
+    linked = {str(link.get("href", "")).removeprefix("./") for link in root.get("links", []) or [] if link.get("rel") == "describedby"}
+    problems += [f"catalog.json: no describedby link to {k}" for k in have if k not in linked]
     return problems, True

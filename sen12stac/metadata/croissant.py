@@ -4,10 +4,11 @@ spectral band metadata per data asset), for ML tools (``mlcroissant``, Hugging F
 OpenML).
 
 * ``distribution``: one ``cr:FileObject`` per collection's stac-geoparquet file (with its
-  SHA-256, as the manifest lists it), the root catalog, and one ``cr:FileSet`` per kind of
+  SHA-256, as the manifest lists it) and one ``cr:FileSet`` per kind of
   per-pair file (``*/s1_*/*.tif``, ``*/s2_*/*.tif``, ``*/thumbs_*/*.jpg``, a v2 label ...).
   URLs are relative to the release folder, as every STAC href of a release is: the release
-  stays self-contained and can be copied or mirrored.
+  stays self-contained and can be copied or mirrored. (The root catalog is the dataset's
+  ``url``, not a FileObject: it links this file, so it cannot carry its checksum.)
 * ``recordSet`` ``pairs``: one record per patch pair, read from the geoparquet files: id,
   collection, season, split, scene, datetime, CRS, footprint (WGS 84 bounding box) and one URL
   per data asset (relative to the collection folder, as in the geoparquet).
@@ -150,15 +151,8 @@ def croissant(facts: ReleaseFacts) -> dict[str, Any]:
     )
 
     distribution: list[dict[str, Any]] = []
-    if "catalog.json" in facts.files:
-        size, sha = facts.files["catalog.json"]
-        distribution.append({"@type": "cr:FileObject", "@id": "catalog.json", "name": "catalog.json",
-                             "description": "The release's STAC root catalog.", "contentUrl": "catalog.json",
-                             "encodingFormat": "application/json", "contentSize": f"{size} B", "sha256": sha})
-    parquet_ids = []
     for collection, key in facts.geoparquet():
         size, sha = facts.files[key]
-        parquet_ids.append(key)
         distribution.append({"@type": "cr:FileObject", "@id": key, "name": key,
                              "description": f"stac-geoparquet of every item (pair) of collection {collection}.",
                              "contentUrl": key, "encodingFormat": PARQUET, "contentSize": f"{size} B", "sha256": sha})

@@ -50,7 +50,7 @@ class DataAsset:
 class ReleaseFacts:
     version: str
     date: str  # YYYY-MM-DD, the release date
-    root: dict[str, Any]  # the release's root catalog (without the metadata assets)
+    root: dict[str, Any]  # the release's root catalog
     collections: dict[str, dict[str, Any]]  # release key of collection.json -> collection
     counts: dict[str, Any]  # items, by_split, by_season (release.json's counts)
     summary: dict[str, Any] | None  # build-summary.json, when the release carries one

@@ -1,6 +1,6 @@
 """The ML metadata files of a release: made when a release is planned (``publish``, and the
-commit of ``build --out s3://... --release X``), listed in ``release.json``, linked as assets of
-the release's root catalog (role ``metadata``), and checked by ``verify``.
+commit of ``build --out s3://... --release X``), listed in ``release.json``, linked from the
+release's root catalog (rel ``describedby``), and checked by ``verify``.
 
 The release date is the only input that is not in the build: the date of the first attempt
 (UTC; ``SOURCE_DATE_EPOCH`` when set, for reproducible releases). A resumed publish reads it
@@ -25,13 +25,18 @@ CITATION_KEY = "CITATION.cff"
 DATASHEET_KEY = "DATASHEET.md"
 METADATA_KEYS = (CROISSANT_KEY, CITATION_KEY, DATASHEET_KEY)
 MEDIA_TYPES = {CROISSANT_KEY: "application/ld+json", CITATION_KEY: "application/yaml", DATASHEET_KEY: "text/markdown"}
-ROOT_ASSETS: dict[str, dict[str, Any]] = {
-    "croissant": {"href": f"./{CROISSANT_KEY}", "type": MEDIA_TYPES[CROISSANT_KEY], "roles": ["metadata"],
-                  "title": "Croissant 1.1 / GeoCroissant 1.0 metadata (for ML dataset loaders: mlcroissant, Hugging Face, Kaggle)"},
-    "citation": {"href": f"./{CITATION_KEY}", "type": MEDIA_TYPES[CITATION_KEY], "roles": ["metadata"],
-                 "title": "How to cite this release (Citation File Format 1.2.0)"},
-    "datasheet": {"href": f"./{DATASHEET_KEY}", "type": MEDIA_TYPES[DATASHEET_KEY], "roles": ["metadata"],
-                  "title": "Datasheet (Gebru et al.): motivation, composition, collection, QC, licence, maintenance"},
+# Linked from the release's root catalog with rel ``describedby``, as the release notes and the
+# manifest are. Not as root ``assets``: STAC 1.1 allows them on a Catalog, but STAC Browser 4.0.1
+# (the newest on npm, which ``browse`` serves) fails on a Catalog that has assets (its stac-js
+# wraps assets of Collections and Items only: "isPreview is not a function") and shows nothing of
+# the root; its "Additional Resources" list shows these links with their titles.
+ROOT_LINKS: dict[str, dict[str, Any]] = {
+    CROISSANT_KEY: {"rel": "describedby", "href": f"./{CROISSANT_KEY}", "type": MEDIA_TYPES[CROISSANT_KEY],
+                    "title": "Croissant 1.1 / GeoCroissant 1.0 metadata (croissant.json: for ML dataset loaders)"},
+    CITATION_KEY: {"rel": "describedby", "href": f"./{CITATION_KEY}", "type": MEDIA_TYPES[CITATION_KEY],
+                   "title": "How to cite this release (CITATION.cff, Citation File Format 1.2.0)"},
+    DATASHEET_KEY: {"rel": "describedby", "href": f"./{DATASHEET_KEY}", "type": MEDIA_TYPES[DATASHEET_KEY],
+                    "title": "Datasheet (DATASHEET.md): motivation, composition, collection, QC, licence, maintenance"},
 }
 _DATE_RE = re.compile(r'^date-released:\s*"?(\d{4}-\d{2}-\d{2})"?\s*$', re.M)
 
@@ -64,19 +69,18 @@ def metadata_files(facts: ReleaseFacts) -> dict[str, bytes]:
     return {CROISSANT_KEY: croissant_bytes(facts), CITATION_KEY: citation_bytes(facts), DATASHEET_KEY: datasheet_bytes(facts)}
 
 
-def with_metadata_assets(root: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a root catalog whose ``assets`` link the metadata files (STAC Browser lists them)."""
+def with_metadata_links(root: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a root catalog that links the metadata files (rel ``describedby``, last)."""
     out = dict(root)
-    assets = {k: v for k, v in (root.get("assets") or {}).items() if k not in ROOT_ASSETS}
-    assets.update({k: dict(v) for k, v in ROOT_ASSETS.items()})
-    out["assets"] = assets
+    hrefs = {link["href"] for link in ROOT_LINKS.values()}
+    out["links"] = [dict(link) for link in root.get("links", []) or [] if link.get("href") not in hrefs]
+    out["links"] += [dict(ROOT_LINKS[k]) for k in METADATA_KEYS]
     return out
 
 
 def release_facts(*, version: str, date: str, root: dict[str, Any], collections: dict[str, dict[str, Any]],
                   counts: dict[str, Any], summary: dict[str, Any] | None,
                   files: Mapping[str, tuple[int, str]]) -> ReleaseFacts:
-    root = {k: v for k, v in root.items() if k != "assets"} | ({"assets": root["assets"]} if root.get("assets") else {})
     return ReleaseFacts(version=version, date=date, root=root, collections=collections, counts=counts, summary=summary,
                         files={k: v for k, v in files.items() if k not in METADATA_KEYS})
 
@@ -102,5 +106,5 @@ def planned_metadata(generated: Mapping[str, bytes], files: Mapping[str, tuple[i
     facts = release_facts(version=version, date=date, root=root, collections=collections, counts=counts,
                           summary=summary, files=files)
     out = metadata_files(facts)
-    out[root_key] = to_json_bytes(with_metadata_assets(root))
+    out[root_key] = to_json_bytes(with_metadata_links(root))
     return out
