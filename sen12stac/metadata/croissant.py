@@ -179,7 +179,7 @@ def croissant(facts: ReleaseFacts) -> dict[str, Any]:
         extra: dict[str, Any] = _band_terms(asset.bands) if asset.bands else {}
         if asset.gsd:
             extra["geocr:spatialResolution"] = _quantity(float(asset.gsd), "m")
-        if asset.classes:
+        if asset.classes and "geocr:bandConfiguration" in extra:
             extra["geocr:bandConfiguration"]["description"] = "classes: " + ", ".join(
                 f"{c.get('value')} {c.get('name') or c.get('description') or ''}".strip() for c in asset.classes)
         fields.append(_field(asset.name, f"{asset.title}. URL relative to the collection folder. {asset.description}".strip(),

@@ -20,7 +20,7 @@ from ..errors import ReleaseError
 from ..metadata.release import CITATION_KEY, METADATA_KEYS, read_summary, release_date
 from ..store.base import ObjectStore
 from .layout import BUILD_FILES, MANIFEST_KEY, ROOT_KEY
-from .manifest import PlannedObject, manifest_bytes
+from .manifest import MANIFEST_TYPE, PlannedObject, manifest_bytes
 from .plan import add_metadata
 from .version import release_dir
 
@@ -53,9 +53,16 @@ def add_release_metadata(dest: ObjectStore, version: str) -> BackfillReport:
             f"{url} is not a release (no {MANIFEST_KEY} and {ROOT_KEY} there)",
             fix="point at a release folder made by `sen12stac publish` (e.g. ./releases/v1.0.0); a build folder gets its metadata when it is published",
         )
-    manifest = json.loads(dest.get(f"{vdir}/{MANIFEST_KEY}"))
+    try:
+        manifest = json.loads(dest.get(f"{vdir}/{MANIFEST_KEY}"))
+    except ValueError:
+        manifest = {}
+    manifest = manifest if isinstance(manifest, dict) else {}
     header = {k: v for k, v in manifest.items() if k != "objects"}
     objects = {o["key"]: o for o in manifest.get("objects", [])}
+    if not isinstance(header.get("counts"), dict) or header.get("type") != MANIFEST_TYPE:
+        raise ReleaseError(f"{url}/{MANIFEST_KEY} is not a sen12stac release manifest with counts",
+                           fix="publish the build again as the next version: publish writes the metadata with the manifest")
     if str(header.get("version")) != version:
         raise ReleaseError(f"{url}/{MANIFEST_KEY} names version {header.get('version')!r}, not {version}",
                            fix="point at the release folder of the version its manifest names")
