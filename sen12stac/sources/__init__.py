@@ -16,7 +16,7 @@ def make_source(config: BuildConfig) -> Source:
         from .local import LocalSource
 
         assert config.source_path is not None  # checked by BuildConfig
-        return LocalSource(config.source_path, pixel_size=config.pixel_size)
+        return LocalSource(config.source_path, pixel_size=config.pixel_size, recipe=getattr(config, "recipe", "v1"))
     if config.source == "stac":
         from .opendata import StacSource
 
