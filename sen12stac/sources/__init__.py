@@ -21,7 +21,7 @@ def make_source(config: BuildConfig) -> Source:
         from .opendata import StacSource
 
         assert config.stac is not None  # checked by BuildConfig
-        return StacSource(config.stac)
+        return StacSource(config.stac, recipe=getattr(config, "recipe", "v1"))
     if config.source == "earthengine":
         from .earthengine import EarthEngineSource
 
