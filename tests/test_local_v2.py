@@ -319,3 +319,83 @@ def test_baseline_offset_removed_and_nonpositive_reflectance_kept_valid(ben: Pat
     band = s2[V2.s2_bands.index("B02")]
     assert (s2[:, 0, 0] == 0).all() and band[0, 1] == 1
     np.testing.assert_array_equal(band.ravel()[2:], dn.ravel()[2:])
+
+
+# --------------------------------------------------------------------------- end to end: build --recipe v2
+
+
+@pytest.fixture(scope="module")
+def released(ben: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``sen12stac build --recipe v2`` over the six BigEarthNet scenes (120 px clips: 64 px patches at stride 32)."""
+    import subprocess
+    import sys
+
+    work = tmp_path_factory.mktemp("local-v2-build")
+    (work / "cfg.json").write_text(json.dumps({"patch_size": 64, "stride": 32}))
+    r = subprocess.run([sys.executable, "-m", "sen12stac.cli", "build", "--recipe", "v2", "--source", "local", "--source-path", str(ben),
+                        "--out", str(work / "out"), "--workers", "0", "--config", str(work / "cfg.json")],
+                       cwd=work, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    v = subprocess.run([sys.executable, "-m", "sen12stac.cli", "validate", str(work / "out" / "catalog.json")],
+                       cwd=work, capture_output=True, text=True, timeout=300)
+    assert v.returncode == 0, v.stdout + v.stderr
+    return work / "out"
+
+
+def _source_scene(cog: Path) -> str:
+    """The BigEarthNet scene whose S2 10 m file covers this COG (same CRS)."""
+    with rasterio.open(cog) as ds:
+        crs, b = ds.crs, ds.bounds
+    for name in BEN:
+        with rasterio.open(_src_file(name, "B02")) as src:
+            s = src.bounds
+            if src.crs == crs and s.left <= b.left and s.right >= b.right and s.bottom <= b.bottom and s.top >= b.top:
+                return name
+    raise AssertionError(f"no source clip covers {cog}")
+
+
+def test_v2_build_publishes_the_source_values_exactly(released: Path, ben: Path) -> None:
+    """Every published pair against the real source files: geolocation exact (whole-pixel offsets
+    into the source grid, the item's proj:transform the COG's), S1 VV/VH and the 10 m bands
+    identical, the 20/60 m bands the source's bilinear read of the same window, byte for byte."""
+    items = sorted(released.glob("ROIs*/*/ROIs*_p*.json"))
+    assert len(items) >= 20
+    src = LocalSource(ben, recipe="v2")
+    scenes: dict[str, LocalScene] = {}
+    checked = 0
+    try:
+        for path in items:
+            item = json.loads(path.read_text())
+            assert item["properties"]["sen12:recipe"] == "v2"
+            s2_cog = path.parent / item["assets"]["s2"]["href"]
+            s1_cog = path.parent / item["assets"]["s1"]["href"]
+            lab_cog = path.parent / item["assets"]["label"]["href"]
+            name = _source_scene(s2_cog)
+            scene = scenes.get(name) or scenes.setdefault(name, _open(src, name))
+            with rasterio.open(s2_cog) as ds, rasterio.open(_src_file(name, "B02")) as ref:
+                assert tuple(item["properties"]["proj:transform"]) == tuple(ds.transform)[:6]
+                col = (ds.transform.c - ref.transform.c) / 10.0
+                row = (ref.transform.f - ds.transform.f) / 10.0
+                assert col == int(col) and row == int(row) and ds.transform.a == 10.0 and ds.crs == ref.crs
+                win = Window(int(col), int(row), ds.width, ds.height)
+                published = ds.read()
+            assert published.shape == (12, 64, 64)
+            for i, band in enumerate(V2.s2_bands):
+                if band in TEN_M:
+                    with rasterio.open(_src_file(name, band)) as f:
+                        np.testing.assert_array_equal(published[i], f.read(1, window=win), err_msg=f"{path.name} {band}")
+            np.testing.assert_array_equal(published, scene.read_s2(win))  # 20/60 m: the source's bilinear values
+            with rasterio.open(s1_cog) as ds:
+                s1 = ds.read()
+            for i, pol in enumerate(V2.s1_bands):
+                with rasterio.open(_src_file(name, pol)) as f:
+                    np.testing.assert_array_equal(s1[i], f.read(1, window=win))
+            with rasterio.open(lab_cog) as ds:
+                assert not ds.read().any(), "BigEarthNet has no pixel labels: the published label is all no-data"
+            props = item["properties"]
+            assert "sen12:lc_majority" not in props and all(v == 0.0 for k, v in props.items() if k.startswith("sen12:lc_"))
+            checked += 1
+    finally:
+        for s in scenes.values():
+            s.close()
+    assert checked == len(items)
