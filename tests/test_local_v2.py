@@ -19,7 +19,7 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from sen12stac.errors import RasterFormatError
+from sen12stac.errors import ConfigError, RasterFormatError
 from sen12stac.models import SceneRequest
 from sen12stac.recipe.recipes import V2
 from sen12stac.recipe.utm import default_grid
@@ -160,8 +160,16 @@ def test_v1_request_reads_what_it_always_did(ben: Path) -> None:
 
 def test_v2_refuses_an_l1c_stack_in_one_line(tmp_path: Path) -> None:
     """Sen1Floods11 is a 13-band L1C stack: a v2 build refuses it before any work, naming the level and the fix."""
+    import subprocess
+    import sys
+
     _converter().convert(REAL, tmp_path)
-    with pytest.raises(RasterFormatError) as e:
+    r = subprocess.run([sys.executable, "-m", "sen12stac.cli", "build", "--recipe", "v2", "--source", "local", "--source-path", str(tmp_path),
+                        "--out", str(tmp_path / "out"), "--workers", "0"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and len(errors) == 1 and "L1C" in errors[0] and "--recipe v1" in errors[0], r.stdout + r.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    with pytest.raises(ConfigError) as e:
         LocalSource(tmp_path, recipe="v2")
     msg = str(e.value)
     assert SPAIN in msg and "L1C" in msg and "Level-2A" in msg and "--recipe v1" in msg and "\n" not in msg
@@ -174,7 +182,7 @@ def test_v2_refuses_an_undeclared_level(ben: Path, tmp_path: Path) -> None:
     side = json.loads((folder / BEN[0] / "scene.json").read_text())
     side["s2"]["processing_level"] = "unknown"
     (folder / BEN[0] / "scene.json").write_text(json.dumps(side))
-    with pytest.raises(RasterFormatError, match="processing level is not declared.*processing_level"):
+    with pytest.raises(ConfigError, match="processing level is not declared.*processing_level"):
         LocalSource(folder, recipe="v2")
 
 
@@ -253,8 +261,6 @@ def test_label_raster_not_in_worldcover_codes_needs_a_map(ben: Path, tmp_path: P
 
 
 def test_a_bad_label_map_is_one_config_line(ben: Path, tmp_path: Path) -> None:
-    from sen12stac.errors import ConfigError
-
     folder = _with(ben, tmp_path, {"label": {"file": "clc.tif", "map": {"211": 41}}})
     with pytest.raises(ConfigError, match=r"key 'label.map.211' maps 211 to 41, not an ESA WorldCover code"):
         LocalSource(folder, recipe="v2")

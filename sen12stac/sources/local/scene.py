@@ -18,7 +18,7 @@ import numpy as np
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from ...errors import AlignmentError, RasterFormatError, SceneUnavailable, SourceError
+from ...errors import AlignmentError, ConfigError, RasterFormatError, SceneUnavailable, SourceError
 from ...models import Acquisition, Grid, Sensor
 from ...recipe.recipes import WORLDCOVER_CLASSES, recipe as recipe_spec
 from .grid import bounds_in, fmt_bounds, overlap
@@ -45,7 +45,7 @@ def check_v2(spec: SceneSpec) -> None:
     level = s2_level(spec.s2)
     if level != "L2A":
         said = f"is {level}" if level else f"is not declared ({spec.s2.processing_level!r})" if spec.s2.processing_level else "is not declared"
-        raise RasterFormatError(
+        raise ConfigError(
             f"{spec.sidecar}: S2 processing level {said}; a v2 build publishes Level-2A surface reflectance",
             fix="give this scene L2A files (e.g. sen2cor's output) with \"processing_level\": \"L2A\" in its sidecar, "
                 "or build it with --recipe v1" + (" (L1C is top-of-atmosphere)" if level == "L1C" else ""),
