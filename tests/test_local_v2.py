@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
+from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from sen12stac.errors import ConfigError, RasterFormatError
@@ -221,7 +221,7 @@ def _coded(path: Path, ref: Path, codes: np.ndarray, res: float, nodata: int | N
     with rasterio.open(ref) as r:
         crs, t = r.crs, r.transform
     prof = dict(driver="GTiff", width=codes.shape[1], height=codes.shape[0], count=1, dtype=codes.dtype.name,
-                crs=crs, transform=from_origin(t.c, t.f, res, res), nodata=nodata)
+                crs=crs, transform=Affine(res, 0.0, t.c, 0.0, -res, t.f), nodata=nodata)
     with rasterio.open(path, "w", **prof) as ds:
         ds.write(codes, 1)
 
