@@ -215,3 +215,51 @@ def test_v2_checks_the_label_collection_before_any_scene(world: World) -> None:
     with pytest.raises(ConfigError, match="has no collection 'esa-worldcover-missing'"):
         StacSource(cfg, recipe="v2")
     StacSource(cfg)  # a v1 build does not need it
+
+
+def test_build_v2_from_the_apis_end_to_end(world: World, tmp_path: Path) -> None:
+    """``sen12stac build --recipe v2 --source stac``: the clip's ROI in a 256 px scene (the clip's
+    120 px hold the 64 px patches; the no-data margin accepted), validated, every published 10 m
+    band the source file's DN (offset removed), S1 VV/VH the clip's dB, the label the map's codes."""
+    import subprocess
+    import sys
+
+    from rasterio.windows import from_bounds
+
+    lon, lat = 13.7209, 48.2223
+    (tmp_path / "rois.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+         "properties": {"set_name": "ROIs1868_summer", "index": 87, "kind": "land"}}]}))
+    api = world.api.url
+    (tmp_path / "cfg.json").write_text(json.dumps({"patch_size": 64, "stride": 32, "scene_qc": {"max_nodata_fraction": 0.9},
+                                                   "stac": {"label": {"api_url": api}}}))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "sen12stac.cli", "build", "--recipe", "v2", "--source", "stac", "--stac-preset", "planetary-computer",
+                        "--s1-api", api, "--s2-api", api, "--config", str(tmp_path / "cfg.json"), "--stac-rois", str(tmp_path / "rois.geojson"),
+                        "--seasons", "summer", "--scene-size", "256", "--workers", "0", "--out", str(out)],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    v = subprocess.run([sys.executable, "-m", "sen12stac.cli", "validate", str(out / "catalog.json")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert v.returncode == 0, v.stdout + v.stderr
+    items = sorted(out.glob("ROIs1868_summer/*/ROIs1868_summer_87_p*.json"))
+    assert items
+    for path in items:
+        item = json.loads(path.read_text())
+        assert item["properties"]["sen12:recipe"] == "v2" and item["properties"]["sen12:source"] == "stac"
+        with rasterio.open(path.parent / item["assets"]["s2"]["href"]) as ds:
+            s2, bounds = ds.read(), ds.bounds
+        for i, band in enumerate(V2.s2_bands):
+            with rasterio.open(_s2(band)) as f:
+                if f.transform.a == 10.0:
+                    np.testing.assert_array_equal(s2[i], f.read(1, window=from_bounds(*bounds, transform=f.transform)), err_msg=band)
+        with rasterio.open(path.parent / item["assets"]["s1"]["href"]) as ds:
+            s1 = ds.read()
+        for i, pol in enumerate(V2.s1_bands):
+            with rasterio.open(_s1(pol)) as f:
+                np.testing.assert_allclose(s1[i], f.read(1, window=from_bounds(*bounds, transform=f.transform)), atol=1e-4)
+        with rasterio.open(path.parent / item["assets"]["label"]["href"]) as ds, rasterio.open(_s2("B02")) as f:
+            win = from_bounds(*bounds, transform=f.transform)
+            r0, c0 = int(round(win.row_off)), int(round(win.col_off))
+            want = np.kron(world.label, np.ones((2, 2), dtype=np.uint8))[r0:r0 + 64, c0:c0 + 64]
+            np.testing.assert_array_equal(ds.read(1), want)
+        assert "sen12:scl_cloud_fraction" in item["properties"]
