@@ -12,7 +12,10 @@ Writes one folder per scene (``<out>/<scene>/scene.json`` plus the rasters it na
 - ``sen1floods11_spain_7370579``: the Sen1Floods11 Spain pair (EPSG:4326, S2 13-band int16 L1C);
 - ``sen12mscr_rois1970_fall_139_p839``, ``sen12mscr_rois2017_winter_112_p797``: the two
   SEN12MS-CR pairs with the cloud-free S2 (UTM, 13-band uint16 L1C);
-- ``bigearthnet_<tile>_<x>_<y>``: the six BigEarthNet pairs (VV file, per-band B04/B03/B02 files, L2A).
+- ``bigearthnet_<tile>_<x>_<y>``: the six BigEarthNet pairs (VV and VH files, one file per S2 L2A
+  band at 10/20/60 m: every band present, so the scenes build under ``--recipe v1`` and ``v2``). Their
+  CORINE multi-labels are patch-level, not a pixel map: they go in ``source_labels`` (published as
+  ``sen12:source_labels``) and the sidecar declares no label raster.
 
 Sidecars carry what is known: dates and platform from file names and the BigEarthNet metadata
 JSONs, relative orbits from S1 absolute orbit numbers (S1A: (abs - 73) mod 175 + 1) and S2 product
@@ -144,15 +147,18 @@ def _bigearthnet(src: Path, out: Path, link: bool) -> list[Path]:
         s1_pid = meta1["scene_source"]
         s2_pid = meta2["tile_source"].removesuffix(".SAFE")
         r = re.search(r"_R(\d{3})_", s2_pid)
-        vv = _place(s1_dir / f"{s1_dir.name}_VV.tif", folder / f"{s1_dir.name}_VV.tif", link)
-        files = {b: _place(s2_dir / f"{s2_name}_{b}.tif", folder / f"{s2_name}_{b}.tif", link) for b in ("B04", "B03", "B02")}
+        s1_files = {p: _place(s1_dir / f"{s1_dir.name}_{p}.tif", folder / f"{s1_dir.name}_{p}.tif", link)
+                    for p in ("VV", "VH") if (s1_dir / f"{s1_dir.name}_{p}.tif").is_file()}
+        files = {b: _place(s2_dir / f"{s2_name}_{b}.tif", folder / f"{s2_name}_{b}.tif", link) for b in BEN_S2_BANDS
+                 if b in ("B04", "B03", "B02") or (s2_dir / f"{s2_name}_{b}.tif").is_file()}
         written.append(_write(folder, {
             "season": MONTH_SEASON[s2_time.month],
             "source": f"BigEarthNet v1.0 (Sumbul et al. 2019, CDLA-Permissive-1.0), kai-tub/bigearthnet_common@2010779 examples {s1_dir.name} + {s2_name}",
             "notes": "S1 orbit_state derived from the local solar time of the pass; relative orbits from the product names. "
                      "S2 is L2A (sen2cor surface reflectance), not L1C TOA. One 120x120 patch, not a whole scene.",
+            "source_labels": list(meta2["labels"]),  # CORINE (BigEarthNet v1 43-class) names of the whole patch
             "s1": {
-                "files": {"VV": vv}, "units": "db",
+                "files": s1_files, "units": "db",
                 "datetime": s1_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "platform": "sentinel-1" + s1_pid[2].lower(),
                 "orbit_state": s1_orbit_state(s1_time, lon),
@@ -165,12 +171,15 @@ def _bigearthnet(src: Path, out: Path, link: bool) -> list[Path]:
                 "platform": "sentinel-2" + s2_pid[2].lower(),
                 "orbit_state": "descending",  # S2 images on its descending (day-side) pass
                 "relative_orbit": int(r.group(1)) if r else "unknown",
-                "processing_level": "L2A", "cloud_cover": "unknown",
+                "processing_level": "L2A", "cloud_cover": "unknown",  # sen2cor on baseline 02.xx: no BOA offset
                 "product_ids": [s2_pid],  # the L1C product BigEarthNet's L2A was made from, as BigEarthNet records it
                 "scale": 1,
             },
         }))
     return written
+
+
+BEN_S2_BANDS = ("B04", "B03", "B02", "B01", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
 
 
 def _utm_centre_lon(wkt: str, x: float, y: float) -> float:

@@ -148,6 +148,7 @@ class StacSourceConfig(_Frozen):
     preset: Literal["earth-search", "planetary-computer"] | None = Field(None, description="documented defaults for both sensors")
     s1: StacSensorConfig = StacSensorConfig()
     s2: StacSensorConfig = StacSensorConfig()
+    label: StacSensorConfig = StacSensorConfig()  # recipe v2: the land-cover collection (asset "map": ESA WorldCover)
     rois_file: Path | None = Field(None, description="GeoJSON of ROI points (`sen12stac rois` output) instead of sampling them")
 
 

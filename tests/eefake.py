@@ -53,7 +53,11 @@ def spain_pair() -> dict[str, tuple[Path, list[int]]]:
     from conftest import real_samples
 
     root = real_samples() / "sen1floods11"
-    return {"s1": (root / "Spain_7370579_S1Hand.tif", [1]), "s2": (root / "Spain_7370579_S2Hand.tif", [4, 3, 2])}
+    return {"s1": (root / "Spain_7370579_S1Hand.tif", [1]), "s2": (root / "Spain_7370579_S2Hand.tif", [4, 3, 2]),
+            # recipe v2's requests: VV+VH, and the stack's 12 bands B1..B12 with B8A (B10 left out) standing in
+            # for S2_SR_HARMONIZED (the fake serves pixels; their level is not what these tests check)
+            "s1v2": (root / "Spain_7370579_S1Hand.tif", [1, 2]),
+            "s2v2": (root / "Spain_7370579_S2Hand.tif", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13])}
 
 
 # ----------------------------------------------------------------------------- the API description
@@ -65,6 +69,7 @@ def spain_pair() -> dict[str, tuple[Path, list[int]]]:
 #: types (``Feature|Geometry|Object``) is ``Object``.
 ALGORITHMS: dict[str, tuple[str, list[tuple[str, str, bool]]]] = {
     "Collection.filter": ("FeatureCollection", [("collection", "FeatureCollection", False), ("filter", "Filter", False)]),
+    "Collection.first": ("Element", [("collection", "FeatureCollection", False)]),
     "Collection.geometry": ("Geometry", [("collection", "FeatureCollection", False), ("maxError", "ErrorMargin", True)]),
     "Collection.limit": ("FeatureCollection", [("collection", "FeatureCollection", False), ("limit", "Integer", True), ("key", "String", True),
                                                ("ascending", "Boolean", True)]),
@@ -99,18 +104,22 @@ ALGORITHMS: dict[str, tuple[str, list[tuple[str, str, bool]]]] = {
                                                        ("maxError", "ErrorMargin", True), ("evenOdd", "Boolean", True)]),
     "GeometryConstructors.Rectangle": ("Geometry", [("coordinates", "List", False), ("crs", "Projection", True), ("geodesic", "Boolean", True),
                                                     ("evenOdd", "Boolean", True)]),
+    "Image.addBands": ("Image", [("dstImg", "Image", False), ("srcImg", "Image", False), ("names", "List", True), ("overwrite", "Boolean", True)]),
     "Image.clip": ("Image", [("input", "Image", False), ("geometry", "Object", False)]),
     "Image.clipToBoundsAndScale": ("Image", [("input", "Image", False), ("geometry", "Geometry", True), ("width", "Integer", True), ("height", "Integer", True),
                                              ("maxDimension", "Integer", True), ("scale", "Float", True)]),
     "Image.constant": ("Image", [("value", "Object", False)]),
     "Image.mask": ("Image", [("image", "Image", False), ("mask", "Image", True)]),
+    "Image.max": ("Image", [("image1", "Image", False), ("image2", "Image", False)]),
     "Image.projection": ("Projection", [("image", "Image", False)]),
     "Image.rename": ("Image", [("input", "Image", False), ("names", "List", False)]),
     "Image.reproject": ("Image", [("image", "Image", False), ("crs", "Projection", False), ("crsTransform", "List", True), ("scale", "Float", True)]),
+    "Image.resample": ("Image", [("image", "Image", False), ("mode", "String", True)]),
     "Image.select": ("Image", [("input", "Image", False), ("bandSelectors", "List", False), ("newNames", "List", True)]),
     "Image.toFloat": ("Image", [("value", "Image", False)]),
     "Image.toInt32": ("Image", [("value", "Image", False)]),
     "Image.toUint16": ("Image", [("value", "Image", False)]),
+    "Image.toUint8": ("Image", [("value", "Image", False)]),
     "Image.unmask": ("Image", [("input", "Image", False), ("value", "Image", True), ("sameFootprint", "Boolean", True)]),
     "Image.updateMask": ("Image", [("image", "Image", False), ("mask", "Image", False)]),
     "ImageCollection.load": ("ImageCollection", [("id", "String", False), ("version", "Long", True)]),
@@ -366,10 +375,17 @@ class FakeEarthEngine(EarthEngineApi):
             cols = np.arange(width) * transform.a + x0
             data[0, :, cols < self._seam_x] = 2 * 86400
             dtype, nodata = "int32", -1
+        elif kind == "label":  # a WorldCover-coded map: cropland where the S2 stack has data, 0 (no-data) elsewhere
+            path, bands = self.pair["s2v2"]
+            valid = self._nearest(path, bands[:1], crs, transform, width, height)[0] > 0
+            data = np.where(valid, 40, 0).astype(np.uint8)[np.newaxis]
+            dtype, nodata = "uint8", 0
         else:
             path, bands = self.pair[kind]
             data = self._nearest(path, bands, crs, transform, width, height)
-            if kind == "s1":
+            if kind == "s2v2":  # the SCL as the 13th band: 4 (vegetation) where acquired
+                data = np.concatenate([data, np.where(data[:1] > 0, 4, 0).astype(data.dtype)])
+            if kind in ("s1", "s1v2"):
                 data = np.where(np.isfinite(data), data, -9999.0).astype(np.float32)
                 dtype, nodata = "float32", -9999.0
             else:
@@ -403,7 +419,9 @@ class FakeEarthEngine(EarthEngineApi):
 
     @staticmethod
     def kind_of_bands(bands: list[str]) -> str:
-        return {"VV": "s1", "B4": "s2", "top": "top"}[bands[0]]
+        if bands[0] == "VV" and len(bands) == 2:
+            return "s1v2"
+        return {"VV": "s1", "B4": "s2", "top": "top", "B1": "s2v2", "Map": "label"}[bands[0]]
 
     # ---------------------------------------------------------------- the REST API
     def handle(self, method: str, path: str, body: Any) -> Any:
@@ -429,7 +447,7 @@ class FakeEarthEngine(EarthEngineApi):
     def _pixels(self, body: dict):
         grid, bands = body["grid"], body["bandIds"]
         w, h = grid["dimensions"]["width"], grid["dimensions"]["height"]
-        size = {"s1": 4, "s2": 2, "top": 4}[self.kind_of_bands(bands)] * len(bands)
+        size = {"s1": 4, "s2": 2, "top": 4, "s1v2": 4, "s2v2": 2, "label": 1}[self.kind_of_bands(bands)] * len(bands)
         if w > MAX_SIDE or h > MAX_SIDE or w * h * size > MAX_BYTES:
             return 400, {"error": {"code": 400, "message": f"Total request size ({w * h * size} bytes) must be less than or equal to {MAX_BYTES} bytes.", "status": "INVALID_ARGUMENT"}}
         if body.get("fileFormat") != "GEO_TIFF":

@@ -16,12 +16,12 @@ def make_source(config: BuildConfig) -> Source:
         from .local import LocalSource
 
         assert config.source_path is not None  # checked by BuildConfig
-        return LocalSource(config.source_path, pixel_size=config.pixel_size)
+        return LocalSource(config.source_path, pixel_size=config.pixel_size, recipe=config.recipe)
     if config.source == "stac":
         from .opendata import StacSource
 
         assert config.stac is not None  # checked by BuildConfig
-        return StacSource(config.stac)
+        return StacSource(config.stac, recipe=config.recipe)
     if config.source == "earthengine":
         from .earthengine import EarthEngineSource
 

@@ -14,6 +14,16 @@ The recipe (Schmitt et al. 2018):
   ``clip()`` to the ROI, exported at 10 m on the ROI's UTM grid.
 * ROIs: ``ee.FeatureCollection.randomPoints`` over the land and urban layers with the
   season's seed (100 + 50 points), then the offline sampler's de-overlap rule.
+
+Recipe v2 (the paper's planned successor; :mod:`sen12stac.recipe.recipes`):
+
+* S2: ``COPERNICUS/S2_SR_HARMONIZED`` (Level-2A surface reflectance; Earth Engine has already
+  removed the processing-baseline offset), the same window, ROI and ``CLOUDY_PIXEL_PERCENTAGE
+  <= 1``; the 12 bands B1..B12 with B8A, each granule's bands ``resample('bilinear')`` (20 m and
+  60 m bands are interpolated onto the 10 m grid), and the granule's ``SCL`` added unresampled
+  (nearest: it is categorical), then mosaicked: 13 bands, uint16.
+* S1: ``COPERNICUS/S1_GRD`` IW with both ``VV`` and ``VH``; bands VV, VH (sigma0 dB).
+* Label: ``ESA/WorldCover/v200`` (one 2021 image), band ``Map``, nearest, uint8, 0 outside.
 """
 from __future__ import annotations
 
@@ -41,6 +51,14 @@ S1_PROPERTIES = ("platform_number", "orbitProperties_pass", "relativeOrbitNumber
 S2_PROPERTIES = ("PRODUCT_ID", "SPACECRAFT_NAME", "SENSING_ORBIT_NUMBER", "SENSING_ORBIT_DIRECTION", "CLOUDY_PIXEL_PERCENTAGE", "MGRS_TILE")
 
 
+S2_SR_COLLECTION = "COPERNICUS/S2_SR_HARMONIZED"
+S2_BANDS_V2_EE = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")  # recipes.V2.s2_bands
+SCL_BAND = "SCL"
+S1_BANDS_V2_EE = ("VV", "VH")
+WORLDCOVER = "ESA/WorldCover/v200"
+WORLDCOVER_BAND = "Map"
+
+
 @dataclass(frozen=True)
 class Recipe:
     """The selection parameters (defaults: the paper's)."""
@@ -48,6 +66,12 @@ class Recipe:
     s2_collection: str = S2_COLLECTION
     s1_collection: str = S1_COLLECTION
     max_cloud: float = MAX_CLOUDY_PIXEL_PERCENTAGE
+    polarizations: tuple[str, ...] = ("VV",)  # S1 granules must have each (v2: VV and VH)
+
+
+#: recipe v2's selection (the S1 collection and the cloud rule as configured: :func:`v2_recipe`)
+def v2_recipe(recipe: Recipe = Recipe()) -> Recipe:
+    return Recipe(S2_SR_COLLECTION, recipe.s1_collection, recipe.max_cloud, S1_BANDS_V2_EE)
 
 
 def window(season: Season) -> tuple[str, str]:
@@ -74,14 +98,15 @@ def s2_collection(region: ee.Geometry, season: Season, recipe: Recipe = Recipe()
 
 def s1_collection(region: ee.Geometry, season: Season, recipe: Recipe = Recipe()) -> ee.ImageCollection:
     start, end = window(season)
-    return (
+    coll = (
         ee.ImageCollection(recipe.s1_collection)
         .filterDate(start, end)
         .filterBounds(region)
         .filter(ee.Filter.eq("instrumentMode", "IW"))
-        .filter(ee.Filter.listContains("transmitterReceiverPolarisation", "VV"))
-        .sort("system:time_start")
     )
+    for pol in recipe.polarizations:
+        coll = coll.filter(ee.Filter.listContains("transmitterReceiverPolarisation", pol))
+    return coll.sort("system:time_start")
 
 
 def s2_image(collection: ee.ImageCollection, region: ee.Geometry) -> ee.Image:
@@ -94,6 +119,29 @@ def s1_image(collection: ee.ImageCollection, region: ee.Geometry) -> ee.Image:
     return collection.select(list(S1_BANDS_EE)).mosaic().clip(region).unmask(S1_NODATA).toFloat()
 
 
+def s2_image_v2(collection: ee.ImageCollection, region: ee.Geometry) -> ee.Image:
+    """v2: the 12 L2A bands (reflectance x 10000, bilinear onto the export grid) and the SCL
+    (nearest) of the granule on top, uint16; 0 where nothing was acquired."""
+
+    def bands(img: Any) -> ee.Image:
+        img = ee.Image(img)
+        return img.select(list(S2_BANDS_V2_EE)).resample("bilinear").addBands(img.select([SCL_BAND]))
+
+    mos = collection.map(bands).mosaic()
+    refl = mos.select(list(S2_BANDS_V2_EE)).max(1)  # a valid reflectance <= 0 stays valid as 1 (0 is no-data)
+    return refl.addBands(mos.select([SCL_BAND])).clip(region).unmask(0).toUint16()
+
+
+def s1_image_v2(collection: ee.ImageCollection, region: ee.Geometry) -> ee.Image:
+    """v2: VV and VH sigma0 in dB as float32; :data:`S1_NODATA` where nothing was acquired."""
+    return collection.select(list(S1_BANDS_V2_EE)).mosaic().clip(region).unmask(S1_NODATA).toFloat()
+
+
+def label_image(region: ee.Geometry) -> ee.Image:
+    """v2: ESA WorldCover v200 class codes (nearest), uint8; 0 (no-data) outside the map."""
+    return ee.ImageCollection(WORLDCOVER).first().select([WORLDCOVER_BAND]).clip(region).unmask(0).toUint8()
+
+
 def s2_top_image(collection: ee.ImageCollection, region: ee.Geometry, season: Season) -> ee.Image:
     """Which granule is on top of the S2 mosaic, per pixel: its acquisition time in seconds after
     the season start (int32; -1 where none). Where it changes, the mosaic has a seamline."""
@@ -102,7 +150,7 @@ def s2_top_image(collection: ee.ImageCollection, region: ee.Geometry, season: Se
     def stamp(img: Any) -> ee.Image:
         img = ee.Image(img)
         seconds = ee.Number(img.get("system:time_start")).subtract(t0).divide(1000).round()
-        return ee.Image.constant(seconds).toInt32().rename(TOP_BAND).updateMask(img.select("B4").mask())
+        return ee.Image.constant(seconds).toInt32().rename(TOP_BAND).updateMask(img.select("B4").mask())  # B4: in both recipes' collections
 
     return collection.map(stamp).mosaic().clip(region).unmask(-1).toInt32()
 
@@ -197,4 +245,23 @@ def describe(season: Season, grid: Grid, recipe: Recipe = Recipe(), *, land_asse
         "compute_pixels_grid": pixel_grid(grid),
         "batch_export_request": config,
         "random_points": serialize(random_points(layer_from_asset(land_asset), layer_from_asset(urban_asset), season)),
+    }
+
+
+def describe_v2(season: Season, grid: Grid, recipe: Recipe = Recipe()) -> dict[str, Any]:
+    """Every graph the source sends for one scene of ``season`` under recipe v2 (the golden files
+    ``tests/earthengine/golden/v2_<season>.json``); ROI sampling is v1's and not repeated."""
+    region = roi_region(grid)
+    rv2 = v2_recipe(recipe)
+    s1, s2 = s1_collection(region, season, rv2), s2_collection(region, season, rv2)
+    return {
+        "season": season.name,
+        "recipe": "v2",
+        "grid": {"crs": grid.crs, "transform": list(grid.transform), "width": grid.width, "height": grid.height},
+        "scene_metadata": serialize(scene_metadata(region, season, rv2)),
+        "s1_image": serialize(s1_image_v2(s1, region)),
+        "s2_image": serialize(s2_image_v2(s2, region)),
+        "s2_top_image": serialize(s2_top_image(s2, region, season)),
+        "label_image": serialize(label_image(region)),
+        "compute_pixels_grid": pixel_grid(grid),
     }

@@ -35,6 +35,13 @@ IMAGES = {
     "s2": (list(graphs.S2_BANDS_EE), "uint16", 0),
     "s2_top": ([graphs.TOP_BAND], "int32", -1),
 }
+# recipe v2: its own files beside v1's (another collection, other bands), and the label
+IMAGES_V2 = {
+    "v2_s1": (list(graphs.S1_BANDS_V2_EE), "float32", graphs.S1_NODATA),
+    "v2_s2": ([*graphs.S2_BANDS_V2_EE, graphs.SCL_BAND], "uint16", 0),
+    "v2_s2_top": ([graphs.TOP_BAND], "int32", -1),
+    "v2_label": ([graphs.WORLDCOVER_BAND], "uint8", 0),
+}
 
 
 def _ms(t: Any) -> str:
@@ -74,10 +81,14 @@ def s2_acquisition(granules: list[dict[str, Any]]) -> Acquisition:
 
 
 class EarthEngineScene:
-    """A fetched scene: three GeoTIFFs on ``grid`` in the cache, read by window (picklable)."""
+    """A fetched scene: three GeoTIFFs on ``grid`` in the cache, read by window (picklable).
+    Recipe v2: four (S1 VV+VH, S2 12 bands + SCL, the top-granule image, the label)."""
 
     def __init__(self, grid: Grid, s1: Acquisition, s2: Acquisition, paths: dict[str, Path]) -> None:
-        self.grid, self.s1, self.s2, self.paths = grid, s1, s2, dict(paths)
+        self.grid, self.s1, self.s2 = grid, s1, s2
+        self.v2 = "v2_s2" in paths
+        # the reads below use v1's keys; a v2 scene's files stand under them
+        self.paths = {k.removeprefix("v2_"): p for k, p in paths.items()}
         self._open: dict[str, Any] = {}
 
     def _ds(self, key: str) -> Any:
@@ -102,9 +113,26 @@ class EarthEngineScene:
 
     def read_s2(self, window: Window) -> np.ndarray:
         self._check(window)
-        a = self._ds("s2").read(window=window).astype(np.uint16, copy=False)
+        if self.v2:  # the 12 reflectance bands (the 13th is the SCL)
+            a = self._ds("s2").read(list(range(1, len(graphs.S2_BANDS_V2_EE) + 1)), window=window).astype(np.uint16, copy=False)
+        else:
+            a = self._ds("s2").read(window=window).astype(np.uint16, copy=False)
         a[:, (a == 0).any(axis=0)] = 0  # no-data in any band is no-data in all
         return a
+
+    def read_scl(self, window: Window) -> np.ndarray | None:
+        """v2: uint8 (1, h, w) the L2A scene classification of the granule on top, 0 for no-data."""
+        self._check(window)
+        if not self.v2:
+            return None
+        return self._ds("s2").read([len(graphs.S2_BANDS_V2_EE) + 1], window=window).astype(np.uint8)
+
+    def read_label(self, window: Window) -> np.ndarray:
+        """v2: uint8 (1, h, w) ESA WorldCover v200 codes, 0 for no-data."""
+        self._check(window)
+        if not self.v2:
+            raise SourceError("read_label is a recipe v2 read", fix="open the scene with SceneRequest(recipe='v2')")
+        return self._ds("label").read([1], window=window).astype(np.uint8)
 
     def seam_mask(self, window: Window) -> np.ndarray | None:
         """True where the granule on top of the S2 mosaic changes (both sides acquired)."""
@@ -207,9 +235,11 @@ class EarthEngineSource:
     def open_scene(self, request: SceneRequest) -> EarthEngineScene:
         season = SEASONS[request.season_name]
         grid, roi = request.grid, request.roi
+        v2 = request.recipe == "v2"
+        recipe = graphs.v2_recipe(self.recipe) if v2 else self.recipe
         folder = self._scene_dir(request)
         folder.mkdir(parents=True, exist_ok=True)
-        meta_path = folder / "granules.json"
+        meta_path = folder / ("granules_v2.json" if v2 else "granules.json")
 
         def region() -> ee.Geometry:  # graphs are built only when a request is needed (a cached scene needs no sign-in)
             self._ensure()
@@ -219,13 +249,13 @@ class EarthEngineSource:
             meta = json.loads(meta_path.read_text())
         else:
             try:
-                meta = graphs.scene_metadata(region(), season, self.recipe).getInfo()
+                meta = graphs.scene_metadata(region(), season, recipe).getInfo()
             except (ee.EEException, OSError) as exc:
                 raise access_error(exc, self.config.project or "") from None
             atomic_write(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
         missing = [s for s, c in (("S1", meta["s1_count"]), ("S2", meta["s2_count"])) if not c]
         if missing:
-            coll = {"S1": self.recipe.s1_collection, "S2": self.recipe.s2_collection}
+            coll = {"S1": recipe.s1_collection, "S2": recipe.s2_collection}
             raise SceneUnavailable(
                 f"no {' and no '.join(missing)} acquisition for {roi.scene_id} in {season.start}..{season.end} "
                 f"({', '.join(coll[m] for m in missing)} after the recipe's filters)",
@@ -235,13 +265,18 @@ class EarthEngineSource:
 
         def image(key: str) -> ee.Image:
             r = region()
-            if key == "s1":
-                return graphs.s1_image(graphs.s1_collection(r, season, self.recipe), r)
-            s2_coll = graphs.s2_collection(r, season, self.recipe)
+            if key == "v2_label":
+                return graphs.label_image(r)
+            if key in ("s1", "v2_s1"):
+                s1_coll = graphs.s1_collection(r, season, recipe)
+                return graphs.s1_image_v2(s1_coll, r) if v2 else graphs.s1_image(s1_coll, r)
+            s2_coll = graphs.s2_collection(r, season, recipe)
+            if key == "v2_s2":
+                return graphs.s2_image_v2(s2_coll, r)
             return graphs.s2_image(s2_coll, r) if key == "s2" else graphs.s2_top_image(s2_coll, r, season)
 
         paths: dict[str, Path] = {}
-        for key, (bands, dtype, nodata) in IMAGES.items():
+        for key, (bands, dtype, nodata) in (IMAGES_V2 if v2 else IMAGES).items():
             dest = folder / f"{key}.tif"
             if not dest.is_file():
                 if self.config.export == "pixels":

@@ -22,8 +22,9 @@ from pydantic import field_validator, model_validator
 from ...errors import ConfigError
 from ...models import Acquisition, Sensor, format_datetime
 from ...recipe.preprocess import S1_BANDS, S2_BANDS
+from ...recipe.recipes import V2, WORLDCOVER_CLASSES
 from ...recipe.seasons import SEASONS
-from .spec import BandRef, SceneSpec, SensorSpec
+from .spec import BandRef, LabelSpec, SceneSpec, SensorSpec
 
 #: the package's logger: warnings keep the name they had before the package was split
 log = logging.getLogger("sen12stac.sources.local")
@@ -151,6 +152,7 @@ _NATIVE: dict[str, tuple[str, str]] = {
     "kind": ("is {input!r}", 'use "land" or "urban"'),
     "lon": ("is {input!r}, not a WGS84 longitude", "write decimal degrees, lon in -180..180, lat in -90..90"),
     "lat": ("is {input!r}, not a WGS84 latitude", "write decimal degrees, lon in -180..180, lat in -90..90"),
+    "source_labels": ("is not a list of strings", "list the source's patch-level class names, or []"),
 }
 
 
@@ -176,7 +178,8 @@ class _SensorSidecar(_Model):
     """One sensor's raster(s) and what is known of its acquisition."""
 
     SENSOR: ClassVar[Sensor]
-    BANDS: ClassVar[tuple[str, ...]]
+    BANDS: ClassVar[tuple[str, ...]]  # what every sidecar must give (recipe v1's bands)
+    ALL_BANDS: ClassVar[tuple[str, ...]]  # what a stack without "bands" is searched for by band description
 
     file: Annotated[str | None, BeforeValidator(_file_name)] = None
     bands: dict[str, Positive] | None = None  # by band name; None: found by band description
@@ -254,7 +257,7 @@ class _SensorSidecar(_Model):
             return {_norm_band(name): BandRef(resolve(p), index) for name, (p, index) in self.files.items()}
         assert self.file is not None
         if self.bands is None:
-            return {name: BandRef(resolve(self.file), None) for name in self.BANDS}  # found by band description
+            return {name: BandRef(resolve(self.file), None) for name in self.ALL_BANDS}  # found by band description
         return {_norm_band(name): BandRef(resolve(self.file), index) for name, index in self.bands.items()}
 
     def times(self) -> tuple[str | None, str | None, str | None]:
@@ -290,7 +293,7 @@ class _SensorSidecar(_Model):
             end_datetime=end,
         )
         return SensorSpec(self.SENSOR, tuple((b, refs[b]) for b in self.BANDS), self.scale, self.offset,
-                          self.nodata, self.units_of(), acq, self.processing_level)
+                          self.nodata, self.units_of(), acq, self.processing_level, refs)
 
 
 def _day_start(d: date | datetime) -> str:
@@ -304,6 +307,7 @@ def _day_end(d: date | datetime) -> str:
 class S1Sidecar(_SensorSidecar):
     SENSOR: ClassVar[Sensor] = "s1"
     BANDS: ClassVar[tuple[str, ...]] = tuple(S1_BANDS)
+    ALL_BANDS: ClassVar[tuple[str, ...]] = V2.s1_bands
 
     units: Annotated[Literal["db", "linear"], BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] = "db"
 
@@ -314,11 +318,45 @@ class S1Sidecar(_SensorSidecar):
 class S2Sidecar(_SensorSidecar):
     SENSOR: ClassVar[Sensor] = "s2"
     BANDS: ClassVar[tuple[str, ...]] = tuple(S2_BANDS)
+    ALL_BANDS: ClassVar[tuple[str, ...]] = (*V2.s2_bands, "SCL")
 
     cloud_cover: Annotated[Percent | None, BeforeValidator(_known)] = None
 
     def cloud_cover_of(self) -> float | None:
         return self.cloud_cover
+
+
+def _label_map(v: Any) -> dict[int, int] | None:
+    """``{"<source code>": <WorldCover code or 0>}``: how a label raster's codes become WorldCover's."""
+    if v is None:
+        return None
+    fix = 'map each source code to an ESA WorldCover code, e.g. {"211": 40, "311": 10}; 0 marks no-data'
+    if not isinstance(v, dict) or not v:
+        raise _Problem("is not a non-empty object", fix)
+    out: dict[int, int] = {}
+    for k, code in v.items():
+        if not (isinstance(k, str) and k.strip().lstrip("-").isdecimal()):
+            raise _Problem(f"has key {k!r}, not an integer code", fix, at=str(k))
+        if isinstance(code, bool) or not isinstance(code, int) or (code != 0 and code not in WORLDCOVER_CLASSES):
+            raise _Problem(f"maps {k} to {code!r}, not an ESA WorldCover code",
+                           f"use one of {', '.join(str(c) for c in WORLDCOVER_CLASSES)}, or 0 for no-data", at=str(k))
+        out[int(k)] = code
+    return out
+
+
+class LabelSidecar(_Model):
+    """``"label"``: a land-cover raster for recipe v2, on any grid (read nearest onto the scene's).
+    Without ``map`` its values must be ESA WorldCover codes; with it, each source code is mapped
+    (codes the map does not name are an error when read, so no class is dropped silently)."""
+
+    file: Annotated[tuple[str, int], PlainValidator(_band_target)]
+    map: Annotated[dict[int, int] | None, PlainValidator(_label_map)] = None
+    nodata: Number | None = None  # overrides the file's nodata value
+
+    def to_spec(self, folder: Path) -> LabelSpec:
+        name, index = self.file
+        path = Path(name) if Path(name).is_absolute() else folder / name
+        return LabelSpec(BandRef(path, index), self.map, self.nodata)
 
 
 class Sidecar(_Model):
@@ -333,6 +371,8 @@ class Sidecar(_Model):
     lat: Annotated[float, Strict(), Field(ge=-90.0, le=90.0, allow_inf_nan=False)] | None = None
     notes: Any = None  # free text, passed on as a scene property
     source: Any = None  # likewise
+    label: LabelSidecar | None = None  # a land-cover raster (recipe v2); null or absent: none
+    source_labels: Annotated[list[Annotated[str, Strict()]], BeforeValidator(_as_list)] = []  # patch-level classes, as given
 
     @model_validator(mode="after")
     def _complete(self) -> "Sidecar":
@@ -356,15 +396,18 @@ class Sidecar(_Model):
         s2 = self.s2.to_spec(folder) if self.s2 is not None else None
         season = self.season or _MONTH_SEASON[int(str(self.first_date())[5:7])]
         props: dict[str, Any] = {k: getattr(self, k) for k in ("notes", "source") if k in self.model_fields_set}
+        if self.source_labels:
+            props["sen12:source_labels"] = list(self.source_labels)
         for name, spec in (("s1", s1), ("s2", s2)):
             if spec is not None and spec.processing_level:
                 props[f"{name}:processing_level"] = spec.processing_level
-        return SceneSpec(folder.name, folder, sidecar, season, self.index, self.kind, self.lon, self.lat, s1, s2, props)
+        label = self.label.to_spec(folder) if self.label is not None else None
+        return SceneSpec(folder.name, folder, sidecar, season, self.index, self.kind, self.lon, self.lat, s1, s2, props, label)
 
 
 # --------------------------------------------------------------------------- errors and reading
 
-_TOP = ("s1", "s2", "season", "index", "kind", "lon", "lat", "notes", "source")
+_TOP = ("s1", "s2", "season", "index", "kind", "lon", "lat", "notes", "source", "label", "source_labels")
 
 
 def _rank(err: Any) -> tuple[int, int, int, str]:
@@ -397,7 +440,7 @@ def _config_error(sidecar: Path, exc: ValidationError) -> ConfigError:
     elif kind == "missing" and len(loc) == 1 and sensor:
         problem, fix = "is missing", f'describe the {sensor} raster, or write "{loc[0]}": null when the scene has none'
     elif kind == "extra_forbidden":
-        model: type[_Model] = Sidecar if len(loc) == 1 else (S1Sidecar if loc[0] == "s1" else S2Sidecar)
+        model: type[_Model] = Sidecar if len(loc) == 1 else {"s1": S1Sidecar, "label": LabelSidecar}.get(loc[0], S2Sidecar)
         problem, fix = "is not a known key", f"use only {', '.join(model.keys())}"
     else:
         field = loc[1] if sensor and len(loc) > 1 else (loc[0] if loc else "")

@@ -18,7 +18,7 @@ from ...recipe.seasons import SEASONS, season_by_name
 from ...recipe.utm import to_lonlat
 from .grid import PROJ_ERRORS, grid_of
 from .rasters import open_raster
-from .scene import LocalScene
+from .scene import LocalScene, check_v2
 from .sidecar import SIDECAR, read_sidecar
 from .spec import SceneSpec
 
@@ -34,7 +34,7 @@ class LocalSource:
 
     name = "local"
 
-    def __init__(self, root: Path | str, *, pixel_size: float = 10.0, resampling: str = "bilinear") -> None:
+    def __init__(self, root: Path | str, *, pixel_size: float = 10.0, resampling: str = "bilinear", recipe: str = "v1") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise ConfigError(f"local source folder {self.root} does not exist",
@@ -51,6 +51,9 @@ class LocalSource:
         if not self.scenes:
             raise ConfigError(f"local source folder {self.root} holds no scene folders with a {SIDECAR}",
                               fix=f"create <scene>/{SIDECAR} per scene (see docs/sources.md), e.g. with scripts/real_samples_to_local.py")
+        if recipe == "v2":  # refuse an L1C (or undeclared) scene before any work starts
+            for spec in self.scenes:
+                check_v2(spec)
         self._index: dict[tuple[str, int], SceneSpec] = {}
         for season in SEASONS.values():
             members = [s for s in self.scenes if s.season == season.name]
@@ -155,4 +158,4 @@ class LocalSource:
         if season_by_name(request.season_name).set_name != request.roi.set_name:
             raise ConfigError(f"season {request.season_name!r} does not match ROI set {request.roi.set_name}",
                               fix="request each ROI with the season it was listed for")
-        return LocalScene(spec, request.grid, resampling=RESAMPLING[self.resampling])
+        return LocalScene(spec, request.grid, resampling=RESAMPLING[self.resampling], recipe=request.recipe)

@@ -30,6 +30,8 @@ class SensorSpec:
     units: Literal["db", "linear"]
     acquisition: Acquisition
     processing_level: str | None
+    #: every band the sidecar names or a stack may describe (v2 reads VH, the 12 L2A bands, SCL from here)
+    named: dict[str, BandRef] = field(default_factory=dict, compare=False)
 
     @property
     def paths(self) -> list[Path]:
@@ -53,3 +55,14 @@ class SceneSpec:
     s1: SensorSpec | None
     s2: SensorSpec | None
     properties: dict[str, Any] = field(default_factory=dict, compare=False)
+    label: "LabelSpec | None" = None  # the sidecar's land-cover raster (recipe v2), None: none declared
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """A land-cover raster: one band of one file, and how its codes become ESA WorldCover codes
+    (``mapping`` None: the raster already holds WorldCover codes)."""
+
+    ref: BandRef
+    mapping: dict[int, int] | None
+    nodata: float | None

@@ -93,13 +93,21 @@ class MosaicItem:
 
 class SensorMosaic:
     """One sensor's items mosaicked on ``grid``; :meth:`read` returns float32 (bands, h, w) with
-    NaN for no-data, and the top item's index (int16, -1 where nothing is valid)."""
+    NaN for no-data, and the top item's index (int16, -1 where nothing is valid).
+
+    Recipe v2 gives ``resamplings`` per band (bilinear for reflectance, nearest for the SCL and
+    labels) and ``value_bands``: the first bands, which alone decide validity (DN > 0 before the
+    offset: a valid reflectance may be <= 0 once the baseline offset is removed) and get the offset;
+    the bands after them (the SCL) ride along from the same item."""
 
     def __init__(self, sensor: Sensor, items: list[MosaicItem], grid: Grid, *, positive_only: bool,
-                 resampling: Resampling = Resampling.bilinear) -> None:
+                 resampling: Resampling = Resampling.bilinear, resamplings: tuple[Resampling, ...] | None = None,
+                 value_bands: int | None = None) -> None:
         self.sensor, self.items, self.grid = sensor, items, grid
         self.positive_only = positive_only
         self.resampling = resampling
+        self.resamplings = resamplings
+        self.value_bands = value_bands
         self._open: dict[tuple[int, int], tuple[Any, WarpedVRT]] = {}
         self._footprints: list[tuple[float, float, float, float] | None] = [self._footprint(it) for it in items]
 
@@ -131,8 +139,9 @@ class SensorMosaic:
                 raise RasterFormatError(f"{self.sensor.upper()} item {item.item_id}: asset {item.asset_keys[b]!r} at {redact(href)} has no CRS "
                                         "(not map-projected: e.g. a GRD in radar geometry with ground control points only)",
                                         fix="use a collection of map-projected COGs (e.g. sentinel-1-rtc)")
+            resampling = self.resamplings[b] if self.resamplings is not None else self.resampling
             vrt = WarpedVRT(ds, crs=self.grid.crs, transform=self.grid.affine, width=self.grid.width, height=self.grid.height,
-                            resampling=self.resampling, src_nodata=ds.nodata, nodata=np.nan, dtype="float32", tolerance=0.001)
+                            resampling=resampling, src_nodata=ds.nodata, nodata=np.nan, dtype="float32", tolerance=0.001)
             self._open[key] = (ds, vrt)
         return self._open[key][1]
 
@@ -160,6 +169,17 @@ class SensorMosaic:
                     if isinstance(exc, SourceError):
                         raise
                     raise _unreadable(self.sensor, item, b, "cannot be read", exc) from exc
+            if self.value_bands is not None:  # recipe v2
+                nv = self.value_bands
+                valid = np.isfinite(vals[:nv]).all(axis=0) & ~filled
+                if self.positive_only:
+                    valid &= (vals[:nv] > 0).all(axis=0)
+                if item.offset:
+                    vals[:nv] += np.float32(item.offset)
+                out[:, valid] = vals[:, valid]
+                top[valid] = i
+                filled |= valid
+                continue
             if item.offset:
                 vals += np.float32(item.offset)
             valid = np.isfinite(vals).all(axis=0) & ~filled

@@ -81,32 +81,48 @@ def check_collection(settings: SensorSettings) -> None:
 
 def recipe_filter(settings: SensorSettings) -> dict[str, Any]:
     """pystac-client search keywords for the recipe's filters in the sensor's filter language."""
+    if settings.sensor == "label":
+        from .presets import WORLDCOVER_VERSION
+
+        key, version = WORLDCOVER_VERSION
+        if settings.filter_lang == "query":
+            return {"query": {key: {"eq": version}}}
+        return {"filter_lang": "cql2-json", "filter": {"op": "=", "args": [{"property": key}, version]}}
     if settings.sensor == "s2":
         if settings.filter_lang == "query":
             return {"query": {"eo:cloud_cover": {"lte": settings.max_cloud_cover}}}
         return {"filter_lang": "cql2-json",
                 "filter": {"op": "<=", "args": [{"property": "eo:cloud_cover"}, settings.max_cloud_cover]}}
+    pols = list(settings.polarizations)
     if settings.filter_lang == "query":
-        return {"query": {"sar:instrument_mode": {"eq": "IW"}, "sar:polarizations": {"in": ["VV"]}}}
+        return {"query": {"sar:instrument_mode": {"eq": "IW"}, "sar:polarizations": {"in": pols}}}
     return {"filter_lang": "cql2-json", "filter": {"op": "and", "args": [
         {"op": "=", "args": [{"property": "sar:instrument_mode"}, "IW"]},
-        {"op": "a_contains", "args": [{"property": "sar:polarizations"}, ["VV"]]},
+        {"op": "a_contains", "args": [{"property": "sar:polarizations"}, pols]},
     ]}}
 
 
 def matches_recipe(settings: SensorSettings, item: dict[str, Any]) -> str | None:
     """Why ``item`` does not meet the recipe (None: it does)."""
     p = item.get("properties") or {}
-    if settings.sensor == "s2":
+    if settings.sensor == "label":
+        from .presets import WORLDCOVER_VERSION
+
+        key, version = WORLDCOVER_VERSION
+        if key in p and str(p[key]) != version:
+            return f"{key} {p[key]!r} is not {version}"
+    elif settings.sensor == "s2":
         cc = p.get("eo:cloud_cover")
         if not isinstance(cc, (int, float)) or cc > settings.max_cloud_cover:
             return f"eo:cloud_cover {cc!r} > {settings.max_cloud_cover:g}"
     else:
         if p.get("sar:instrument_mode") != "IW":
             return f"sar:instrument_mode {p.get('sar:instrument_mode')!r} is not IW"
-        if "VV" not in (p.get("sar:polarizations") or []):
-            return f"sar:polarizations {p.get('sar:polarizations')!r} lack VV"
-    missing = [k for k in settings.assets if k not in (item.get("assets") or {})]
+        lacking = [pol for pol in settings.polarizations if pol not in (p.get("sar:polarizations") or [])]
+        if lacking:
+            return f"sar:polarizations {p.get('sar:polarizations')!r} lack {lacking[0]}"
+    wanted = (*settings.assets, settings.scl_asset) if settings.scl_asset else settings.assets
+    missing = [k for k in wanted if k not in (item.get("assets") or {})]
     if missing:
         return f"asset {missing[0]!r} missing"
     return None
@@ -118,14 +134,17 @@ class SearchResult:
     skipped: dict[str, str]  # item id -> why it was left out
 
 
-def search(settings: SensorSettings, bbox: tuple[float, float, float, float], start: str, end: str) -> SearchResult:
+def search(settings: SensorSettings, bbox: tuple[float, float, float, float], start: str | None, end: str | None) -> SearchResult:
     """Items of ``settings.collection`` intersecting ``bbox`` (WGS84) between ``start`` and ``end``
-    (ISO dates, inclusive), oldest first; at most ``max_items`` (the newest)."""
+    (ISO dates, inclusive; None: any time, as for a land-cover map), oldest first; at most
+    ``max_items`` (the newest)."""
     c = client(settings)
     kwargs = recipe_filter(settings)
+    if start is not None and end is not None:
+        kwargs["datetime"] = f"{start}T00:00:00Z/{end}T23:59:59Z"
     try:
         found = list(c.search(
-            collections=[settings.collection], bbox=list(bbox), datetime=f"{start}T00:00:00Z/{end}T23:59:59Z",
+            collections=[settings.collection], bbox=list(bbox),
             limit=min(settings.max_items * 2, 250), max_items=settings.max_items * 4, **kwargs,
         ).items_as_dicts())
     except Exception as exc:

@@ -5,6 +5,10 @@ is empty (:class:`SceneUnavailable`), sign the chosen items' hrefs (``signing.py
 them onto the ROI's 10 m UTM grid by windowed reads (``reading.py``). S1 linear power becomes
 dB; S2 digital numbers become reflectance x 10000 (the -1000 offset of processing baseline
 04.00 and later removed).
+
+Recipe v2 (``SceneRequest.recipe``): S1 VV and VH (RTC: gamma0, linear power -> dB), the 12 L2A
+bands (20 m and 60 m assets resampled bilinear onto the 10 m grid) with the SCL from the same
+items (nearest), and the ESA WorldCover label (``esa-worldcover``, nearest) from a third search.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio.enums import Resampling
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
@@ -26,6 +31,7 @@ from ...models import ROI, Acquisition, Grid, SceneRequest, Sensor, format_datet
 from ...recipe.seasons import season_by_name
 from . import search as stac_search
 from .presets import SensorSettings, resolve
+from ...recipe.recipes import recipe as recipe_spec
 from .reading import REMOTE_READ_OPTIONS, MosaicItem, SensorMosaic, StripCache, seams
 from .signing import make_signer
 
@@ -118,11 +124,14 @@ def _gdal_env(settings: dict[Sensor, SensorSettings]) -> dict[str, Any]:
 
 
 class StacScene:
-    """An S1/S2 pair mosaicked from STAC items on one grid (implements ``SceneRaster``)."""
+    """An S1/S2 pair mosaicked from STAC items on one grid (implements ``SceneRaster``); under
+    recipe v2 with the label mosaic and the SCL too."""
 
-    def __init__(self, roi: ROI, grid: Grid, items: dict[Sensor, list[dict[str, Any]]], settings: dict[Sensor, SensorSettings]) -> None:
+    def __init__(self, roi: ROI, grid: Grid, items: dict[str, list[dict[str, Any]]], settings: dict[str, SensorSettings],
+                 recipe: str = "v1") -> None:
         self.roi, self.grid = roi, grid
         self.settings = settings
+        self.recipe = recipe_spec(recipe)
         self.s1 = acquisition("s1", items["s1"], settings["s1"])
         self.s2 = acquisition("s2", items["s2"], settings["s2"])
         self._stack = contextlib.ExitStack()
@@ -130,6 +139,9 @@ class StacScene:
         self._cache: dict[Sensor, StripCache] = {}
         try:
             self._stack.enter_context(rasterio.Env(**_gdal_env(settings)))  # left in close(): reads need its options
+            if self.recipe.name == "v2":
+                self._open_v2(items)
+                return
             for sensor in ("s1", "s2"):
                 st = settings[sensor]
                 signer = make_signer(st.signer)
@@ -150,6 +162,35 @@ class StacScene:
             self.close()
             raise
 
+    def _open_v2(self, items: dict[str, list[dict[str, Any]]]) -> None:
+        """v2's three mosaics: S1 VV+VH, S2's 12 bands (+ SCL from the same item), the label."""
+        grid, settings = self.grid, self.settings
+        for sensor in ("s1", "s2", "label"):
+            st = settings[sensor]
+            signer = make_signer(st.signer)
+            keys = (*st.assets, st.scl_asset) if sensor == "s2" and st.scl_asset else st.assets
+            mitems = []
+            for it in items[sensor]:
+                assets = it.get("assets") or {}
+                hrefs = tuple(signer(str(assets[k]["href"])) for k in keys)
+                bbox = it.get("bbox")
+                mitems.append(MosaicItem(str(it.get("id")), hrefs, keys,
+                                         tuple(float(v) for v in bbox[:2] + bbox[-2:]) if bbox and len(bbox) >= 4 else None,  # type: ignore[arg-type]
+                                         _s2_offset(it) if sensor == "s2" else 0.0))
+            n = len(st.assets)
+            if sensor == "s2":
+                # reflectance is a continuous field: bilinear; the SCL is categorical: nearest
+                rs = (Resampling.bilinear,) * n + ((Resampling.nearest,) if st.scl_asset else ())
+            elif sensor == "label":
+                rs = (Resampling.nearest,)
+            else:
+                rs = (Resampling.bilinear,) * n
+            positive = sensor != "s1" or st.units == "linear"  # DN 0, WorldCover 0, RTC -32768: no-data
+            self._mosaics[sensor] = SensorMosaic(sensor, mitems, grid, positive_only=positive, resamplings=rs, value_bands=n)  # type: ignore[arg-type]
+        self._cache["s1"] = StripCache(grid, len(settings["s1"].assets), np.float32)
+        self._cache["s2"] = StripCache(grid, len(settings["s2"].assets) + (1 if settings["s2"].scl_asset else 0), np.uint16)
+        self._cache["label"] = StripCache(grid, 1, np.uint8)
+
     def _check(self, window: Window) -> None:
         c0, r0, w, h = window.col_off, window.row_off, window.width, window.height
         ints = all(float(v).is_integer() for v in (c0, r0, w, h))
@@ -157,14 +198,25 @@ class StacScene:
             raise SourceError(f"window {window} of scene {self.roi.scene_id} lies outside its {self.grid.width}x{self.grid.height} grid",
                               fix="read integer windows inside the scene grid")
 
-    def _read(self, sensor: Sensor, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self, sensor: str, window: Window) -> tuple[np.ndarray, np.ndarray]:
         self._check(window)
         cache = self._cache[sensor]
         hit = cache.get(window)
         if hit is not None:
             return hit
         vals, top = self._mosaics[sensor].read(window)
-        if sensor == "s1":
+        if sensor == "label":
+            out = np.where(np.isfinite(vals) & (vals > 0) & (vals <= 255), vals, 0).astype(np.uint8)
+        elif sensor == "s2" and self.recipe.name == "v2":
+            n = len(self.settings["s2"].assets)
+            refl = vals[:n]
+            invalid = ~np.isfinite(refl).all(axis=0)  # validity (DN > 0) was decided before the offset
+            # a valid reflectance <= 0 is stored as 1, so it is never read as no-data (recipes.py)
+            out = np.clip(np.rint(np.where(np.isfinite(vals), vals, 1)), 1, 65535).astype(np.uint16)
+            out[:, invalid] = 0
+            if len(vals) > n:  # the SCL: its codes as they are, 0 where the item has none
+                out[n] = np.where(np.isfinite(vals[n]) & ~invalid, vals[n], 0).astype(np.uint16)
+        elif sensor == "s1":
             if self.settings["s1"].units == "linear":
                 with np.errstate(divide="ignore", invalid="ignore"):
                     vals = np.where(vals > 0, np.float32(10.0) * np.log10(vals), np.float32(np.nan)).astype(np.float32)
@@ -179,12 +231,26 @@ class StacScene:
 
     # -- SceneRaster
     def read_s1(self, window: Window) -> np.ndarray:
-        """float32 (1, h, w) VV in dB (RTC: gamma0; see docs/sources.md), NaN for no-data."""
+        """float32 (1, h, w) VV (v2: (2, h, w) VV, VH) in dB (RTC: gamma0; see docs/sources.md), NaN for no-data."""
         return self._read("s1", window)[0]
 
     def read_s2(self, window: Window) -> np.ndarray:
-        """uint16 (3, h, w) B4, B3, B2 reflectance x 10000, 0 where any band is no-data."""
-        return self._read("s2", window)[0]
+        """uint16 (3, h, w) B4, B3, B2 (v2: the 12 L2A bands) reflectance x 10000, 0 where any band is no-data."""
+        out = self._read("s2", window)[0]
+        return out[: len(self.settings["s2"].assets)] if self.recipe.name == "v2" else out
+
+    def read_scl(self, window: Window) -> np.ndarray | None:
+        """v2: uint8 (1, h, w) the L2A scene classification of the item on top, 0 for no-data; None without an SCL asset."""
+        n = len(self.settings["s2"].assets)
+        if self.recipe.name != "v2" or not self.settings["s2"].scl_asset:
+            return None
+        return self._read("s2", window)[0][n:n + 1].astype(np.uint8)
+
+    def read_label(self, window: Window) -> np.ndarray:
+        """v2: uint8 (1, h, w) ESA WorldCover codes (nearest), 0 for no-data."""
+        if self.recipe.name != "v2":
+            raise SourceError("read_label is a recipe v2 read", fix="open the scene with SceneRequest(recipe='v2')")
+        return self._read("label", window)[0]
 
     def seam_mask(self, window: Window) -> np.ndarray:
         """True where the item on top changes, in either sensor's mosaic."""
@@ -209,17 +275,20 @@ class StacSource:
 
     name = "stac"
 
-    def __init__(self, config: StacSourceConfig, *, check: bool = True) -> None:
+    def __init__(self, config: StacSourceConfig, *, check: bool = True, recipe: str = "v1") -> None:
         self.config = config
         self.settings = resolve(config)
-        _gdal_env(self.settings)  # conflicting S3 settings are refused now
-        if any(st.requester_pays for st in self.settings.values()):
+        #: recipe v2's settings (v2's bands, the label collection); checked now when the build is v2
+        self.settings_v2 = resolve(config, "v2") if recipe == "v2" else None
+        active = self.settings_v2 or self.settings  # what this build reads
+        _gdal_env(active)  # conflicting S3 settings are refused now
+        if any(st.requester_pays for st in active.values()):
             _check_aws_credentials()
-        for st in self.settings.values():
+        for st in active.values():
             make_signer(st.signer)
         self._rois = _read_rois(config.rois_file) if config.rois_file else None
         if check:
-            for st in self.settings.values():
+            for st in active.values():
                 stac_search.check_collection(st)
 
     def rois(self, season_name: str) -> list[ROI] | None:
@@ -234,19 +303,31 @@ class StacSource:
         grid = request.grid
         lon0, lat0, lon1, lat1 = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
         bbox = (round(lon0, 7), round(lat0, 7), round(lon1, 7), round(lat1, 7))
-        found: dict[Sensor, list[dict[str, Any]]] = {}
+        found: dict[str, list[dict[str, Any]]] = {}
+        v2 = request.recipe == "v2"
+        if v2 and self.settings_v2 is None:
+            self.settings_v2 = resolve(self.config, "v2")
+        settings = self.settings_v2 if v2 else self.settings
+        assert settings is not None
         for sensor in ("s2", "s1"):  # S2 first: the scarcer one (cloud filter) ends the scene sooner
-            st = self.settings[sensor]
+            st = settings[sensor]
             res = stac_search.search(st, bbox, request.start, request.end)
             if not res.items:
                 skipped = f"; left out: {', '.join(f'{k} ({v})' for k, v in list(res.skipped.items())[:3])}" if res.skipped else ""
-                what = "eo:cloud_cover <= %g" % st.max_cloud_cover if sensor == "s2" else "IW, VV"
+                what = "eo:cloud_cover <= %g" % st.max_cloud_cover if sensor == "s2" else f"IW, {'+'.join(st.polarizations)}"
                 raise SceneUnavailable(
                     f"no {sensor.upper()} item in {st.where} for {request.roi.scene_id} between {request.start} and {request.end} ({what}){skipped}",
                     fix="nothing to fix: the recipe drops ROIs without both acquisitions (a looser max_cloud_cover in the stac settings admits more S2 scenes)",
                 )
             found[sensor] = res.items
-        return StacScene(request.roi, grid, found, self.settings)
+        if v2:  # the land-cover map: any date (ESA WorldCover is one map, 2021 for v200)
+            st = settings["label"]
+            res = stac_search.search(st, bbox, None, None)
+            if not res.items:
+                raise SceneUnavailable(f"no label item in {st.where} for {request.roi.scene_id}",
+                                       fix="nothing to fix: ESA WorldCover covers land only; the recipe drops ROIs without a label map")
+            found["label"] = res.items
+        return StacScene(request.roi, grid, found, settings, recipe=request.recipe)
 
 
 def _check_aws_credentials() -> None:
