@@ -489,3 +489,23 @@ def test_ctrl_c_during_a_publish_is_one_line_and_the_same_command_completes_it(t
     again = _command(*args, cwd=tmp_path)
     _out, err = again.communicate(timeout=600)
     assert again.returncode == 0 and (rel / "catalog.json").exists(), err
+
+
+def test_every_command_has_a_help_page():
+    """Each command's and subcommand's --help renders (a help text with `[/...]` in it is rich markup)."""
+    import click
+    from typer.main import get_command
+
+    def walk(cmd: click.Command, path: list[str]):
+        yield path
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    paths = list(walk(get_command(app), []))
+    assert len(paths) > 15
+    broken = []
+    for path in paths:
+        r = RUN.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        if r.exit_code != 0:
+            broken.append(f"{' '.join(path) or '(top)'}: {r.exception!r}")
+    assert not broken, broken

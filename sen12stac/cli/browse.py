@@ -16,7 +16,7 @@ app = typer.Typer()
 @app.command(rich_help_panel="Use a release")
 def browse(
     ctx: typer.Context,
-    release: Optional[str] = typer.Argument(None, help="a release or build folder (holding catalog.json), or s3://bucket/prefix[/vX.Y.Z]", show_default=False),
+    release: Optional[str] = typer.Argument(None, help="a release or build folder (holding catalog.json), or s3://bucket/prefix\\[/vX.Y.Z]", show_default=False),
     api: Optional[str] = typer.Option(None, "--api", help="a STAC API landing page instead (e.g. the URL `sen12stac api` prints)", show_default="none"),
     port: int = typer.Option(0, help="port on 127.0.0.1 (0: any free port)"),
     endpoint_url: Optional[str] = endpoint_option(),

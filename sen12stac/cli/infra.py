@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True, help="The release bucket as code: policy
 @app.command("apply")
 def infra_apply(
     ctx: typer.Context,
-    bucket_url: str = typer.Argument(..., help="s3://BUCKET[/PREFIX]: the bucket, and the prefix `sen12stac publish` writes releases under"),
+    bucket_url: str = typer.Argument(..., help="s3://BUCKET\\[/PREFIX]: the bucket, and the prefix `sen12stac publish` writes releases under"),
     public: bool = typer.Option(False, "--public", help="let anyone read the released data (GetObject on PREFIX/catalog.json and PREFIX/v*/*); default private"),
     no_public_access_block: bool = typer.Option(False, "--no-public-access-block", help="skip the public access block (endpoints without that API, e.g. MinIO)"),
     allow_http: bool = typer.Option(False, "--allow-http", help="a plain-http endpoint (local MinIO, moto): leave out the statement that denies plain-HTTP requests"),
