@@ -493,10 +493,9 @@ def test_ctrl_c_during_a_publish_is_one_line_and_the_same_command_completes_it(t
 
 def test_every_command_has_a_help_page():
     """Each command's and subcommand's --help renders (a help text with `[/...]` in it is rich markup)."""
-    import click
     from typer.main import get_command
 
-    def walk(cmd: click.Command, path: list[str]):
+    def walk(cmd, path: list[str]):
         yield path
         for name, sub in getattr(cmd, "commands", {}).items():
             yield from walk(sub, [*path, name])
