@@ -178,9 +178,7 @@ def select_release(location: Location, query: Query, *, catalog_key: str = "cata
             raise StoreError(f"{location.join(pkey)} is not a readable parquet file: {exc}", fix="re-publish or repair the release (sen12stac verify)") from None
         table = _filter_table(table, query)
         if expr is not None and table.num_rows:
-            from stac_geoparquet.arrow import stac_table_to_items
-
-            table = table.filter(pa.array([bool(expr.matches(item)) for item in stac_table_to_items(table)]))
+            table = _filter_cql2(table, expr)
         pairs.extend(_pairs_from_table(table, pkey))
     pairs.sort(key=lambda p: p.id)
     return Selection(location, pairs, query)
@@ -220,6 +218,38 @@ def _filter_table(table: Any, q: Query) -> Any:
     if mask is None:
         return table
     return table.filter(pc.fill_null(mask, False))
+
+
+def _filter_cql2(table: Any, expr: Any) -> Any:
+    """The rows whose filter is true (cql2's per-item semantics, unknown = not selected): the
+    top-level conjuncts that translate run as Arrow compute over the columns
+    (:mod:`.pushdown`), ``cql2`` matches the rest item by item on the rows they keep."""
+    import cql2
+
+    from .pushdown import evaluate, plan
+
+    p = plan(expr.to_json(), table.schema)
+    if p.pushed:
+        table = table.filter(evaluate(p.pushed, table), null_selection_behavior="drop")
+    if p.rest and table.num_rows:
+        rest = cql2.Expr(p.rest[0] if len(p.rest) == 1 else {"op": "and", "args": p.rest})
+        table = table.filter(_matches(rest, table))
+    return table
+
+
+def _matches(expr: Any, table: Any) -> Any:
+    """cql2's ``matches`` on each row as a STAC item dict; an item the filter leaves unknown
+    (a null or missing operand, operands of different types: cql2 raises) is not selected."""
+    import pyarrow as pa
+    from stac_geoparquet.arrow import stac_table_to_items
+
+    def one(item: dict) -> bool:
+        try:
+            return bool(expr.matches(item))
+        except Exception:  # noqa: BLE001 - cql2 cannot reduce the filter to a boolean for this item
+            return False
+
+    return pa.array([one(item) for item in stac_table_to_items(table)], pa.bool_())
 
 
 def _pairs_from_table(table: Any, parquet_key: str) -> Iterator[Pair]:
