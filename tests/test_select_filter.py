@@ -125,7 +125,7 @@ PUSHED = [
     "\"eo:cloud_cover\" < 5",
     "\"eo:cloud_cover\" >= 5",
     "\"eo:cloud_cover\" <= 2.5 OR \"sen12:kept\" = false",
-    "\"eo:cloud_cover\" = 7.123",
+    "\"eo:cloud_cover\" = 6.605 OR \"eo:cloud_cover\" = 2.183",
     "\"eo:cloud_cover\" <> 3",
     "NOT (\"eo:cloud_cover\" < 5)",
     "NOT (\"eo:cloud_cover\" < 5 OR \"sen12:roi_kind\" = 'land')",
@@ -133,7 +133,7 @@ PUSHED = [
     "\"sen12:roi_kind\" LIKE 'urb%'",
     "\"sen12:roi_kind\" LIKE 'U%'",
     "\"sen12:roi_kind\" LIKE '_rban'",
-    "\"sen12:roi_kind\" NOT LIKE '%an%'",
+    "\"sen12:roi_kind\" NOT LIKE '%rb%'",
     "\"sen12:roi_kind\" IN ('urban', 'land')",
     "\"sen12:roi_kind\" NOT IN ('urban', 'land')",
     "\"sen12:patch_index\" IN (0, 3, 11)",
@@ -215,7 +215,7 @@ def test_filter_answers_equal_the_per_item_evaluation(release, items, flt):
 def test_the_filters_are_not_trivial(items):
     """Most filters select some items and not all: an all-or-nothing filter proves little."""
     sizes = [len(expected_ids(items, f)) for f in PUSHED + PER_ITEM]
-    assert sum(0 < s < len(items) for s in sizes) >= len(sizes) - 8
+    assert sum(0 < s < len(items) for s in sizes) >= len(sizes) - 7  # the unknown-everywhere ones
     assert len(expected_ids(items, "\"eo:cloud_cover\" IS NULL")) > 10
 
 

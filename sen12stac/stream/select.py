@@ -232,9 +232,34 @@ def _filter_cql2(table: Any, expr: Any) -> Any:
     if p.pushed:
         table = table.filter(evaluate(p.pushed, table), null_selection_behavior="drop")
     if p.rest and table.num_rows:
-        rest = cql2.Expr(p.rest[0] if len(p.rest) == 1 else {"op": "and", "args": p.rest})
-        table = table.filter(_matches(rest, table))
+        rest = p.rest[0] if len(p.rest) == 1 else {"op": "and", "args": p.rest}
+        table = table.filter(_matches(cql2.Expr(rest), table.select(_columns_for(rest, table.schema))))
     return table
+
+
+_ITEM_SHAPE = ("id", "collection", "geometry", "bbox", "datetime")  # what stac_table_to_items needs to make an item
+_WHOLE_ITEM = {"type", "stac_version", "stac_extensions", "links", "assets", "properties"}
+
+
+def _columns_for(node: Any, schema: Any) -> list[str]:
+    """The columns the per-item evaluation of ``node`` reads: the item's shape and the
+    properties it names (all columns when it names item fields beyond those)."""
+    names: set[str] = set()
+
+    def walk(n: Any) -> None:
+        if isinstance(n, dict):
+            if set(n) == {"property"} and isinstance(n["property"], str):
+                names.add(n["property"].split(".", 1)[0])
+            for v in n.values():
+                walk(v)
+        elif isinstance(n, list):
+            for v in n:
+                walk(v)
+
+    walk(node)
+    if names & _WHOLE_ITEM:
+        return list(schema.names)
+    return [c for c in schema.names if c in _ITEM_SHAPE or c in names]
 
 
 def _matches(expr: Any, table: Any) -> Any:
