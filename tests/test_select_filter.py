@@ -133,6 +133,7 @@ PUSHED = [
     "\"sen12:roi_kind\" LIKE 'urb%'",
     "\"sen12:roi_kind\" LIKE 'U%'",
     "\"sen12:roi_kind\" LIKE '_rban'",
+    "\"sen12:roi_kind\" LIKE 'land_x' OR id LIKE 'ROIs1158.spring%'",
     "\"sen12:roi_kind\" NOT LIKE '%rb%'",
     "\"sen12:roi_kind\" IN ('urban', 'land')",
     "\"sen12:roi_kind\" NOT IN ('urban', 'land')",

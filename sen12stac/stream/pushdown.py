@@ -69,6 +69,27 @@ def plan(expr_json: Any, schema: Any) -> Plan:
     return Plan(pushed, rest)
 
 
+def columns_of(nodes: list[Any], schema: Any) -> set[str]:
+    """The top-level columns the translated ``nodes`` read."""
+    out: set[str] = set()
+
+    def walk(n: Any) -> None:
+        if isinstance(n, dict):
+            if set(n) == {"property"} and isinstance(n["property"], str):
+                out.add(n["property"].split(".", 1)[0])
+            if n.get("op") in ("s_intersects", "s_disjoint"):
+                out.update(("geometry", "bbox"))
+            for v in n.values():
+                walk(v)
+        elif isinstance(n, list):
+            for v in n:
+                walk(v)
+
+    for n in nodes:
+        walk(n)
+    return out & set(schema.names)
+
+
 def evaluate(nodes: list[Any], table: Any) -> Any:
     """A boolean array (null = unknown) of the AND of ``nodes`` over ``table``."""
     import pyarrow as pa
