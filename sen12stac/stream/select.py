@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from ..errors import ConfigError, StoreError
 from ..recipe.seasons import season_by_name
+from ..runtime.collector import collector_paused
 from .location import Location, Missing, resolve, split_absolute
 from .records import Asset, Pair, bands_of
 
@@ -148,15 +149,20 @@ def _get_json(loc: Location, key: str, what: str) -> dict:
 
 def select_release(location: Location, query: Query, *, catalog_key: str = "catalog.json") -> Selection:
     """Read the release's catalog, its (chosen) collections and their geoparquet files."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     expr = _cql2(query.filter) if query.filter is not None else None
     root = _get_json(location, catalog_key, "root catalog")
     wanted = None if query.seasons is None else {season_by_name(s).set_name for s in query.seasons}
     children = [resolve(catalog_key, l["href"]) for l in root.get("links", []) if l.get("rel") == "child" and l.get("href")]
     if not children:
         raise ConfigError(f"{location.join(catalog_key)} links no collections", fix="point at a release's root catalog (not the landing catalog of several releases: add /vX.Y.Z)")
+    with collector_paused():  # a million small acyclic objects (pairs, assets): reference counting frees them
+        return _select_collections(location, query, expr, children, wanted)
+
+
+def _select_collections(location: Location, query: Query, expr: Any, children: list[str], wanted: set[str] | None) -> Selection:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     pairs: list[Pair] = []
     for ckey in children:
         set_name = posixpath.basename(posixpath.dirname(ckey))
@@ -335,9 +341,13 @@ def _pairs_from_table(table: Any, parquet_key: str) -> list[Pair]:
     dts = _shared(table["datetime"], _iso) if "datetime" in cols else [None] * n
     if "bbox" in cols:
         bb = table["bbox"].combine_chunks()
-        parts = [pc.struct_field(bb, f).to_pylist() for f in ("xmin", "ymin", "xmax", "ymax")]
-        valid = bb.is_valid().to_pylist()
-        bboxes = [(float(a), float(b), float(c), float(d)) if ok and None not in (a, b, c, d) else None for ok, a, b, c, d in zip(valid, *parts)]
+        parts = [pc.struct_field(bb, f) for f in ("xmin", "ymin", "xmax", "ymax")]
+        parts = [p.to_pylist() if pa.types.is_floating(p.type) else [None if v is None else float(v) for v in p.to_pylist()] for p in parts]
+        if bb.null_count == 0 and not any(None in p for p in parts):
+            bboxes = list(zip(*parts))
+        else:
+            valid = bb.is_valid().to_pylist()
+            bboxes = [(a, b, c, d) if ok and None not in (a, b, c, d) else None for ok, a, b, c, d in zip(valid, *parts)]
     else:
         bboxes = [None] * n
     assets = table["assets"].combine_chunks()
@@ -417,6 +427,8 @@ def _groups(columns: list, n: int) -> tuple[Any, list[int]] | None:
     if not parts:
         return np.zeros(n, np.int64), [0]
     keys = np.concatenate(parts, axis=1)
+    if n and (keys == keys[0]).all():  # the usual case: every row the same
+        return np.zeros(n, np.int64), [0]
     _, first, codes = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     return codes.reshape(-1), first.tolist()
 
