@@ -70,7 +70,11 @@ def crafted_items(n: int = 240, seed: int = 23) -> list[dict]:
         items.append({
             "type": "Feature", "stac_version": "1.1.0", "stac_extensions": [], "id": sid, "collection": coll,
             "geometry": _square(lon, lat, size), "bbox": [lon, lat, lon + size, lat + size], "properties": props, "links": [],
-            "assets": {a: {"href": f"./{k // 12}/{sid}_{a}.tif", "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"]} for a in ("s1", "s2")},
+            "assets": {a: {"href": f"./{k // 12}/{sid}_{a}.tif", "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"],
+                           "file:size": 1000 + k, "file:checksum": f"1220{k:064x}",
+                           "bands": [{"name": f"{a}b{i}", "nodata": 0, "raster:scale": round(0.1 * (1 + (k // 12) % 3), 2), "raster:offset": -float(i)}
+                                     for i in range(1 if a == "s1" else 3)]}
+                       for a in ("s1", "s2")},
         })
     return items
 
@@ -276,3 +280,17 @@ def test_filters_on_an_https_release(release, items):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_pairs_equal_those_made_item_by_item(release, items):
+    """Pairs built column by column (bands grouped, hrefs resolved per folder) equal the pairs
+    made from each item dict as written."""
+    from sen12stac.stream.location import resolve
+    from sen12stac.stream.select import pair_from_item
+
+    flt = "\"eo:cloud_cover\" < 6 OR \"sen12:roi_kind\" IS NULL"
+    got = list(select(str(release), filter=flt))
+    keep = set(expected_ids(items, flt))
+    want = sorted((pair_from_item(it, lambda h, c=it["collection"]: resolve(f"{c}/items.parquet", h)) for it in items if it["id"] in keep), key=lambda p: p.id)
+    assert got == want
+    assert len({p.s2.bands for p in got}) == 3 and got[0].s2.bands[0].scale in (0.1, 0.2, 0.3) and got[0].s1.checksum.startswith("1220")

@@ -165,6 +165,21 @@ def _field(schema: Any, name: Any) -> Any:
     return t
 
 
+def _wkb_and_bbox(schema: Any) -> bool:
+    """The table has geometry as WKB and bbox as a struct of xmin, ymin, xmax, ymax (what
+    stac-geoparquet writes), the shapes the spatial translation reads."""
+    import pyarrow as pa
+
+    if "geometry" not in schema.names or "bbox" not in schema.names:
+        return False
+    g = schema.field("geometry").type
+    if isinstance(g, pa.ExtensionType):
+        g = g.storage_type
+    b = schema.field("bbox").type
+    return (pa.types.is_binary(g) or pa.types.is_large_binary(g)) and pa.types.is_struct(b) and all(
+        b.get_field_index(f) >= 0 and pa.types.is_floating(b.field(b.get_field_index(f)).type) for f in ("xmin", "ymin", "xmax", "ymax"))
+
+
 def _is_prop(n: Any) -> bool:
     return isinstance(n, dict) and set(n) == {"property"}
 
@@ -295,7 +310,7 @@ class _Check:
             a, b = args
             if _is_prop(b):
                 a, b = b, a
-            if not _is_prop(a) or a["property"] != "geometry" or "geometry" not in self.schema.names or "bbox" not in self.schema.names:
+            if not _is_prop(a) or a["property"] != "geometry" or not _wkb_and_bbox(self.schema):
                 raise NotPushed
             g = _geometry_literal(b)
             return self.spatial(op, g)
