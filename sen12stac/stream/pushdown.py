@@ -231,7 +231,7 @@ class _Check:
         self.schema = schema
 
     def node(self, n: Any) -> None:
-        self.walk(n, evaluate=False)
+        self.walk(n)
 
     def column(self, name: str) -> Any:  # overridden by _Eval
         return None
@@ -239,18 +239,18 @@ class _Check:
     def null(self) -> Any:
         return None
 
-    def walk(self, n: Any, evaluate: bool) -> Any:
+    def walk(self, n: Any) -> Any:
         if not isinstance(n, dict) or "op" not in n or not isinstance(n.get("args"), list):
             raise NotPushed
         op, args = n["op"], n["args"]
         if op in ("and", "or"):
             if not args:
                 raise NotPushed
-            return self.logic(op, [self.walk(a, evaluate) for a in args])
+            return self.logic(op, [self.walk(a) for a in args])
         if op == "not":
             if len(args) != 1:
                 raise NotPushed
-            return self.negate(self.walk(args[0], evaluate))
+            return self.negate(self.walk(args[0]))
         if op == "isNull":
             if len(args) != 1 or not _is_prop(args[0]):
                 raise NotPushed
@@ -346,7 +346,7 @@ class _Eval(_Check):
         self.table = table
 
     def node(self, n: Any) -> Any:
-        return self.walk(n, evaluate=True)
+        return self.walk(n)
 
     def column(self, name: str) -> Any:
         import pyarrow.compute as pc
