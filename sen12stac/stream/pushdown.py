@@ -436,6 +436,7 @@ class _Eval(_Check):
         xmin, ymin, xmax, ymax = (pc.struct_field(bb, f) for f in ("xmin", "ymin", "xmax", "ymax"))
         near = pc.and_kleene(pc.and_kleene(pc.less_equal(xmin, e), pc.greater_equal(xmax, w)),
                              pc.and_kleene(pc.less_equal(ymin, n), pc.greater_equal(ymax, s)))
+        near = pc.or_kleene(near, pc.greater(xmin, xmax))  # a box across the antimeridian: ask shapely
         near = pc.fill_null(near, True).to_numpy(zero_copy_only=False)  # no bbox: ask shapely
         hit = np.zeros(self.table.num_rows, dtype=bool)
         unknown = np.zeros(self.table.num_rows, dtype=bool)
