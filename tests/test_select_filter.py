@@ -294,3 +294,17 @@ def test_pairs_equal_those_made_item_by_item(release, items):
     want = sorted((pair_from_item(it, lambda h, c=it["collection"]: resolve(f"{c}/items.parquet", h)) for it in items if it["id"] in keep), key=lambda p: p.id)
     assert got == want
     assert len({p.s2.bands for p in got}) == 3 and got[0].s2.bands[0].scale in (0.1, 0.2, 0.3) and got[0].s1.checksum.startswith("1220")
+
+
+def test_an_item_whose_bbox_crosses_the_antimeridian(tmp_path):
+    """Its bbox (west > east) says nothing about where a planar test finds its geometry: the
+    rows go to shapely, and the answers stay cql2's."""
+    items = crafted_items(24, seed=5)
+    it = items[3]
+    it["geometry"] = {"type": "Polygon", "coordinates": [[[179.5, 10], [-179.5, 10], [-179.5, 11], [179.5, 11], [179.5, 10]]]}
+    it["bbox"] = [179.5, 10, -179.5, 11]
+    release = write_release(tmp_path / "release", items)
+    for flt in ("S_INTERSECTS(geometry, BBOX(0, 10.2, 1, 10.8))", "S_INTERSECTS(geometry, BBOX(179.6, 10.2, 179.8, 10.8))",
+                "S_DISJOINT(geometry, BBOX(0, 10.2, 1, 10.8))"):
+        assert [p.id for p in select(str(release), filter=flt)] == expected_ids(items, flt), flt
+    assert it["id"] in expected_ids(items, "S_INTERSECTS(geometry, BBOX(0, 10.2, 1, 10.8))")
