@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_stream.py
 	$(PY) bench/bench_opendata.py
 	$(PY) bench/bench_api.py
+	$(PY) bench/bench_select.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis build *.egg-info

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from ..errors import ConfigError, StoreError
 from ..recipe.seasons import season_by_name
+from ..runtime.collector import collector_paused
 from .location import Location, Missing, resolve, split_absolute
 from .records import Asset, Pair, bands_of
 
@@ -148,15 +149,20 @@ def _get_json(loc: Location, key: str, what: str) -> dict:
 
 def select_release(location: Location, query: Query, *, catalog_key: str = "catalog.json") -> Selection:
     """Read the release's catalog, its (chosen) collections and their geoparquet files."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     expr = _cql2(query.filter) if query.filter is not None else None
     root = _get_json(location, catalog_key, "root catalog")
     wanted = None if query.seasons is None else {season_by_name(s).set_name for s in query.seasons}
     children = [resolve(catalog_key, l["href"]) for l in root.get("links", []) if l.get("rel") == "child" and l.get("href")]
     if not children:
         raise ConfigError(f"{location.join(catalog_key)} links no collections", fix="point at a release's root catalog (not the landing catalog of several releases: add /vX.Y.Z)")
+    with collector_paused():  # a million small acyclic objects (pairs, assets): reference counting frees them
+        return _select_collections(location, query, expr, children, wanted)
+
+
+def _select_collections(location: Location, query: Query, expr: Any, children: list[str], wanted: set[str] | None) -> Selection:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     pairs: list[Pair] = []
     for ckey in children:
         set_name = posixpath.basename(posixpath.dirname(ckey))
@@ -171,19 +177,54 @@ def select_release(location: Location, query: Query, *, catalog_key: str = "cata
                               fix="use a release built by sen12stac (each collection carries items.parquet)")
         pkey = resolve(ckey, items[0]["href"])
         try:
-            table = pq.read_table(pa.BufferReader(location.get(pkey, plain=True)))
+            parquet = pq.ParquetFile(pa.BufferReader(location.get(pkey, plain=True)))
+            table = parquet.read(columns=_columns_to_read(parquet.schema_arrow, expr.to_json() if expr is not None else None))
         except Missing:
             raise StoreError(f"{location.join(pkey)} (the items of {coll.get('id')}) does not exist", fix="re-publish or repair the release (sen12stac verify)") from None
         except pa.ArrowInvalid as exc:
             raise StoreError(f"{location.join(pkey)} is not a readable parquet file: {exc}", fix="re-publish or repair the release (sen12stac verify)") from None
         table = _filter_table(table, query)
         if expr is not None and table.num_rows:
-            from stac_geoparquet.arrow import stac_table_to_items
-
-            table = table.filter(pa.array([bool(expr.matches(item)) for item in stac_table_to_items(table)]))
+            table = _filter_cql2(table, expr)
         pairs.extend(_pairs_from_table(table, pkey))
     pairs.sort(key=lambda p: p.id)
     return Selection(location, pairs, query)
+
+
+_PAIR_COLUMNS = ("id", "collection", "ml-aoi:split", "datetime", "bbox", "sen12:scene_id")  # what _pairs_from_table reads
+_ASSET_KEYS = ("href", "file:size", "file:checksum", "raster:bands", "bands")  # what _asset (with bands_of) reads of an asset
+
+
+def _columns_to_read(schema: Any, expr_json: Any) -> list[str] | None:
+    """The parquet columns a selection needs (None: all of them): the pairs' own, the asset
+    fields they keep, and the filter's (the properties it names; geometry for a spatial test;
+    what the per-item rest reads). Reading only these is what makes a large release quick:
+    the items' other columns (links, projection, the assets' descriptions) are most of the file."""
+    import pyarrow as pa
+
+    from .pushdown import columns_of, plan
+
+    names = schema.names
+    cols = [c for c in _PAIR_COLUMNS if c in names]
+    if "assets" in names and pa.types.is_struct(schema.field("assets").type):
+        at = schema.field("assets").type
+        for key in ("s1", "s2"):
+            i = at.get_field_index(key)
+            if i >= 0 and pa.types.is_struct(at.field(i).type):
+                st = at.field(i).type
+                cols += [f"assets.{key}.{k}" for k in _ASSET_KEYS if st.get_field_index(k) >= 0]
+    elif "assets" in names:
+        cols.append("assets")
+    if expr_json is not None:
+        p = plan(expr_json, schema)
+        need = columns_of(p.pushed, schema)
+        if p.rest:
+            rest = _columns_for({"op": "and", "args": p.rest}, schema)
+            if len(rest) == len(names):
+                return None
+            need |= set(rest)
+        cols += [c for c in names if c in need and c not in cols]
+    return cols
 
 
 def _filter_table(table: Any, q: Query) -> Any:
@@ -222,10 +263,220 @@ def _filter_table(table: Any, q: Query) -> Any:
     return table.filter(pc.fill_null(mask, False))
 
 
-def _pairs_from_table(table: Any, parquet_key: str) -> Iterator[Pair]:
+def _filter_cql2(table: Any, expr: Any) -> Any:
+    """The rows whose filter is true (cql2's per-item semantics, unknown = not selected): the
+    top-level conjuncts that translate run as Arrow compute over the columns
+    (:mod:`.pushdown`), ``cql2`` matches the rest item by item on the rows they keep."""
+    import cql2
+
+    from .pushdown import evaluate, plan
+
+    p = plan(expr.to_json(), table.schema)
+    if p.pushed:
+        table = table.filter(evaluate(p.pushed, table), null_selection_behavior="drop")
+    if p.rest and table.num_rows:
+        rest = p.rest[0] if len(p.rest) == 1 else {"op": "and", "args": p.rest}
+        table = table.filter(_matches(cql2.Expr(rest), table.select(_columns_for(rest, table.schema))))
+    return table
+
+
+_ITEM_SHAPE = ("id", "collection", "geometry", "bbox", "datetime")  # what stac_table_to_items needs to make an item
+_WHOLE_ITEM = {"type", "stac_version", "stac_extensions", "links", "assets", "properties"}
+
+
+def _columns_for(node: Any, schema: Any) -> list[str]:
+    """The columns the per-item evaluation of ``node`` reads: the item's shape and the
+    properties it names (all columns when it names item fields beyond those)."""
+    names: set[str] = set()
+
+    def walk(n: Any) -> None:
+        if isinstance(n, dict):
+            if set(n) == {"property"} and isinstance(n["property"], str):
+                names.add(n["property"].split(".", 1)[0])
+            for v in n.values():
+                walk(v)
+        elif isinstance(n, list):
+            for v in n:
+                walk(v)
+
+    walk(node)
+    if names & _WHOLE_ITEM:
+        return list(schema.names)
+    return [c for c in schema.names if c in _ITEM_SHAPE or c in names]
+
+
+def _matches(expr: Any, table: Any) -> Any:
+    """cql2's ``matches`` on each row as a STAC item dict; an item the filter leaves unknown
+    (a null or missing operand, operands of different types: cql2 raises) is not selected."""
+    import pyarrow as pa
+    from stac_geoparquet.arrow import stac_table_to_items
+
+    def one(item: dict) -> bool:
+        try:
+            return bool(expr.matches(item))
+        except Exception:  # noqa: BLE001 - cql2 cannot reduce the filter to a boolean for this item
+            return False
+
+    return pa.array([one(item) for item in stac_table_to_items(table)], pa.bool_())
+
+
+def _pairs_from_table(table: Any, parquet_key: str) -> list[Pair]:
+    """The pairs of ``table``'s rows, column by column: values shared by many rows (asset
+    bands, datetimes, href folders) are converted once; the same pairs as :func:`_pair` makes
+    of each row's dict (:func:`_pairs_row_by_row`, used where the columns have another shape)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = table.num_rows
+    if n == 0:
+        return []
+    cols = set(table.column_names)
+    if "assets" not in cols or not pa.types.is_struct(table.schema.field("assets").type) or ("bbox" in cols and not pa.types.is_struct(table.schema.field("bbox").type)):
+        return list(_pairs_row_by_row(table, parquet_key))
+
+    def plain(name: str) -> list:
+        return table[name].to_pylist() if name in cols else [None] * n
+
+    ids, colls, splits, scenes = plain("id"), plain("collection"), plain("ml-aoi:split"), plain("sen12:scene_id")
+    dts = _shared(table["datetime"], _iso) if "datetime" in cols else [None] * n
+    if "bbox" in cols:
+        bb = table["bbox"].combine_chunks()
+        parts = [pc.struct_field(bb, f) for f in ("xmin", "ymin", "xmax", "ymax")]
+        parts = [p.to_pylist() if pa.types.is_floating(p.type) else [None if v is None else float(v) for v in p.to_pylist()] for p in parts]
+        if bb.null_count == 0 and not any(None in p for p in parts):
+            bboxes = list(zip(*parts))
+        else:
+            valid = bb.is_valid().to_pylist()
+            bboxes = [(a, b, c, d) if ok and None not in (a, b, c, d) else None for ok, a, b, c, d in zip(valid, *parts)]
+    else:
+        bboxes = [None] * n
+    assets = table["assets"].combine_chunks()
+    by_key = {}
+    for key in ("s1", "s2"):
+        made = _assets_of(assets, key, ids, parquet_key)
+        if made is None:
+            return list(_pairs_row_by_row(table, parquet_key))
+        by_key[key] = made
+    return [Pair(id=ids[i], collection=colls[i] or "", split=splits[i], datetime=dts[i], bbox=bboxes[i], scene_id=scenes[i], s1=by_key["s1"][i], s2=by_key["s2"][i])
+            for i in range(n)]
+
+
+def _shared(column: Any, convert) -> list:
+    """``convert`` of each value of an Arrow column, called once per distinct value."""
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(column.combine_chunks())
+    values = [convert(v) for v in enc.dictionary.to_pylist()]
+    return [None if i is None else values[i] for i in enc.indices.to_pylist()]
+
+
+def _assets_of(assets: Any, key: str, ids: list, parquet_key: str) -> list[Asset] | None:
+    """Asset ``key`` of every row (what :func:`_asset` makes of each row's dict), or None when
+    the bands have a shape this does not group (then the rows go one by one)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = assets.type
+    i = t.get_field_index(key)
+    if i < 0 or not pa.types.is_struct(t.field(i).type):
+        raise ConfigError(f"item {ids[0]} has no {key!r} asset", fix="select from a sen12stac release (every item has s1 and s2 COGs)")
+    sub = pc.struct_field(assets, key)
+    st = sub.type
+    n = len(sub)
+    present = pc.and_(assets.is_valid(), sub.is_valid()).to_pylist()
+    hrefs = pc.struct_field(sub, "href").to_pylist() if st.get_field_index("href") >= 0 else [None] * n
+    for row, (ok, h) in enumerate(zip(present, hrefs)):
+        if not ok or not h:
+            raise ConfigError(f"item {ids[row]} has no {key!r} asset", fix="select from a sen12stac release (every item has s1 and s2 COGs)")
+    sizes = pc.struct_field(sub, "file:size").to_pylist() if st.get_field_index("file:size") >= 0 else [None] * n
+    sums = pc.struct_field(sub, "file:checksum").to_pylist() if st.get_field_index("file:checksum") >= 0 else [None] * n
+    band_cols = [k for k in ("raster:bands", "bands") if st.get_field_index(k) >= 0]
+    group = _groups([pc.struct_field(sub, k) for k in band_cols], n)
+    if group is None:
+        return None
+    codes, first = group
+    bands = [bands_of({k: pc.struct_field(sub, k)[row].as_py() for k in band_cols}) for row in first]
+    href_of = _Resolver(parquet_key)
+    return [Asset(href=href_of(h), size=z, checksum=c, bands=bands[g]) for h, z, c, g in zip(hrefs, sizes, sums, codes.tolist())]
+
+
+def _groups(columns: list, n: int) -> tuple[Any, list[int]] | None:
+    """Rows grouped by equal values of ``columns`` (lists of flat structs, e.g. an asset's
+    bands): (group of each row, first row of each group); None for shapes it does not group
+    (lists of different lengths, nulls, nested lists)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = []
+    for col in columns:
+        if col.null_count:
+            return None
+        if not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)):
+            return None
+        lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
+        if len(lengths) and (lengths != lengths[0]).any():
+            return None
+        k = int(lengths[0]) if len(lengths) else 0
+        leaves = _leaves(pc.list_flatten(col))
+        if leaves is None:
+            return None
+        for leaf in leaves:
+            enc = pc.fill_null(pc.dictionary_encode(leaf).indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            parts.append(enc.reshape(n, k))
+    if not parts:
+        return np.zeros(n, np.int64), [0]
+    keys = np.concatenate(parts, axis=1)
+    if n and (keys == keys[0]).all():  # the usual case: every row the same
+        return np.zeros(n, np.int64), [0]
+    _, first, codes = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    return codes.reshape(-1), first.tolist()
+
+
+def _leaves(arr: Any) -> list | None:
+    """The scalar leaf arrays of a struct array (None when it holds lists or other nesting)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_struct(arr.type):
+        out = []
+        for j in range(arr.type.num_fields):
+            sub = _leaves(pc.struct_field(arr, j))
+            if sub is None:
+                return None
+            out += sub
+        if arr.null_count:
+            out.append(arr.is_valid())
+        return out
+    if pa.types.is_nested(arr.type):
+        return None
+    return [arr]
+
+
+class _Resolver:
+    """``resolve(parquet_key, href)`` once per href folder: the hrefs of a scene share theirs."""
+
+    def __init__(self, base_key: str) -> None:
+        self.base = base_key
+        self.prefix: dict[str, str] = {}
+
+    def __call__(self, href: str) -> str:
+        head, sep, tail = href.rpartition("/")
+        if "://" in href or href.startswith("/") or "#" in href or "?" in href or tail in ("", ".", ".."):
+            return resolve(self.base, href)
+        p = self.prefix.get(head)
+        if p is None:
+            key = resolve(self.base, href)
+            if not key.endswith(tail):
+                return key
+            p = self.prefix[head] = key[: len(key) - len(tail)]
+        return p + tail
+
+
+def _pairs_row_by_row(table: Any, parquet_key: str) -> Iterator[Pair]:
     cols = set(table.column_names)
     ids = table["id"].to_pylist()
-    assets = table["assets"].to_pylist()
+    assets = table["assets"].to_pylist() if "assets" in cols else [None] * len(ids)
     colls = table["collection"].to_pylist()
     splits = table["ml-aoi:split"].to_pylist() if "ml-aoi:split" in cols else [None] * len(ids)
     dts = table["datetime"].to_pylist() if "datetime" in cols else [None] * len(ids)
