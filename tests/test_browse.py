@@ -385,9 +385,10 @@ def test_browse_a_v2_item_shows_its_thumbnail_and_the_label_legend(browser_tools
     """A v2 release (issue #22): the item page shows the RGB thumbnail, and the label asset,
     expanded, its legend: every WorldCover class with its value, name and colour swatch."""
     from sen12stac.recipe.recipes import WORLDCOVER_CLASSES
-    from tests.fakebuild import make_v2_release
 
-    rel = make_v2_release(tmp_path / "v2", seasons=(("spring", 1158),), patches=1)
+    _cli(["build", "--recipe", "v2", "--source", "synthetic", "--out", "v2", "--seasons", "spring", "--scenes-per-season", "1",
+          "--workers", "0", "--scene-size", "512"], tmp_path)
+    rel = tmp_path / "v2"
     item_path = sorted(rel.glob(f"{SEASON}/*/*_p*.json"))[0]
     item = json.loads(item_path.read_text())
     label = item["assets"]["label"]

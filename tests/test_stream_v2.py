@@ -2,9 +2,10 @@
 ``s2`` (12,256,256) and ``label`` (1,256,256), raw as published or physical in v1's units, the
 assets chosen from the items' ``sen12:recipe``; ``download --format png`` is refused.
 
-The release is ``tests.fakebuild.make_v2_release`` (the contract's assets, dtypes, bands and
-properties; a real stac-geoparquet per collection), or a real ``build --recipe v2`` when the
-build supports it."""
+Two releases: a real ``build --recipe v2`` (synthetic source; beside it a v1 build of the same
+ROIs, whose pairs join the v2 ones by id), and ``tests.fakebuild.make_v2_release`` (the
+contract's assets and properties over arrays the test knows, for exact values and for items
+edited to break the contract)."""
 from __future__ import annotations
 
 import json
@@ -24,6 +25,24 @@ from tests.fakebuild import make_v2_release, v2_arrays
 REPO = Path(__file__).resolve().parents[1]
 
 
+BUILD = dict(seasons=("spring", "winter"), scenes_per_season=1, workers=0, scene_size_px=512, defect_rate=0.0)
+
+
+def _build(out: Path, recipe: str) -> Path:
+    from sen12stac.config import make_config
+    from sen12stac.pipeline import build
+    from sen12stac.store import LocalStore
+
+    build(make_config(recipe=recipe, **BUILD), LocalStore(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory) -> Path:
+    """A real v2 build (synthetic source)."""
+    return _build(tmp_path_factory.mktemp("v2real") / "release", "v2")
+
+
 @pytest.fixture(scope="module")
 def v2(tmp_path_factory) -> Path:
     return make_v2_release(tmp_path_factory.mktemp("v2") / "release")
@@ -39,8 +58,11 @@ def read_file(item_path: Path, item: dict, key: str) -> np.ndarray:
         return ds.read()
 
 
-def test_a_v2_sample_holds_s1_s2_and_label_as_published(v2):
+@pytest.mark.parametrize("which", ["real", "v2"])
+def test_a_v2_sample_holds_s1_s2_and_label_as_published(which, request):
+    v2 = request.getfixturevalue(which)
     items = items_on_disk(v2)
+    assert items and all(it["properties"]["sen12:recipe"] == "v2" for _, it in items.values())
     samples = list(stream(select(str(v2)), seed=None, threads=2))
     assert [s["id"] for s in samples] == sorted(items)
     for s in samples:
@@ -69,6 +91,24 @@ def test_physical_values_are_in_v1s_units(v2):
     np.testing.assert_array_equal(first["label"], truth["label"])
     assert np.isnan(first["s2"][:, :4, :4]).all() and not np.isnan(first["s2"][:, 4:, 4:]).any()
     assert 1 <= np.nanmin(first["s2"]) and np.nanmax(first["s2"]) <= 10000
+
+
+def test_physical_values_of_a_real_v2_build_are_in_v1s_units(real, tmp_path):
+    """The same ROIs built with v1: the pairs join by id, and v2's physical red band (L2A) is of
+    the size of v1's physical red (L1C reflectance x 10000, from its 8-bit stretch), not 10000
+    times smaller (the catalog's 0.0001 scale gives reflectance 0..1)."""
+    v1 = _build(tmp_path / "v1", "v1")
+    a = {s["id"]: s for s in stream(select(str(real)), seed=None, values="physical", threads=2)}
+    b = {s["id"]: s for s in stream(select(str(v1)), seed=None, values="physical", threads=2)}
+    both = sorted(set(a) & set(b))
+    assert both, (sorted(a), sorted(b))
+    for i in both:
+        red_v2 = a[i]["s2"][3]  # B04 in recipes.V2.s2_bands
+        red_v1 = b[i]["s2"][0]  # B04 first in v1 (B04, B03, B02)
+        ratio = np.nanmedian(red_v2) / np.nanmedian(red_v1)
+        assert 0.2 < ratio < 5.0, (i, ratio)  # L2A is not L1C (no atmosphere), but the same unit: not 1e-4
+        vv = np.nanmedian(a[i]["s1"][0]) - np.nanmedian(b[i]["s1"][0])
+        assert abs(vv) < 3.0, (i, vv)  # dB both
 
 
 def test_uint8_values_are_refused_on_a_v2_release(v2):
@@ -119,7 +159,8 @@ def test_the_assets_come_from_the_recipe_not_from_the_files(tmp_path):
     assert report.problems[0].kind == "undecodable" and "recipe v1" in report.problems[0].detail
 
 
-def test_pytorch_batches_of_a_v2_release(v2):
+def test_pytorch_batches_of_a_v2_release(real):
+    v2 = real
     torch = pytest.importorskip("torch")
     from torch.utils.data import DataLoader
 
@@ -143,8 +184,13 @@ def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sen12stac.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_download_png_of_a_v2_release_is_refused_before_anything_is_written(v2, tmp_path):
+def test_download_png_of_a_v2_release_is_refused_before_anything_is_written(real, tmp_path):
+    v2 = real
     r = _cli(["download", str(v2), "--to", "out", "--format", "png"], tmp_path)
+    if r.returncode == -6 and "terminate called without an active exception" in r.stderr:
+        # pyarrow's parquet threads now and then abort the interpreter at exit (apache/arrow#34314,
+        # seen on main too, ~2 in 100 runs on a busy machine): not this refusal's doing; once more
+        r = _cli(["download", str(v2), "--to", "out", "--format", "png"], tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr
     lines = [l for l in (r.stdout + r.stderr).splitlines() if l.strip()]
     assert len(lines) == 1, lines
@@ -152,7 +198,8 @@ def test_download_png_of_a_v2_release_is_refused_before_anything_is_written(v2, 
     assert not (tmp_path / "out").exists()
 
 
-def test_download_cog_of_a_v2_release_copies_the_three_files_of_each_pair(v2, tmp_path):
+def test_download_cog_of_a_v2_release_copies_the_three_files_of_each_pair(real, tmp_path):
+    v2 = real
     r = _cli(["download", str(v2), "--to", "out", "--season", "spring"], tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     items = {k: v for k, v in items_on_disk(v2).items() if "spring" in k}
