@@ -227,3 +227,10 @@ def test_a_source_without_the_label_fails_each_scene_with_the_fix(tmp_path):
     assert scene["status"] == "failed"
     assert "does not deliver recipe v2's land-cover label" in scene["message"] and "--recipe v1" in scene["message"]
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_the_estimate_knows_a_v2_pair_is_larger_and_slower():
+    from sen12stac.estimate import estimate
+
+    v1, v2 = estimate(make_config()), estimate(make_config(recipe="v2"))
+    assert v2.pairs == v1.pairs and v2.bytes > 5 * v1.bytes and v2.seconds > 2 * v1.seconds

@@ -28,11 +28,10 @@ from .qc import Override, SceneAccumulator, StripQC, apply_override, judge_scene
 from ..runtime.scenecache import CachedScene, scene_bytes
 from .seasons import SEASONS, Season
 from ..store import ObjectStore, multihash_sha256
-from .thumbnails import JPEG_MEDIA_TYPE, pair_thumbnail
+from .thumbnails import JPEG_MEDIA_TYPE, display_u8, pair_thumbnail
 from .tiling import iter_positions, pair_id, patch_grid, patch_key, thumbnail_key
 from .utm import default_grid
 from .recipes import V2
-from .thumbnails import display_u8
 from .v2 import LABEL_NAME, S2_SCALE, check_shapes_v2, check_v2_scene, land_cover, qc_views, worldcover_colormap
 
 log = logging.getLogger("sen12stac.pipeline")
@@ -81,8 +80,7 @@ def _process_scene(roi: ROI, season: Season, source: Source, store: ObjectStore,
             # reprojected local scene read in strips stays small (measured 589 -> 222 MB peak).
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHEMAX_MB, GDAL_PAM_ENABLED="NO"):
                 # read the source once when the scene fits the cache budget (scenecache.py)
-                need = scene_bytes(request.grid, len(V2.s1_bands), len(V2.s2_bands)) + 2 * request.grid.width * request.grid.height if v2 else scene_bytes(request.grid)
-                if need <= config.scene_cache_mb * 2**20:
+                if _cached_bytes(request.grid, v2) <= config.scene_cache_mb * 2**20:
                     scene = CachedScene(scene, request.grid)
                 (_process_open_scene_v2 if v2 else _process_open_scene)(scene, request, store, config, overrides, result)
         finally:
@@ -103,6 +101,14 @@ def _process_scene(roi: ROI, season: Season, source: Source, store: ObjectStore,
         result.seconds = round(time.perf_counter() - t0, 3)
 
 
+def _cached_bytes(grid: Grid, v2: bool) -> int:
+    """What holding the scene's arrays takes: v1's S1 and S2; v2's two S1 bands, 12 S2 bands,
+    the label and the SCL (one byte each)."""
+    if not v2:
+        return scene_bytes(grid)
+    return scene_bytes(grid, len(V2.s1_bands), len(V2.s2_bands)) + 2 * grid.width * grid.height
+
+
 def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override], result: SceneResult) -> None:
     roi, grid = request.roi, request.grid
     # Pass 1: statistics and scene QC (reads every pixel: corrupt data fails here, before any write)
@@ -111,25 +117,8 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
         s1, s2 = scene.read_s1(w), scene.read_s2(w)
         _check_shapes(s1, s2, w, roi)
         acc.add(s1, s2)
-    metrics = acc.metrics()
-    # An all-no-data sensor is a scene-QC rejection ("nodata all pixels"), recorded like the others
-    empty = [a.band for a in (*acc.s1, *acc.s2) if a.count == 0]
-    qc = judge_scene(roi.scene_id, metrics, config.scene_qc)
-    rows, cols = patch_grid(grid.height, grid.width, config.patch_size, config.stride)
-    result.patch_positions = len(rows) * len(cols)
-    if not rows or not cols:
-        qc = SceneQC(qc.scene_id, False, (*qc.reasons, f"too-small {grid.width}x{grid.height} px < one {config.patch_size} px patch"), qc.metrics)
-    qc = apply_override(qc, overrides)  # manual decisions apply to every scene-QC outcome
-    result.qc = qc
-    if not qc.accepted:
-        result.status = "rejected"
-        return
-    if empty or not rows or not cols:
-        # accepted by a manual override, but nothing can be published: no pixel to scale
-        # (every position fails patch QC as no-data) or no patch position at all
-        result.status = "rejected"
-        if empty:
-            result.patch_rejections = {"nodata": result.patch_positions}
+    qc = _decide_scene(acc, roi, grid, config, overrides, result)
+    if qc is None:
         return
     s1_stats = tuple(a.stats(config.preprocess) for a in acc.s1)
     s2_stats = tuple(a.stats(config.preprocess) for a in acc.s2)
@@ -173,6 +162,32 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
         result.message = "every patch failed patch QC"
 
 
+def _decide_scene(acc: SceneAccumulator, roi: ROI, grid: Grid, config: BuildConfig, overrides: dict[str, Override], result: SceneResult) -> SceneQC | None:
+    """Scene QC from the first pass, with manual overrides; records it in ``result``.
+    Returns the decision when the scene goes on to its patches, None when it is rejected."""
+    metrics = acc.metrics()
+    # An all-no-data sensor is a scene-QC rejection ("nodata all pixels"), recorded like the others
+    empty = [a.band for a in (*acc.s1, *acc.s2) if a.count == 0]
+    qc = judge_scene(roi.scene_id, metrics, config.scene_qc)
+    rows, cols = patch_grid(grid.height, grid.width, config.patch_size, config.stride)
+    result.patch_positions = len(rows) * len(cols)
+    if not rows or not cols:
+        qc = SceneQC(qc.scene_id, False, (*qc.reasons, f"too-small {grid.width}x{grid.height} px < one {config.patch_size} px patch"), qc.metrics)
+    qc = apply_override(qc, overrides)  # manual decisions apply to every scene-QC outcome
+    result.qc = qc
+    if not qc.accepted:
+        result.status = "rejected"
+        return None
+    if empty or not rows or not cols:
+        # accepted by a manual override, but nothing can be published: no pixel to scale
+        # (every position fails patch QC as no-data) or no patch position at all
+        result.status = "rejected"
+        if empty:
+            result.patch_rejections = {"nodata": result.patch_positions}
+        return None
+    return qc
+
+
 def _check_shapes(s1: np.ndarray, s2: np.ndarray, w: Window, roi: ROI) -> None:
     want = (int(w.height), int(w.width))
     if s1.shape != (1, *want) or s2.shape != (3, *want):
@@ -192,22 +207,8 @@ def _process_open_scene_v2(scene, request: SceneRequest, store: ObjectStore, con
         s1, s2, label, scl = scene.read_s1(w), scene.read_s2(w), scene.read_label(w), scene.read_scl(w)
         check_shapes_v2(s1, s2, label, scl, w, roi)
         acc.add(*qc_views(s1, s2))
-    metrics = acc.metrics()
-    empty = [a.band for a in (*acc.s1, *acc.s2) if a.count == 0]
-    qc = judge_scene(roi.scene_id, metrics, config.scene_qc)
-    rows, cols = patch_grid(grid.height, grid.width, config.patch_size, config.stride)
-    result.patch_positions = len(rows) * len(cols)
-    if not rows or not cols:
-        qc = SceneQC(qc.scene_id, False, (*qc.reasons, f"too-small {grid.width}x{grid.height} px < one {config.patch_size} px patch"), qc.metrics)
-    qc = apply_override(qc, overrides)
-    result.qc = qc
-    if not qc.accepted:
-        result.status = "rejected"
-        return
-    if empty or not rows or not cols:
-        result.status = "rejected"
-        if empty:
-            result.patch_rejections = {"nodata": result.patch_positions}
+    qc = _decide_scene(acc, roi, grid, config, overrides, result)
+    if qc is None:
         return
 
     # Pass 2: patches, strip by strip
