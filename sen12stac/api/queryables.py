@@ -53,7 +53,6 @@ QUERYABLES: tuple[Queryable, ...] = (
 )
 
 
-
 def _v2_queryables() -> tuple[Queryable, ...]:
     """A v2 release's item fields (issue #22): the land-cover majority class, each WorldCover
     class's fraction of the patch's valid label pixels, and the L2A scene classification's cloud
