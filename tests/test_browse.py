@@ -379,3 +379,38 @@ def test_the_folder_server_serves_the_release_and_byte_ranges(tmp_path):
         assert get("data/../secret.txt")[0] == 404 and get("data/%2e%2e/secret.txt")[0] == 404
         assert get("data/sub/")[0] == 404  # no listings
     assert server.url.startswith("http://127.0.0.1:")
+
+
+def test_browse_a_v2_item_shows_its_thumbnail_and_the_label_legend(browser_tools, tmp_path, capsys):
+    """A v2 release (issue #22): the item page shows the RGB thumbnail, and the label asset,
+    expanded, its legend: every WorldCover class with its value, name and colour swatch."""
+    from sen12stac.recipe.recipes import WORLDCOVER_CLASSES
+
+    _cli(["build", "--recipe", "v2", "--source", "synthetic", "--out", "v2", "--seasons", "spring", "--scenes-per-season", "1",
+          "--workers", "0", "--scene-size", "512"], tmp_path)
+    rel = tmp_path / "v2"
+    item_path = sorted(rel.glob(f"{SEASON}/*/*_p*.json"))[0]
+    item = json.loads(item_path.read_text())
+    label = item["assets"]["label"]
+    thumb = item["assets"]["thumbnail"]["href"].rsplit("/", 1)[-1]
+    _fresh_artifacts("v2")
+    server = Browse([str(rel)], tmp_path)
+    try:
+        pages = [{"name": "item", "url": server.url + "#/" + item_path.relative_to(rel).as_posix(), "waitText": [item["properties"]["title"]],
+                  "waitImages": [thumb], "click": [label.get("title") or "label"], "waitTextAfterClick": ["moss_and_lichen"], "settleMs": 500, "clickTabs": ["Thumbnails"],
+                  "screenshot": str(ARTIFACTS / "v2-item.png")}]
+        report = _drive(browser_tools, pages, tmp_path)
+    finally:
+        server.close()
+    with capsys.disabled():
+        print(f"\n[browse] screenshots: {ARTIFACTS}/v2-item*.png", file=sys.stderr)
+    page = report["pages"][0]
+    assert page["ok"], f"{page['error']}\n{page['text'][:2000]}"
+    assert all(TILE_HOSTS.match(u) for u in report["external"]), report["external"]
+    shown = [i for i in page["images"] if i["src"].endswith(thumb) and i["naturalWidth"] > 0 and i["width"] > 50]
+    assert shown, f"thumbnail {thumb} not shown: {page['images']}"
+    legend = page["clickTexts"][0]
+    assert "Classes" in legend, legend[:3000]
+    for value, (name, colour) in WORLDCOVER_CLASSES.items():  # a row per class: colour, value, name
+        assert re.search(rf"#{colour}\s+{value}\s+{name}\b", legend, re.IGNORECASE), (value, name, colour)
+    assert re.search(r"Lc Majority\s+" + str(item["properties"]["sen12:lc_majority"]), page["text"])  # the queryable properties

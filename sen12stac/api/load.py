@@ -200,13 +200,13 @@ def load_release(
     from pypgstac.load import Loader, Methods
 
     from .database import check_dsn, safe_dsn
-    from .queryables import register_queryables
+    from .queryables import queryables_for, register_queryables
 
     t0 = time.perf_counter()
     check_dsn(dsn)
     colls = read_collections(release)
     report = LoadReport(release.url, release.version)
-    register_queryables(dsn)
+    register_queryables(dsn, queryables_for(release.root.get("sen12:recipe")))  # a v2 release adds its land-cover and SCL fields
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     pool = start_pool(dsn, n_workers)  # forked before this process opens connections (their pool starts threads)
     db = PgstacDB(dsn=dsn)

@@ -53,6 +53,34 @@ QUERYABLES: tuple[Queryable, ...] = (
 )
 
 
+def _v2_queryables() -> tuple[Queryable, ...]:
+    """A v2 release's item fields (issue #22): the land-cover majority class, each WorldCover
+    class's fraction of the patch's valid label pixels, and the L2A scene classification's cloud
+    and shadow fractions. The majority and the SCL fractions are indexed (the filters one starts
+    with); the eleven class fractions are listed, not indexed (each index costs load time), so
+    ``"sen12:lc_built_up" > 0.5`` scans a season's partition."""
+    from ..recipe.recipes import WORLDCOVER_CLASSES
+
+    codes = sorted(WORLDCOVER_CLASSES)
+    out = [_q("sen12:lc_majority", "Majority land-cover class of the patch (ESA WorldCover code)", "integer", enum=codes,
+              description="; ".join(f"{c} {WORLDCOVER_CLASSES[c][0]}" for c in codes))]
+    for code in codes:
+        name = WORLDCOVER_CLASSES[code][0]
+        out.append(_q(f"sen12:lc_{name}", f"Share of the patch's labelled pixels in WorldCover class {code} ({name.replace('_', ' ')})", "number", None,
+                      minimum=0, maximum=1))
+    out.append(_q("sen12:scl_cloud_fraction", "Cloudy share of the patch in the Sentinel-2 L2A scene classification (SCL 8, 9, 10)", "number", minimum=0, maximum=1))
+    out.append(_q("sen12:scl_shadow_fraction", "Cloud-shadow share of the patch in the Sentinel-2 L2A scene classification (SCL 3)", "number", minimum=0, maximum=1))
+    return tuple(out)
+
+
+V2_QUERYABLES: tuple[Queryable, ...] = _v2_queryables()
+
+
+def queryables_for(recipe: str | None) -> tuple[Queryable, ...]:
+    """The queryables of a release of ``recipe`` (its root catalog's ``sen12:recipe``; none: v1)."""
+    return QUERYABLES + V2_QUERYABLES if recipe == "v2" else QUERYABLES
+
+
 def register_queryables(dsn: str, queryables: tuple[Queryable, ...] = QUERYABLES, *, analyze: bool = False) -> int:
     """Insert or update the queryables (for every collection); returns how many changed.
 

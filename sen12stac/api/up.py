@@ -15,7 +15,7 @@ from typing import Callable
 
 from .database import PrivateCluster, prepare_database
 from .load import LoadReport, Release, fingerprint, load_release, read_collections
-from .queryables import register_queryables
+from .queryables import queryables_for, register_queryables
 from .serve import ServeSettings, check_port_free, run, warn_if_open
 
 MARKER = "loaded.json"
@@ -49,7 +49,7 @@ def up(release: Release, settings: UpSettings, *, on_ready: Callable[[str, LoadR
             marker.unlink(missing_ok=True)
             report = load_release(release, cluster.dsn, replace=settings.replace, progress=on_progress)  # queryables first, indexes in bulk
         else:
-            register_queryables(cluster.dsn)  # a no-op unless this version of sen12stac changed them
+            register_queryables(cluster.dsn, queryables_for(release.root.get("sen12:recipe")))  # a no-op unless this version of sen12stac changed them
         if report is not None:
             marker.write_text(json.dumps({"release": release.url, "version": release.version, "fingerprint": digest, "items": report.items}) + "\n")
         url = f"http://{settings.host}:{settings.port}"

@@ -53,7 +53,7 @@ def download(
     settings = settings_of(ctx)
     try:
         from ..stream import select
-        from ..stream.download import check_target, download as run_download
+        from ..stream.download import check_format, check_target, download as run_download
 
         check_target(to, format.value)  # before the selection and the progress bar: fail before work (nothing is created yet)
         opts: dict[str, Any] = settings.s3(endpoint_url, aws_profile) if (release.startswith("s3://") or api) else {}
@@ -63,6 +63,7 @@ def download(
         seasons = [s for v in season for s in v.split(",") if s.strip()] or None
         sel = select(release, seasons=seasons, split=split, bbox=bbox, datetime=datetime, filter=filter,
                      ids=split_csv(ids), api=api, **opts)
+        check_format(sel, format.value)  # png is v1's layout: refused for a v2 release before anything is written
         if not len(sel):
             raise ConfigError(f"{release}: no pair matches the selection, nothing to download",
                               fix="widen the selection (--season, --split, --bbox, --datetime, --filter, --ids)")

@@ -5,6 +5,9 @@
     for sample in stream(sel, seed=0):          # {"s1": (1,256,256) uint8, "s2": (3,256,256), "id": ..., ...}
         ...
 
+A v2 release (``sen12:recipe: "v2"``) yields ``s1`` (2,256,256), ``s2`` (12,256,256) and ``label``
+(1,256,256): ``values="raw"`` as published, ``"physical"`` float32 in v1's units.
+
 PyTorch: :mod:`sen12stac.stream.torch` (``PairStream``, ``PairDataset``). Local copies:
 :mod:`sen12stac.stream.download`. See docs/streaming.md.
 """
@@ -59,11 +62,12 @@ def _api_location(s3_options: dict[str, Any]) -> Location:
     return Location("s3", "", S3Options.make(**s3_options))
 
 
-def stream(selection: Selection, *, seed: int | None = 0, epoch: int = 0, values: str = "uint8", threads: int = 8, prefetch: int = 16,
+def stream(selection: Selection, *, seed: int | None = 0, epoch: int = 0, values: str = "raw", threads: int = 8, prefetch: int = 16,
            cache_dir: str | None = None, verify: bool = True, on_error: OnError = "skip", rank: int = 0, world_size: int = 1,
            worker: int = 0, num_workers: int = 1, report: Report | None = None, give_up_after: int = GIVE_UP_AFTER) -> Iterator[dict[str, Any]]:
     """Samples of ``selection`` in the order fixed by ``(seed, epoch)`` (``seed=None``: by id),
-    this shard's part only. Pass a :class:`Report` to read the counts afterwards.
+    this shard's part only. ``values``: "raw" (as published; "uint8" names it for a v1 release)
+    or "physical" (float32 dB and reflectance x 10000, NaN at no-data; a v2 label stays uint8). Pass a :class:`Report` to read the counts afterwards.
 
     With ``on_error="skip"`` a pair that cannot be read is logged, counted and left out; but
     when the first ``give_up_after`` pairs tried all fail (or every pair of a smaller shard),

@@ -3,7 +3,9 @@
 ``format="cog"`` keeps the release's layout and files (``ROIs1158_spring/s1_7/ROIs1158_spring_s1_7_p42.tif``);
 ``format="png"`` writes the original SEN1-2 tarball's layout and 8-bit PNGs
 (``ROIs1158_spring/s1_7/ROIs1158_spring_s1_7_p42.png``: S1 grey, S2 RGB), so code written for
-the original dataset runs unchanged.
+the original dataset runs unchanged. A v2 release (2-band float32 S1, 12-band uint16 S2, a
+land-cover label) has no such layout: ``png`` is refused for it before anything is written, and
+``cog`` copies its three COGs per pair.
 
 Each file costs one GET; nothing is listed or HEADed. A file already in the target folder is
 checked locally (COG: its sha256 against ``file:checksum``; PNG: it exists -- PNGs are
@@ -26,7 +28,7 @@ from typing import Callable, Literal
 
 from ..errors import ConfigError
 from ..runtime.pool import bounded
-from .fetch import ASSETS, GIVE_UP_AFTER, AssetError, OnError, Problem, Reader, Report, checksum_ok, decode_tiff, handle, nothing_readable, write_atomic
+from .fetch import GIVE_UP_AFTER, AssetError, OnError, Problem, Reader, Report, checksum_ok, decode_tiff, handle, nothing_readable, write_atomic
 from .records import Pair
 from .select import Selection
 
@@ -100,6 +102,18 @@ def check_target(to: str | os.PathLike[str], format: str) -> Path:
     return root
 
 
+def check_format(selection: Selection, format: str) -> None:
+    """``format`` fits the selection's recipe: ``png`` is the original SEN1-2 layout (8-bit S1 grey
+    and S2 RGB), which only a v1 release has. Call it before any work."""
+    if format != "png":
+        return
+    other = sorted({p.recipe for p in selection.pairs} - {"v1"})
+    if other:
+        raise ConfigError(f"--format png writes the original SEN1-2 layout of 8-bit grey S1 and RGB S2 PNGs, but this is a {other[0]} release "
+                          "(2-band float32 S1 in dB, 12-band uint16 S2 reflectance x 10000, a land-cover label): a PNG would lose bands and precision",
+                          fix="use --format cog (the release's own COGs, readable by GDAL, rasterio and tifffile)")
+
+
 def _make_target(root: Path) -> list[Path]:
     """Create ``root``; the folders this created, deepest first."""
     created = [p for p in (root.absolute(), *root.absolute().parents) if not p.exists()]
@@ -129,11 +143,12 @@ def _remove_created(created: list[Path]) -> None:
 
 def download(selection: Selection, to: str | os.PathLike[str], *, format: Format = "cog", threads: int = 8, on_error: OnError = "skip",
              progress: Callable[[int, int], None] | None = None, give_up_after: int = GIVE_UP_AFTER) -> DownloadReport:
-    """Copy the selection's S1/S2 files under ``to``; returns what was done. Raises
+    """Copy the selection's S1/S2 files (and a v2 release's labels) under ``to``; returns what was done. Raises
     :class:`~sen12stac.stream.fetch.AssetError` on the first problem with ``on_error="stop"``,
     :class:`~sen12stac.stream.fetch.NothingReadable` when the first ``give_up_after`` pairs all
     failed, and :class:`ConfigError` for an empty selection (before creating anything)."""
     root = check_target(to, format)
+    check_format(selection, format)
     if not len(selection):
         raise ConfigError(f"no pair of {selection.location.url if selection.location.root else 'the STAC API'} matches the selection: nothing to download",
                           fix="widen the selection (--season, --split, --bbox, --datetime, --filter, --ids)")
@@ -144,7 +159,7 @@ def download(selection: Selection, to: str | os.PathLike[str], *, format: Format
 
     def one(pair: Pair) -> tuple[list[tuple[str, int]], Problem | None]:
         results = []
-        for name in ASSETS:
+        for name in pair.asset_names:
             _loc, key = selection.where(pair, name)
             path = root / target_key(release_key(pair, name, key), format)
             asset = pair.asset(name)

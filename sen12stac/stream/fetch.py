@@ -26,20 +26,24 @@ import os
 import secrets
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal
 
 import numpy as np
 
 from ..errors import ConfigError, StoreError
+from ..recipe.recipes import RECIPES
 from .location import Location, Missing
 from .records import Asset, Pair
 
 log = logging.getLogger("sen12stac.stream")
 
 OnError = Literal["skip", "stop"]
-ASSETS = ("s1", "s2")
+ASSETS = ("s1", "s2")  # a v1 pair's; a v2 pair's are Pair.asset_names (s1, s2, label)
+#: ``values=``: "raw" as published (v1: uint8; v2: s1 float32 dB, s2 uint16 reflectance x 10000,
+#: label uint8 WorldCover codes), "uint8" its v1 name, "physical" float32 dB and reflectance x 10000.
+VALUES = ("raw", "uint8", "physical")
 #: A pass gives up when this many pairs failed before any was read (see the module's docstring).
 GIVE_UP_AFTER = 5
 
@@ -225,12 +229,39 @@ def write_atomic(path: Path, data: bytes, *, what: str = "the cache file", fix: 
         raise StoreError(f"cannot write {what} {path}: {exc.strerror}", fix=fix) from None
 
 
-def load_pair(pair: Pair, reader: Reader, *, values: str = "uint8", report: Report | None = None) -> dict[str, Any]:
-    """Fetch, verify and decode both assets of ``pair``: a sample dict. Raises :class:`AssetError`."""
-    if values not in ("uint8", "physical"):
-        raise ConfigError(f"values={values!r}", fix="use 'uint8' (as published) or 'physical' (dB and reflectance)")
+def check_values(values: str, recipe: str = "v1") -> None:
+    """``values`` is one :data:`VALUES` names and fits the release's ``recipe``."""
+    if values not in VALUES:
+        raise ConfigError(f"values={values!r}", fix="use 'raw' (as published), or 'physical' (dB and reflectance x 10000)")
+    if values == "uint8" and recipe != "v1":
+        raise ConfigError(f"values='uint8' on a {recipe} release: its files are not 8-bit (s1 float32 dB, s2 uint16 reflectance x 10000, label uint8 classes)",
+                          fix="use values='raw' (the files' own values) or 'physical' (float32 dB and reflectance x 10000)")
+
+
+def _bands_of_recipe(pair: Pair, name: str) -> int:
+    spec = RECIPES[pair.recipe]
+    return {"s1": len(spec.s1_bands), "s2": len(spec.s2_bands), "label": 1}[name]
+
+
+def decode_values(arr: np.ndarray, asset: Asset, name: str, recipe: str, values: str) -> np.ndarray:
+    """One decoded asset as ``values`` asks. "physical" is the same unit in every recipe: dB for
+    S1 and reflectance x 10000 for S2 (v1: top of atmosphere, from its 8-bit stretch's scale and
+    offset; v2: L2A surface reflectance, whose catalog scale 0.0001 gives reflectance 0..1 and is
+    multiplied by 10000 here), float32 with NaN at no-data. A v2 label stays uint8 class codes
+    (categorical; 0 = no data) whatever ``values`` is."""
+    if values != "physical" or name == "label":
+        return arr
+    if recipe != "v1" and name == "s2":
+        asset = replace(asset, bands=tuple(replace(b, scale=b.scale * 10000.0, offset=b.offset * 10000.0) for b in asset.bands))
+    return to_physical(arr, asset)
+
+
+def load_pair(pair: Pair, reader: Reader, *, values: str = "raw", report: Report | None = None) -> dict[str, Any]:
+    """Fetch, verify and decode the assets of ``pair`` (``s1``, ``s2``, and ``label`` for a v2
+    release): a sample dict. Raises :class:`AssetError`."""
+    check_values(values, pair.recipe)
     sample: dict[str, Any] = {}
-    for name in ASSETS:
+    for name in pair.asset_names:
         data = reader.read(pair, name, report)
         try:
             arr = decode_tiff(data)
@@ -239,7 +270,9 @@ def load_pair(pair: Pair, reader: Reader, *, values: str = "uint8", report: Repo
         asset = pair.asset(name)
         if asset.bands and arr.shape[0] != len(asset.bands):
             raise AssetError(Problem(pair.id, name, "undecodable", f"{arr.shape[0]} band(s) in the file, {len(asset.bands)} in the catalog"))
-        sample[name] = to_physical(arr, asset) if values == "physical" else arr
+        if arr.shape[0] != _bands_of_recipe(pair, name):
+            raise AssetError(Problem(pair.id, name, "undecodable", f"{arr.shape[0]} band(s) in the file, {_bands_of_recipe(pair, name)} in recipe {pair.recipe}"))
+        sample[name] = decode_values(arr, asset, name, pair.recipe, values)
     sample.update(pair_metadata(pair))
     return sample
 
@@ -267,13 +300,14 @@ def handle(problem: Problem, on_error: OnError, report: Report) -> None:
     log.warning("skipped %s", problem)
 
 
-def iter_samples(pairs: Iterable[Pair], reader: Reader, *, values: str = "uint8", threads: int = 8, prefetch: int = 16,
+def iter_samples(pairs: Iterable[Pair], reader: Reader, *, values: str = "raw", threads: int = 8, prefetch: int = 16,
                  on_error: OnError = "skip", report: Report | None = None, give_up_after: int = GIVE_UP_AFTER) -> Iterator[dict[str, Any]]:
     """Samples in the order of ``pairs``, fetched by ``threads`` threads with at most
     ``prefetch`` pairs fetched ahead of the consumer (memory: about ``prefetch`` x 0.5 MB).
     Raises :class:`NothingReadable` when the first ``give_up_after`` pairs all failed."""
     if on_error not in ("skip", "stop"):
         raise ConfigError(f"on_error={on_error!r}", fix="use 'skip' (count, report, go on) or 'stop'")
+    check_values(values)
     if int(give_up_after) < 1:
         raise ConfigError(f"give_up_after={give_up_after}", fix="use 1 or more failed pairs before a pass that read nothing gives up")
     report = report if report is not None else Report()

@@ -1,8 +1,16 @@
-"""What a selection yields: one :class:`Pair` per item, with the two assets it streams."""
+"""What a selection yields: one :class:`Pair` per item, with the assets it streams.
+
+Which assets a pair has is the release's recipe (the items' ``sen12:recipe``; no such
+property: the 2018 recipe, v1), never guessed from a file: v1 streams ``s1`` and ``s2``,
+v2 also its land-cover ``label`` (sen12stac.recipe.recipes).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from ..errors import ConfigError
+from ..recipe.recipes import RECIPES, RecipeSpec
 
 
 @dataclass(frozen=True)
@@ -34,14 +42,38 @@ class Pair:
     scene_id: str | None
     s1: Asset
     s2: Asset
+    label: Asset | None = None  # v2: the land-cover label raster
+    recipe: str = "v1"  # the item's sen12:recipe
 
     @property
     def season(self) -> str | None:
         """``spring`` from ``ROIs1158_spring``."""
         return self.collection.rsplit("_", 1)[-1] if "_" in self.collection else None
 
+    @property
+    def asset_names(self) -> tuple[str, ...]:
+        """The assets a sample of this pair holds, in order: ``s1``, ``s2`` (and ``label`` for v2)."""
+        return asset_names(self.recipe)
+
     def asset(self, key: str) -> Asset:
-        return {"s1": self.s1, "s2": self.s2}[key]
+        found = {"s1": self.s1, "s2": self.s2, "label": self.label}.get(key)
+        if found is None:
+            raise KeyError(f"pair {self.id} ({self.recipe}) has no {key!r} asset")
+        return found
+
+
+def recipe_of(item_id: str, value: Any) -> RecipeSpec:
+    """The recipe an item names in ``sen12:recipe`` (none: v1); an unknown one is refused."""
+    name = "v1" if value is None else str(value)
+    spec = RECIPES.get(name)
+    if spec is None:
+        raise ConfigError(f"item {item_id} has sen12:recipe {name!r}, which this sen12stac cannot read",
+                          fix=f"upgrade sen12stac, or select from a release of recipe {' or '.join(RECIPES)}")
+    return spec
+
+
+def asset_names(recipe: str) -> tuple[str, ...]:
+    return ("s1", "s2", "label") if RECIPES[recipe].label else ("s1", "s2")
 
 
 def bands_of(asset: Mapping[str, Any]) -> tuple[Band, ...]:

@@ -25,7 +25,7 @@ from ..errors import ConfigError, StoreError
 from ..recipe.seasons import season_by_name
 from ..runtime.collector import collector_paused
 from .location import Location, Missing, resolve, split_absolute
-from .records import Asset, Pair, bands_of
+from .records import Asset, Pair, asset_names, bands_of, recipe_of
 
 SPLITS = ("train", "validate", "test")
 
@@ -482,10 +482,11 @@ def _pairs_row_by_row(table: Any, parquet_key: str) -> Iterator[Pair]:
     dts = table["datetime"].to_pylist() if "datetime" in cols else [None] * len(ids)
     bboxes = table["bbox"].to_pylist() if "bbox" in cols else [None] * len(ids)
     scenes = table["sen12:scene_id"].to_pylist() if "sen12:scene_id" in cols else [None] * len(ids)
+    recipes = table["sen12:recipe"].to_pylist() if "sen12:recipe" in cols else [None] * len(ids)
     for i, item_id in enumerate(ids):
         bb = bboxes[i]
         bbox = (bb["xmin"], bb["ymin"], bb["xmax"], bb["ymax"]) if isinstance(bb, dict) else (tuple(bb) if bb else None)
-        yield _pair(item_id, colls[i], splits[i], dts[i], bbox, scenes[i], assets[i], lambda href: resolve(parquet_key, href))
+        yield _pair(item_id, colls[i], splits[i], dts[i], bbox, scenes[i], assets[i], lambda href: resolve(parquet_key, href), recipes[i])
 
 
 def _iso(dt: Any) -> str | None:
@@ -499,13 +500,15 @@ def _iso(dt: Any) -> str | None:
 def _asset(item_id: str, assets: dict, key: str, href_of) -> Asset:
     a = (assets or {}).get(key)
     if not a or not a.get("href"):
-        raise ConfigError(f"item {item_id} has no {key!r} asset", fix="select from a sen12stac release (every item has s1 and s2 COGs)")
+        raise ConfigError(f"item {item_id} has no {key!r} asset", fix="select from a sen12stac release (every item has s1 and s2 COGs, and a v2 item a label)")
     return Asset(href=href_of(a["href"]), size=a.get("file:size"), checksum=a.get("file:checksum"), bands=bands_of(a))
 
 
-def _pair(item_id, collection, split, dt, bbox, scene_id, assets, href_of) -> Pair:
+def _pair(item_id, collection, split, dt, bbox, scene_id, assets, href_of, recipe=None) -> Pair:
+    spec = recipe_of(item_id, recipe)  # the assets a pair has: from the item's sen12:recipe, never from its files
+    got = {k: _asset(item_id, assets, k, href_of) for k in asset_names(spec.name)}
     return Pair(id=item_id, collection=collection or "", split=split, datetime=_iso(dt), bbox=tuple(float(v) for v in bbox) if bbox else None,
-                scene_id=scene_id, s1=_asset(item_id, assets, "s1", href_of), s2=_asset(item_id, assets, "s2", href_of))
+                scene_id=scene_id, s1=got["s1"], s2=got["s2"], label=got.get("label"), recipe=spec.name)
 
 
 # -- STAC API ---------------------------------------------------------------------------------
@@ -539,4 +542,4 @@ def pair_from_item(item: dict, href_of=lambda h: h) -> Pair:
     """A :class:`Pair` from a STAC item dict (hrefs kept as given: absolute from an API)."""
     p = item.get("properties", {})
     return _pair(item["id"], item.get("collection"), p.get("ml-aoi:split"), p.get("datetime"), item.get("bbox"), p.get("sen12:scene_id"),
-                 item.get("assets", {}), href_of)
+                 item.get("assets", {}), href_of, p.get("sen12:recipe"))

@@ -4,8 +4,10 @@ Both work with ``DataLoader(num_workers>0)``: each worker process builds its own
 client on first use and takes its S3 credentials from its own environment, profile or role
 (a pickled selection carries none, for workers started by spawn or forkserver). Samples are dicts that the default collation batches:
 ``{"s1": (1,H,W), "s2": (3,H,W), "id", "split", "collection", "season", "scene_id",
-"datetime", "bbox": (4,)}`` -- uint8 as published, or float32 dB / reflectance with
-``values="physical"`` (no-data pixels NaN).
+"datetime", "bbox": (4,)}`` -- uint8 as published, or float32 dB / reflectance x 10000 with
+``values="physical"`` (no-data pixels NaN). A v2 release's samples hold ``s1`` (2,H,W) float32
+dB (VV, VH), ``s2`` (12,H,W) uint16 reflectance x 10000 (float32 with ``values="physical"``)
+and ``label`` (1,H,W) uint8 ESA WorldCover codes (0 = no data).
 """
 from __future__ import annotations
 
@@ -25,8 +27,9 @@ from .select import Selection
 
 def _tensors(sample: dict[str, Any]) -> dict[str, Any]:
     out = dict(sample)
-    out["s1"] = torch.from_numpy(sample["s1"])
-    out["s2"] = torch.from_numpy(sample["s2"])
+    for name in ("s1", "s2", "label"):  # label: a v2 release's
+        if name in sample:
+            out[name] = torch.from_numpy(sample[name])
     out["bbox"] = torch.from_numpy(sample["bbox"])
     return out
 
@@ -48,7 +51,7 @@ class PairStream(IterableDataset):
     ``give_up_after`` pairs all fail raises :class:`~sen12stac.stream.fetch.NothingReadable`
     (the DataLoader passes it on) instead of yielding nothing."""
 
-    def __init__(self, selection: Selection, *, seed: int | None = 0, values: str = "uint8", threads: int = 8, prefetch: int = 16,
+    def __init__(self, selection: Selection, *, seed: int | None = 0, values: str = "raw", threads: int = 8, prefetch: int = 16,
                  cache_dir: str | None = None, verify: bool = True, on_error: OnError = "skip", rank: int | None = None,
                  world_size: int | None = None, drop_remainder: bool = False, give_up_after: int = GIVE_UP_AFTER) -> None:
         super().__init__()
@@ -90,7 +93,7 @@ class PairDataset(Dataset):
     in this process, ``give_up_after`` failed pairs raise
     :class:`~sen12stac.stream.fetch.NothingReadable`."""
 
-    def __init__(self, selection: Selection, *, values: str = "uint8", cache_dir: str | None = None, verify: bool = True,
+    def __init__(self, selection: Selection, *, values: str = "raw", cache_dir: str | None = None, verify: bool = True,
                  on_error: OnError = "skip", give_up_after: int = GIVE_UP_AFTER) -> None:
         self.selection = selection
         self.values, self.cache_dir, self.verify, self.on_error = values, cache_dir, verify, on_error
