@@ -163,7 +163,7 @@ def test_recipe_comes_from_the_release(release, tmp_path):
 
 
 # -- one training step through torchgeo's datamodule -----------------------------------------
-def _fit_one_step(datamodule, tmp_path):
+def _tiny_model():
     import lightning.pytorch as pl
     import torch
 
@@ -186,7 +186,14 @@ def _fit_one_step(datamodule, tmp_path):
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    model = Tiny()
+    return Tiny()
+
+
+def _fit_one_step(datamodule, tmp_path):
+    import lightning.pytorch as pl
+    import torch
+
+    model = _tiny_model()
     before = model.conv.weight.detach().clone()
     trainer = pl.Trainer(max_steps=1, limit_val_batches=1, num_sanity_val_steps=0, accelerator="cpu", devices=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
@@ -231,6 +238,26 @@ def test_one_training_step_from_s3_with_workers(s3_release, moto, tmp_path, monk
     assert float(s1[valid1].min()) > -1.0 and float(s1[valid1].max()) < 2.0 and float(s1[valid1].mean()) > 0.2
     assert float(s2[valid2].min()) >= 0.0 and float(s2[valid2].max()) <= 1.5
     assert dm.std.tolist() == [-25.0, 1e4, 1e4, 1e4]
+
+
+@needs_torchgeo
+def test_readme_line_runs_as_printed(release, tmp_path, monkeypatch):
+    """The README's torchgeo line (section "Stream"), run as printed on the release as ./demo
+    with a tiny model: it trains on the train split."""
+    import re
+
+    from lightning.pytorch import Trainer
+
+    from sen12stac.stream.torchgeo import SEN12DataModule
+
+    section = (Path(__file__).resolve().parents[1] / "README.md").read_text().split("### Stream", 1)[1].split("\n#", 1)[0]
+    (line,) = [l for l in section.splitlines() if l.startswith("torchgeo:")]
+    code = re.match(r"torchgeo: `([^`]+)`", line).group(1)
+    (tmp_path / "demo").symlink_to(release)
+    monkeypatch.chdir(tmp_path)
+    model = _tiny_model()
+    exec(compile(code, "README.md", "exec"), {"Trainer": Trainer, "SEN12DataModule": SEN12DataModule, "model": model})
+    assert model.batches and tuple(model.batches[0]["image"].shape[1:]) == (4, 256, 256)
 
 
 # -- without the extra, or with a broken torch/torchvision pair -------------------------------
