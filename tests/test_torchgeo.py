@@ -101,6 +101,32 @@ def test_sample_is_sen12ms_style_image_of_s1_then_s2(release):
 
 
 @needs_torchgeo
+def test_an_http_release_gives_the_same_samples(release):
+    """A release behind a plain HTTP server on 127.0.0.1 (the https:// path of the stream):
+    the same ids, recipe and image tensors as the folder."""
+    import functools
+    import http.server
+    import threading
+
+    import torch
+
+    from sen12stac.stream.torchgeo import SEN12
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(release))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        remote = SEN12(f"http://127.0.0.1:{server.server_address[1]}", split="val")
+        local = SEN12(str(release), split="val")
+        assert remote.ids == local.ids and remote.recipe == local.recipe
+        assert torch.equal(remote[len(remote) - 1]["image"], local[len(local) - 1]["image"])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@needs_torchgeo
 def test_transforms_get_the_sample(release):
     from sen12stac.stream.torchgeo import SEN12
 
@@ -160,6 +186,68 @@ def test_recipe_comes_from_the_release(release, tmp_path):
     assert ds.recipe.name == "v2" and len(ds.bands) == 14 and ds.bands[:2] == ("S1_VV", "S1_VH")
     with pytest.raises(ConfigError, match="has 1 S1 and 3 S2 bands, but recipe v2 has 2 and 12"):
         ds[0]
+
+
+def _stream_yields_labels() -> bool:
+    from dataclasses import fields
+
+    from sen12stac.stream.records import Pair
+
+    return "label" in {f.name for f in fields(Pair)}
+
+
+@needs_torchgeo
+@pytest.mark.skipif(not _stream_yields_labels(), reason="this sen12stac's stream yields no v2 label yet (the v2 recipe's streaming)")
+def test_v2_release_gives_14_bands_and_the_label_as_mask(tmp_path):
+    """A real v2 build (synthetic source): image = S1 VV, VH then the 12 S2 bands as published,
+    mask = the label COG; one segmentation step through the datamodule, normalised as SEN12MS."""
+    import lightning.pytorch as pl
+    import torch
+
+    from sen12stac.config import make_config
+    from sen12stac.pipeline import build
+    from sen12stac.store import LocalStore
+    from sen12stac.stream.torchgeo import SEN12, SEN12DataModule
+
+    out = tmp_path / "v2"
+    build(make_config(recipe="v2", seasons=("spring",), scenes_per_season=3, workers=0, scene_size_px=512, defect_rate=0.0,
+                      split={"scheme": "random", "ratios": (0.3, 0.7, 0.0)}), LocalStore(out))
+    ds = SEN12(str(out), split="train")
+    assert ds.recipe.name == "v2" and ds.bands[:3] == ("S1_VV", "S1_VH", "S2_B01") and len(ds.bands) == 14
+    item = next(i for i in items_on_disk(out) if i["id"] == ds.ids[0])
+    folder = next(out.rglob(f"{item['id']}.json")).parent
+    sample = ds[0]
+    assert set(sample) == {"image", "mask"} and sample["mask"].dtype == torch.int64 and tuple(sample["mask"].shape) == (256, 256)
+    s1, s2, label = (_read((folder / item["assets"][k]["href"]).resolve()) for k in ("s1", "s2", "label"))
+    np.testing.assert_array_equal(sample["image"].numpy(), np.concatenate([s1, s2.astype(np.float32)]))
+    np.testing.assert_array_equal(sample["mask"].numpy(), label[0])
+    assert [ax.get_title() for ax in ds.plot(sample).axes] == ["S1 VV", "S2 B04/B03/B02", "Label (WorldCover)"]
+
+    class Seg(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(14, 101, 1)
+            self.images: list = []
+
+        def training_step(self, batch, batch_idx):
+            self.images.append(batch["image"].detach().clone())
+            return torch.nn.functional.cross_entropy(self.conv(batch["image"].nan_to_num(0.0)), batch["mask"])
+
+        def validation_step(self, batch, batch_idx):
+            pass
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    model = Seg()
+    before = model.conv.weight.detach().clone()
+    dm = SEN12DataModule(root=str(out), batch_size=2)
+    pl.Trainer(max_steps=1, limit_val_batches=1, num_sanity_val_steps=0, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+               enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path).fit(model, datamodule=dm)
+    assert not torch.equal(before, model.conv.weight.detach())
+    assert dm.std.tolist() == [-25.0, -25.0] + [1e4] * 12
+    s2_seen = model.images[0][:, 2:]
+    assert float(s2_seen[~s2_seen.isnan()].max()) <= 1.5  # reflectance x 10000 / 1e4
 
 
 # -- one training step through torchgeo's datamodule -----------------------------------------
