@@ -231,7 +231,7 @@ class SEN12DataModule(NonGeoDataModule):
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        dataset = self.train_dataset or self.val_dataset or self.test_dataset or self.predict_dataset
+        dataset = next((d for d in (self.train_dataset, self.val_dataset, self.test_dataset, self.predict_dataset) if d is not None), None)
         if not isinstance(dataset, SEN12):
             return
         self.recipe = dataset.recipe
