@@ -24,6 +24,7 @@ PURPOSE = {
     "opendata": "the public STAC API source (--source stac)",
     "api": "the STAC API (`sen12stac api`)",
     "torch": "the PyTorch adapter (sen12stac.stream.torch)",
+    "torchgeo": "the torchgeo dataset and datamodule (sen12stac.stream.torchgeo)",
 }
 
 _REQUIREMENT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
