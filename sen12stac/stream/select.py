@@ -25,6 +25,7 @@ from ..errors import ConfigError, StoreError
 from ..recipe.seasons import season_by_name
 from .location import Location, Missing, resolve, split_absolute
 from .records import Asset, Pair, bands_of
+from .shards import shard_ref
 
 SPLITS = ("train", "validate", "test")
 
@@ -249,7 +250,7 @@ def _asset(item_id: str, assets: dict, key: str, href_of) -> Asset:
     a = (assets or {}).get(key)
     if not a or not a.get("href"):
         raise ConfigError(f"item {item_id} has no {key!r} asset", fix="select from a sen12stac release (every item has s1 and s2 COGs)")
-    return Asset(href=href_of(a["href"]), size=a.get("file:size"), checksum=a.get("file:checksum"), bands=bands_of(a))
+    return Asset(href=href_of(a["href"]), size=a.get("file:size"), checksum=a.get("file:checksum"), bands=bands_of(a), shard=shard_ref(a, href_of))
 
 
 def _pair(item_id, collection, split, dt, bbox, scene_id, assets, href_of) -> Pair:
