@@ -60,6 +60,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self.requests = 0
         self.log: list[tuple[str, str, bool]] = []  # (method, path with query, signed?) of every request seen
+        self.served: list[tuple[str, str, str | None, int, int]] = []  # (method, path, Range header, status, body bytes) of each answer
         self.faults: dict[str, int] = {m: 0 for m in ALL_MODES}
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
@@ -199,6 +200,8 @@ class FaultProxy:
                 self.end_headers()
                 if self.command != "HEAD" and data:
                     self.wfile.write(data)
+                with proxy._lock:  # what each answered request asked for and got (Range header, body bytes)
+                    proxy.served.append((self.command, self.path, self.headers.get("Range"), status, len(data)))
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

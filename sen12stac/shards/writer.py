@@ -145,3 +145,16 @@ def member_of(store: ObjectStore, key: str) -> Member | None:
     """The shard member a sharded view recorded for ``key`` (None for any other store)."""
     members = getattr(store, "members", None)
     return members.get(key) if isinstance(members, dict) else None
+
+
+def record_bytes(store: ObjectStore, record: Any, shards: dict[str, bytes] | None = None) -> bytes:
+    """The bytes of an asset record: its object, or with ``--layout shards`` its member's range
+    of the shard (``shards``: shards already read, by key, filled as a cache)."""
+    member = getattr(record, "member", None)
+    if member is None or not member.only:
+        return store.get(record.key)
+    cache = shards if shards is not None else {}
+    data = cache.get(member.shard.key)
+    if data is None:
+        data = cache[member.shard.key] = store.get(member.shard.key)
+    return data[member.offset: member.offset + member.size]

@@ -21,7 +21,7 @@ from .location import Location, S3Options
 from .order import epoch_order, shard
 from .records import Asset, Band, Pair
 from .select import Query, Selection, select_api, select_release
-from .shards import choose_layout
+from .shards import choose_layout, shards_only
 from ..errors import ConfigError
 
 __all__ = ["select", "stream", "Selection", "Query", "Pair", "Asset", "Band", "Location", "S3Options", "Reader", "Report", "Problem",
@@ -75,6 +75,8 @@ def stream(selection: Selection, *, seed: int | None = 0, epoch: int = 0, values
     ``layout``: ``"shards"`` reads the release's training shards (large ranged GETs, whole
     shards dealt to ranks and workers, a ``shuffle_buffer``; docs/shards.md), ``"files"`` one GET
     per file; left out: shards when the release has them."""
+    if layout is None and cache_dir is not None and not shards_only(selection.pairs):
+        layout = "files"  # the cache keeps files: the per-file path
     if choose_layout(selection.pairs, layout) == "shards":
         from .shards import iter_shard_samples, stream_positions
 

@@ -169,7 +169,8 @@ class Location:
                 raise Missing(f"{path} does not exist", fix="check the release location and the selection") from None
             except OSError as exc:
                 raise StoreError(f"cannot read {path}: {exc.strerror}", fix="check the file's permissions") from None
-        if plain or (_RUNTIME_PID is not None and _RUNTIME_PID != os.getpid()):
+        if plain or (_RUNTIME_PID is not None and _RUNTIME_PID != os.getpid()) or (ranged and self.kind == "http"):
+            # http ranges: urllib, which also takes a server's whole-file 200 answer (a server without Range support)
             return self._plain_get(key, (start, length) if ranged else None)
         import obstore
         from obstore.exceptions import NotFoundError, PermissionDeniedError, UnauthenticatedError
@@ -202,7 +203,10 @@ class Location:
             url = self.join(key)
             try:
                 with urllib.request.urlopen(urllib.request.Request(url, headers=rng), timeout=60) as resp:  # noqa: S310 - http(s) only (checked in parse)
-                    return resp.read()
+                    data = resp.read()
+                    if byte_range is not None and resp.status == 200:  # the server sent the whole object
+                        data = data[byte_range[0]: byte_range[0] + byte_range[1]]
+                    return data
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:
                     raise Missing(f"{url} does not exist", fix="check the release location and the selection") from None

@@ -54,6 +54,11 @@ def asset_names(pair: Pair) -> tuple[str, ...]:
     return tuple(fetch.ASSETS)
 
 
+def shards_only(pairs: Iterable[Pair]) -> bool:
+    """Whether some selected asset exists only inside a shard (a ``--layout shards`` release)."""
+    return any(r is not None and r.only for pair in pairs for r in (pair.asset(n).shard for n in asset_names(pair)))
+
+
 def choose_layout(pairs: Iterable[Pair], layout: str | None) -> str:
     """``layout`` checked against the release: None picks shards when every selected asset has one."""
     pairs = list(pairs)

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from .fetch import GIVE_UP_AFTER, AssetError, OnError, Reader, Report, handle, iter_samples, load_pair, nothing_readable
 from .order import epoch_order, shard
 from .select import Selection
-from .shards import ShardReader, choose_layout, iter_shard_samples, rank_positions, stream_positions
+from .shards import ShardReader, choose_layout, shards_only, iter_shard_samples, rank_positions, stream_positions
 
 
 def _tensors(sample: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +54,8 @@ class PairStream(IterableDataset):
                  world_size: int | None = None, drop_remainder: bool = False, give_up_after: int = GIVE_UP_AFTER,
                  layout: str | None = None, shuffle_buffer: int = 64) -> None:
         super().__init__()
+        if layout is None and cache_dir is not None and not shards_only(selection.pairs):
+            layout = "files"  # the cache keeps files: the per-file path
         self.layout = choose_layout(selection.pairs, layout)  # "shards" when the release has them (docs/shards.md)
         self.shuffle_buffer = shuffle_buffer
         self.give_up_after = give_up_after
@@ -108,6 +110,8 @@ class PairDataset(Dataset):
     def __init__(self, selection: Selection, *, values: str = "uint8", cache_dir: str | None = None, verify: bool = True,
                  on_error: OnError = "skip", give_up_after: int = GIVE_UP_AFTER, layout: str | None = None) -> None:
         self.selection = selection
+        if layout is None and cache_dir is not None and not shards_only(selection.pairs):
+            layout = "files"  # the cache keeps files: the per-file path
         self.layout = choose_layout(selection.pairs, layout)  # shards: one ranged GET per asset
         self.values, self.cache_dir, self.verify, self.on_error = values, cache_dir, verify, on_error
         self.give_up_after = give_up_after
