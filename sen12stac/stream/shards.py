@@ -36,7 +36,7 @@ from .records import Pair, ShardRef
 #: Members at most this many bytes apart are read in one GET (between two members of a pair's
 #: shard lie only their ZIP headers, ~100 bytes; a left-out pair leaves a gap of ~150 KB).
 MAX_GAP = 4096
-READ_MB = 32  # the longest ranged GET
+READ_MB = 16  # the longest ranged GET (AWS: byte-range requests of 8-16 MB, docs/shards.md)
 LAYOUTS = ("files", "shards")
 
 
