@@ -33,6 +33,10 @@ BYTES_PER_PAIR = {
     "compatible": 354_839_363 / 1956,  # `sen12stac demo`: the whole folder / its pairs (181 KB)
     "fast": 14.1e9 / 69_869,  # bench_season.py --profile fast: 14.1 GB / 69,869 pairs (202 KB)
 }
+#: BYTES_PER_PAIR is the per-file layout (--layout cogs); a training shard holds the pair's two COGs again
+#: plus ~0.2 % of ZIP headers. COG share of a pair's bytes: 6,049,191 of 7,943,790 in a 41-pair build (docs/shards.md)
+COG_SHARE = 6_049_191 / 7_943_790
+LAYOUT_FACTOR = {"cogs": 1.0, "shards": 1.0 + COG_SHARE * 0.0019, "both": 1.0 + COG_SHARE * 1.0019}
 PAIRS_PER_SECOND_PER_WORKER = {
     "compatible": 282_384 / (26 * 60) / 2,  # bench_season.py: the whole dataset projected to 26 min on 2 workers (90.5)
     "fast": 322.6 / 2,  # bench_season.py --profile fast: 322.6 pairs/s on 2 workers (161.3)
@@ -106,7 +110,7 @@ def estimate(config: BuildConfig, *, scenes: int | None = None, cores: int | Non
     workers = 1 if cluster else config.workers
     parallel = max(1, workers if cores is None or cluster else min(workers, cores))
     seconds = pairs / (PAIRS_PER_SECOND_PER_WORKER[compression] * parallel)
-    return Estimate(scenes=scenes, pairs=pairs, bytes=round(pairs * BYTES_PER_PAIR[compression]), seconds=seconds,
+    return Estimate(scenes=scenes, pairs=pairs, bytes=round(pairs * BYTES_PER_PAIR[compression] * LAYOUT_FACTOR[getattr(config, "layout", "cogs")]), seconds=seconds,
                     workers=workers, compression=compression, cluster=cluster)
 
 
