@@ -186,6 +186,8 @@ class FaultProxy:
                 if mode == "drop_after":
                     self._break(reset=False)
                     return
+                with proxy._lock:  # what each answered request asked for and got (Range header, body bytes), before the client has it
+                    proxy.served.append((self.command, self.path, self.headers.get("Range"), status, len(data)))
                 self.send_response(status, reason)
                 for k, v in headers:
                     if k.lower() in _HOP or k.lower() == "content-length":
@@ -200,8 +202,6 @@ class FaultProxy:
                 self.end_headers()
                 if self.command != "HEAD" and data:
                     self.wfile.write(data)
-                with proxy._lock:  # what each answered request asked for and got (Range header, body bytes)
-                    proxy.served.append((self.command, self.path, self.headers.get("Range"), status, len(data)))
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

@@ -178,7 +178,7 @@ class ShardReader(Reader):
         else:
             loc, key = _where(self.location, ref.href)
             try:
-                data = loc.get(key, start=ref.offset, length=ref.size)
+                data = bytes(loc.get(key, start=ref.offset, length=ref.size))
             except Missing as exc:
                 raise AssetError(Problem(pair.id, name, "missing", str(exc).split(". Fix:")[0])) from None
             except StoreError as exc:
