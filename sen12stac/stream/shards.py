@@ -250,13 +250,13 @@ def iter_shard_samples(selection: Any, positions: list[int], *, seed: int | None
         ahead: collections.deque = collections.deque()
         it = iter(reads)
         try:
-            for r in it:
+            for r in it:  # in memory at once: the read being consumed and up to ``read_ahead`` more
                 ahead.append((r, pool.submit(get, r)))
-                if len(ahead) > read_ahead:
+                if len(ahead) >= max(1, read_ahead):
                     break
             while ahead:
                 r, fut = ahead.popleft()
-                nxt = next(it, None)
+                nxt = next(it, None) if read_ahead else None
                 if nxt is not None:
                     ahead.append((nxt, pool.submit(get, nxt)))
                 data = fut.result()
@@ -273,6 +273,10 @@ def iter_shard_samples(selection: Any, positions: list[int], *, seed: int | None
                     reader.hold(selection.pairs[i], view, r.start)
                     yield selection.pairs[i]
                 del view, data
+                if not read_ahead and not ahead:  # no read ahead: the next one only now
+                    nxt = next(it, None)
+                    if nxt is not None:
+                        ahead.append((nxt, pool.submit(get, nxt)))
         finally:
             for _, fut in ahead:
                 fut.cancel()
