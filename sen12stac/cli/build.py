@@ -84,7 +84,7 @@ def whole_dataset_epilog() -> str:
     fast = estimate(make_config(cog=COG_PROFILES["fast"], layout="cogs"))
     return (f"Without --scenes-per-season a build runs every ROI of the four seasons, the whole dataset: "
             f"{full.line()} with the default compression and --layout both (the paper published 282,384 pairs); "
-            f"--layout cogs or shards ~{one.size_text}; with --compression fast ~{fast.size_text} (one layout), {fast.time_text}. "
+            f"--layout cogs or shards ~{one.size_text}; with one layout and --compression fast ~{fast.size_text}, {fast.time_text}. "
             "Try --scenes-per-season 2 first; every run prints its own estimate as its first line.")
 
 
