@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Streaming throughput: ``sen12stac.stream`` vs a plain one-GET-and-decode loop over the same objects, same run.
 
-    .venv/bin/python bench/bench_stream.py                 # ~170 pairs, 3 interleaved reps (a few minutes)
+    .venv/bin/python bench/bench_stream.py                 # ~600 pairs, 3 interleaved reps (several minutes)
     .venv/bin/python bench/bench_stream.py --reps 1        # quick look
 
-A small release is built with the real pipeline (spring + winter, 4 ROIs each, 768 px
-scenes) and put into one moto server (tests/s3server.py) on 127.0.0.1. Then, interleaved
+A small release is built with the real pipeline (spring + winter, 4 ROIs each, 1,280 px
+scenes: 81 patch positions, so a scene's shard holds about 80 pairs) and put into one moto server (tests/s3server.py) on 127.0.0.1. Then, interleaved
 (order rotated per rep), over the same pairs (2 files each):
 
 * ``plain loop``: for every file, ``obstore.get(...).bytes()`` then ``tifffile.imread`` --
@@ -17,6 +17,10 @@ scenes) and put into one moto server (tests/s3server.py) on 127.0.0.1. Then, int
   boto3 ``get_object`` + tifffile, obstore + rasterio ``MemoryFile`` (inside a long-lived
   ``rasterio.Env`` per thread);
 * local disk: the same release as a folder, plain loop and ``stream``;
+* training shards (docs/shards.md): ``stream(..., layout="shards")`` from S3 in this process,
+  and ``PairStream(layout="shards") + DataLoader(num_workers=2)``, beside the same two readers
+  over the per-file COGs from S3 and from local disk (the goal: shards from S3 at >= 0.9 of
+  the per-file COGs read from local disk), and the GETs each made;
 * peak memory: a fresh process streams the selection with prefetch 4, 16 and 64; RSS high
   water mark above the RSS after the selection was made.
 
@@ -50,14 +54,14 @@ BUCKET = "bench-stream"
 MEM_SCRIPT = r"""
 import sys, json
 from sen12stac.stream import select, stream
-endpoint, bucket, prefix, key, secret, prefetch = sys.argv[1:7]
+endpoint, bucket, prefix, key, secret, prefetch, layout = sys.argv[1:8]
 sel = select(f"s3://{bucket}/{prefix}", endpoint_url=endpoint, access_key_id=key, secret_access_key=secret)
 def status(field):  # VmHWM: this process's RSS high-water mark (ru_maxrss would carry the parent's across exec)
     for line in open("/proc/self/status"):
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
 base = status("VmRSS")
-n = sum(1 for _ in stream(sel, threads=8, prefetch=int(prefetch)))
+n = sum(1 for _ in stream(sel, threads=8, prefetch=int(prefetch), layout=layout))
 peak = status("VmHWM")
 print(json.dumps({"pairs": n, "base_mb": base, "peak_mb": peak}))
 """
@@ -68,10 +72,13 @@ import json, sys, time
 from torch.utils.data import DataLoader
 from sen12stac.stream import select
 from sen12stac.stream.torch import PairStream
-endpoint, bucket, prefix, key, secret = sys.argv[1:6]
-sel = select(f"s3://{bucket}/{prefix}", endpoint_url=endpoint, access_key_id=key, secret_access_key=secret)
+endpoint, bucket, prefix, key, secret, where, layout = sys.argv[1:8]
+if where == "s3":
+    sel = select(f"s3://{bucket}/{prefix}", endpoint_url=endpoint, access_key_id=key, secret_access_key=secret)
+else:  # the same release as a local folder
+    sel = select(where)
 t = time.perf_counter()
-ids = [i for b in DataLoader(PairStream(sel, threads=4, prefetch=16), batch_size=16, num_workers=2) for i in b["id"]]
+ids = [i for b in DataLoader(PairStream(sel, threads=4, prefetch=16, layout=layout), batch_size=16, num_workers=2) for i in b["id"]]
 print(json.dumps({"ids": ids, "seconds": time.perf_counter() - t}))
 """
 
@@ -81,7 +88,7 @@ def build_release(out: Path, scenes: int) -> Path:
     from sen12stac.pipeline import build
     from sen12stac.store import LocalStore
 
-    build(make_config(seasons=("spring", "winter"), scenes_per_season=scenes, workers=0, scene_size_px=768, defect_rate=0.0), LocalStore(out))
+    build(make_config(seasons=("spring", "winter"), scenes_per_season=scenes, workers=0, scene_size_px=1280, defect_rate=0.0), LocalStore(out))
     return out
 
 
@@ -150,26 +157,44 @@ def main() -> None:
         def obst(i):
             return dec_tiff(bytes(obstore.get(store, keys[i]).bytes()))
 
-        def loader_run():
-            # a fresh process: this one has started obstore's runtime, which forked workers
-            # could not use (they would fall back to boto3); a training script selects, then loads
-            r = subprocess.run([sys.executable, "-c", LOADER_SCRIPT, server.endpoint_url, BUCKET, PREFIX, TEST_ACCESS_KEY, TEST_SECRET_KEY],
-                               capture_output=True, text=True, cwd=REPO, timeout=600)
-            if r.returncode != 0:
-                raise SystemExit(r.stderr)
-            return json.loads(r.stdout.strip().splitlines()[-1])
+        def loader(where="s3", layout="files"):
+            def run():
+                # a fresh process: this one has started obstore's runtime, which forked workers
+                # could not use (they would fall back to boto3); a training script selects, then loads
+                r = subprocess.run([sys.executable, "-c", LOADER_SCRIPT, server.endpoint_url, BUCKET, PREFIX, TEST_ACCESS_KEY, TEST_SECRET_KEY, where, layout],
+                                   capture_output=True, text=True, cwd=REPO, timeout=600)
+                if r.returncode != 0:
+                    raise SystemExit(r.stderr)
+                return json.loads(r.stdout.strip().splitlines()[-1])
+            return run
+
+        loader_run = loader()
+        gets: dict[str, int] = {}
+
+        from sen12stac.stream import Report
+
+        def counted(name, fn):
+            def run():
+                report = Report()
+                out = fn(report)
+                gets[name] = report.fetched  # one per GET (tests/test_shards.py counts them at the server)
+                return out
+            return run
 
         methods = {
             "plain loop obstore+tifffile, 1 thread": plain(obst, 1),
             "plain loop obstore+tifffile, 8 threads": plain(obst, 8),
-            "sen12stac.stream, 1 thread": lambda: list(stream(sel, seed=0, threads=1)),
-            "sen12stac.stream, 8 threads (prefetch 16)": lambda: list(stream(sel, seed=0, threads=8, prefetch=16)),
+            "sen12stac.stream, 1 thread": lambda: list(stream(sel, seed=0, threads=1, layout="files")),
+            "sen12stac.stream, 8 threads (prefetch 16)": counted("files", lambda r: list(stream(sel, seed=0, threads=8, prefetch=16, layout="files", report=r))),
             "PairStream + DataLoader(num_workers=2), 4 threads each": loader_run,
             "plain loop boto3+tifffile, 8 threads": plain(lambda i: dec_tiff(boto.get_object(Bucket=BUCKET, Key=keys[i])["Body"].read()), 8),
             "plain loop obstore+rasterio MemoryFile, 8 threads": plain(lambda i: dec_rio(bytes(obstore.get(store, keys[i]).bytes())), 8),
             "local disk: plain loop read+tifffile, 1 thread": plain(lambda i: dec_tiff(paths[i].read_bytes()), 1),
-            "local disk: sen12stac.stream, 1 thread": lambda: list(stream(local_sel, seed=0, threads=1)),
-            "local disk: sen12stac.stream, 8 threads": lambda: list(stream(local_sel, seed=0, threads=8)),
+            "local disk: sen12stac.stream, 1 thread": lambda: list(stream(local_sel, seed=0, threads=1, layout="files")),
+            "local disk: sen12stac.stream, 8 threads": lambda: list(stream(local_sel, seed=0, threads=8, layout="files")),
+            "shards from S3: sen12stac.stream, 8 threads": counted("shards", lambda r: list(stream(sel, seed=0, threads=8, prefetch=16, layout="shards", report=r))),
+            "shards from S3: PairStream + DataLoader(num_workers=2)": loader("s3", "shards"),
+            "local disk COGs: PairStream + DataLoader(num_workers=2)": loader(str(release), "files"),
         }
         # correctness first: every method's arrays equal rasterio's read of the local file
         ref = {}
@@ -177,8 +202,11 @@ def main() -> None:
             for a in ("s1", "s2"):
                 with rasterio.open(release / p.asset(a).href) as d:
                     ref[p.asset(a).href] = d.read()
-        streamed = list(stream(sel, seed=None, threads=8))
+        streamed = list(stream(sel, seed=None, threads=8, layout="files"))
         assert all(np.array_equal(s[a], ref[p.asset(a).href]) for s, p in zip(streamed, sel) for a in ("s1", "s2"))
+        by_id = {p.id: p for p in sel}
+        sharded = list(stream(sel, seed=0, threads=8, layout="shards"))
+        assert len(sharded) == n_pairs and all(np.array_equal(s[a], ref[by_id[s["id"]].asset(a).href]) for s in sharded for a in ("s1", "s2"))
         assert all(np.array_equal(x, ref[keys[i][len(PREFIX) + 1:]]) for i, x in enumerate(plain(obst, 8)()))
         print("arrays: every streamed file equals rasterio's read", flush=True)
 
@@ -199,12 +227,13 @@ def main() -> None:
 
         mem = {}
         for prefetch in (4, 16, 64):
-            r = subprocess.run([sys.executable, "-c", MEM_SCRIPT, server.endpoint_url, BUCKET, PREFIX, TEST_ACCESS_KEY, TEST_SECRET_KEY, str(prefetch)],
-                               capture_output=True, text=True, cwd=REPO, timeout=600)
-            if r.returncode != 0:
-                raise SystemExit(r.stderr)
-            mem[prefetch] = json.loads(r.stdout.strip().splitlines()[-1])
-            print(f"prefetch {prefetch}: {mem[prefetch]}", flush=True)
+            for layout in ("files", "shards"):
+                r = subprocess.run([sys.executable, "-c", MEM_SCRIPT, server.endpoint_url, BUCKET, PREFIX, TEST_ACCESS_KEY, TEST_SECRET_KEY, str(prefetch), layout],
+                                   capture_output=True, text=True, cwd=REPO, timeout=600)
+                if r.returncode != 0:
+                    raise SystemExit(r.stderr)
+                mem[(prefetch, layout)] = json.loads(r.stdout.strip().splitlines()[-1])
+                print(f"prefetch {prefetch} {layout}: {mem[(prefetch, layout)]}", flush=True)
 
     med = {k: statistics.median(v) for k, v in res.items()}
     base1 = med["plain loop obstore+tifffile, 1 thread"]
@@ -221,6 +250,11 @@ def main() -> None:
         "local disk: plain loop read+tifffile, 1 thread": ("1.00 (local baseline)", None),
         "local disk: sen12stac.stream, 1 thread": (f"{med['local disk: sen12stac.stream, 1 thread'] / local:.2f} of the local loop", None),
         "local disk: sen12stac.stream, 8 threads": (f"{med['local disk: sen12stac.stream, 8 threads'] / local:.2f} of the local loop", None),
+        "shards from S3: sen12stac.stream, 8 threads": (f"**{med['shards from S3: sen12stac.stream, 8 threads'] / med['local disk: sen12stac.stream, 8 threads']:.2f}** of the local-disk stream (8 threads); "
+                                                         f"{med['shards from S3: sen12stac.stream, 8 threads'] / med['sen12stac.stream, 8 threads (prefetch 16)']:.2f}x the per-file stream from S3", None),
+        "shards from S3: PairStream + DataLoader(num_workers=2)": (f"**{med['shards from S3: PairStream + DataLoader(num_workers=2)'] / med['local disk COGs: PairStream + DataLoader(num_workers=2)']:.2f}** of the local-disk DataLoader; "
+                                                                  f"{med['shards from S3: PairStream + DataLoader(num_workers=2)'] / med['PairStream + DataLoader(num_workers=2), 4 threads each']:.2f}x the per-file DataLoader from S3", None),
+        "local disk COGs: PairStream + DataLoader(num_workers=2)": ("1.00 (local DataLoader baseline)", None),
     }
     lines = [
         "# Streaming benchmark",
@@ -235,15 +269,19 @@ def main() -> None:
         lines.append(f"| {name} | {med[name]:.1f} | {ratio_of[name][0]} |")
     lines += [
         "",
-        f"Remote vs local: the 8-thread stream from S3 runs at {med['sen12stac.stream, 8 threads (prefetch 16)'] / med['local disk: sen12stac.stream, 8 threads']:.2f} of the same stream from local disk.",
+        "The rows marked ** are the ratios the layouts are judged by (same run, same pairs).",
+        "",
+        f"Remote vs local: the 8-thread per-file stream from S3 runs at {med['sen12stac.stream, 8 threads (prefetch 16)'] / med['local disk: sen12stac.stream, 8 threads']:.2f} of the same stream from local disk.",
         "",
         "Peak memory streaming the selection (fresh process, 8 threads, RSS high-water mark minus RSS after the selection):",
         "",
-        "| prefetch (pairs) | base RSS MB | peak RSS MB | above base MB |",
-        "|---:|---:|---:|---:|",
+        "| prefetch (pairs) | layout | base RSS MB | peak RSS MB | above base MB |",
+        "|---:|---|---:|---:|---:|",
     ]
-    for p, m in mem.items():
-        lines.append(f"| {p} | {m['base_mb']:.0f} | {m['peak_mb']:.0f} | {m['peak_mb'] - m['base_mb']:.0f} |")
+    for (p, layout), m in mem.items():
+        lines.append(f"| {p} | {layout} | {m['base_mb']:.0f} | {m['peak_mb']:.0f} | {m['peak_mb'] - m['base_mb']:.0f} |")
+    lines += ["", f"GETs per pass of the {n_pairs} pairs (the stream's report): per-file stream {gets.get('files')}, shards {gets.get('shards')} "
+              f"({n_pairs / max(gets.get('shards') or 1, 1):.0f} pairs per GET)."]
     text = "\n".join(lines) + "\n"
     out = REPO / "bench" / "results" / "stream.md"
     out.write_text(text)

@@ -169,6 +169,8 @@ class BuildConfig(_Frozen):
     scheduler: str | None = Field(None, description="address of an existing Dask scheduler instead of a LocalCluster")
     defect_rate: float = Field(0.3, ge=0, le=1, description="synthetic source: share of scenes given a defect")
     thumbnails: bool = True
+    layout: Literal["cogs", "shards", "both"] = Field("both", description="per-patch COGs, training shards (per-scene uncompressed ZIPs of the same COGs), or both (docs/shards.md)")
+    shard_mb: float = Field(256, gt=0, le=3500, description="size bound of one training shard in MiB (a scene larger than this gets several)")
     scene_cache_mb: int = Field(512, ge=0, description="hold a scene's rows in memory between the statistics and patch passes when its arrays fit (a 4,480 px scene: ~200 MB); larger scenes stream")
     preprocess: PreprocessConfig = PreprocessConfig()
     scene_qc: SceneQCConfig = SceneQCConfig()

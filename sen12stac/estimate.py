@@ -37,6 +37,10 @@ BYTES_PER_PAIR = {
 # --scenes 2``, bench/results/v2.md): 1,111.5 against 162.6 KiB per pair on disk, 52.1 against 15.3 ms CPU per pair
 V2_BYTES_FACTOR = 1111.5 / 162.6
 V2_TIME_FACTOR = 52.1 / 15.3
+#: BYTES_PER_PAIR is the per-file layout (--layout cogs); a training shard holds the pair's two COGs again
+#: plus ~0.2 % of ZIP headers. COG share of a pair's bytes: 6,049,191 of 7,943,790 in a 41-pair build (docs/shards.md)
+COG_SHARE = 6_049_191 / 7_943_790
+LAYOUT_FACTOR = {"cogs": 1.0, "shards": 1.0 + COG_SHARE * 0.0019, "both": 1.0 + COG_SHARE * 1.0019}
 PAIRS_PER_SECOND_PER_WORKER = {
     "compatible": 282_384 / (26 * 60) / 2,  # bench_season.py: the whole dataset projected to 26 min on 2 workers (90.5)
     "fast": 322.6 / 2,  # bench_season.py --profile fast: 322.6 pairs/s on 2 workers (161.3)
@@ -110,7 +114,7 @@ def estimate(config: BuildConfig, *, scenes: int | None = None, cores: int | Non
     workers = 1 if cluster else config.workers
     parallel = max(1, workers if cores is None or cluster else min(workers, cores))
     seconds = pairs / (PAIRS_PER_SECOND_PER_WORKER[compression] * parallel)
-    per_pair = BYTES_PER_PAIR[compression]
+    per_pair = BYTES_PER_PAIR[compression] * LAYOUT_FACTOR[getattr(config, "layout", "cogs")]
     if config.recipe == "v2":  # 12-band uint16, float32 S1, a label: measured against v1 in one run
         per_pair, seconds = per_pair * V2_BYTES_FACTOR, seconds * V2_TIME_FACTOR
     return Estimate(scenes=scenes, pairs=pairs, bytes=round(pairs * per_pair), seconds=seconds,

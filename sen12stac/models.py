@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from affine import Affine
@@ -184,6 +184,7 @@ class AssetRecord:
     size: int
     checksum: str  # sha2-256 multihash, hex ("1220" + sha256 hex)
     media_type: str
+    member: Any = None  # sen12stac.shards.Member: where the file also sits in a training shard (--layout shards|both)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self.requests = 0
         self.log: list[tuple[str, str, bool]] = []  # (method, path with query, signed?) of every request seen
+        self.served: list[tuple[str, str, str | None, int, int]] = []  # (method, path, Range header, status, body bytes) of each answer
         self.faults: dict[str, int] = {m: 0 for m in ALL_MODES}
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
@@ -185,6 +186,8 @@ class FaultProxy:
                 if mode == "drop_after":
                     self._break(reset=False)
                     return
+                with proxy._lock:  # what each answered request asked for and got (Range header, body bytes), before the client has it
+                    proxy.served.append((self.command, self.path, self.headers.get("Range"), status, len(data)))
                 self.send_response(status, reason)
                 for k, v in headers:
                     if k.lower() in _HOP or k.lower() == "content-length":

@@ -184,11 +184,19 @@ if sys.argv[2] == "commit":  # SIGKILL at the second rename of the commit: part 
             os.kill(os.getpid(), signal.SIGKILL)
         real(src, dst)
     os.rename = rename
+if sys.argv[2] == "shard":  # SIGKILL half-way through writing a training shard (docs/shards.md)
+    real_write = os.write
+    def write(fd, data):
+        if bytes(data[:4]) == b"PK\x03\x04" and len(data) > 1000:
+            real_write(fd, data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write(fd, data)
+    os.write = write
 build(make_config(**{cfg!r}), LocalStore(sys.argv[1]))
 """
 
 
-@pytest.mark.parametrize("moment", ["scenes", "commit"])
+@pytest.mark.parametrize("moment", ["scenes", "commit", "shard"])
 def test_a_killed_folder_build_is_completed_by_the_same_build_byte_for_byte(built, tmp_path, moment):
     out = tmp_path / "out"
     code = _KILLED_BUILD.format(cfg={**CFG, "scene_cache_mb": 0})
@@ -202,7 +210,11 @@ def test_a_killed_folder_build_is_completed_by_the_same_build_byte_for_byte(buil
     proc.wait(300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
     visible = [i.key for i in LocalStore(out).list()]
-    if moment == "scenes":
+    if moment == "shard":
+        torn = list((out / ".sen12stac-staging").rglob("*.zip"))
+        whole = built[0] / torn[0].relative_to(out / ".sen12stac-staging")
+        assert len(torn) == 1 and 0 < torn[0].stat().st_size < whole.stat().st_size  # killed with part of a shard on disk
+    if moment in ("scenes", "shard"):
         assert visible == []  # nothing a reader could take for a build
     else:
         assert visible and "catalog.json" not in visible  # part moved in, the root catalog (the commit point) not

@@ -250,7 +250,8 @@ def test_build_help_says_what_a_build_without_scenes_per_season_is():
     # 13-17 min with fast compression and 23-29 min with DEFLATE on 2 workers, 57 GB with fast
     pairs = _figure(r"~([\d,]+) pairs", text)
     assert 0.9 * 282_384 <= pairs <= 1.1 * 282_384, text
-    assert 40 <= _figure(r"~(\d+) GB, roughly \d+ min on 2 workers", text) <= 60, text
+    assert 80 <= _figure(r"~(\d+) GB, roughly \d+ min on 2 workers", text) <= 110, text  # COGs and training shards (--layout both)
+    assert 40 <= _figure(r"--layout cogs or shards ~(\d+) GB", text) <= 60, text
     assert 20 <= _figure(r"GB, roughly (\d+) min on 2 workers", text) <= 35, text
     assert 50 <= _figure(r"--compression fast ~(\d+) GB", text) <= 65, text
     assert 10 <= _figure(r"--compression fast ~\d+ GB, roughly (\d+) min", text) <= 20, text

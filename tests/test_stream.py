@@ -148,7 +148,7 @@ def test_stream_from_s3_is_one_get_per_asset_no_head_no_list(release, s3_release
     meta = len(proxy.log)
     assert meta == 3  # catalog.json, the winter collection.json, its items.parquet: nothing else
     report = Report()
-    samples = list(stream(sel, seed=3, threads=4, prefetch=4, report=report))
+    samples = list(stream(sel, seed=3, threads=4, prefetch=4, report=report, layout="files"))  # the per-file path (shards: test_shards.py)
     req = _requests(proxy)
     assert req["HEAD"] == [] and req["LIST"] == [] and req["other"] == []
     asset_gets = req["GET"][meta:]
@@ -204,7 +204,9 @@ def test_https_release(release):
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         sel = select(url, seasons="winter", split="test")
-        assert [s["id"] for s in stream(sel, seed=None)] == [p.id for p in select(str(release), seasons="winter", split="test")]
+        want = [p.id for p in select(str(release), seasons="winter", split="test")]
+        assert [s["id"] for s in stream(sel, seed=None, layout="files")] == want
+        assert sorted(s["id"] for s in stream(sel, seed=None)) == want  # shards (ranged GETs; this server ignores Range)
     finally:
         server.shutdown()
         server.server_close()
@@ -230,7 +232,7 @@ def test_missing_damaged_and_undecodable_files_are_reported(release, s3_release,
 
     report = Report()
     with caplog.at_level(logging.WARNING, logger="sen12stac.stream"):
-        got = [s["id"] for s in stream(sel_bad, seed=None, report=report)]
+        got = [s["id"] for s in stream(sel_bad, seed=None, report=report, layout="files")]  # per-file objects (shards: test_shards.py)
     assert got == [p.id for p in sel.pairs[3:]]
     kinds = {(p.item_id, p.asset): p.kind for p in report.problems}
     assert kinds == {(missing.id, "s1"): "missing", (damaged.id, "s2"): "checksum", (garbage.id, "s1"): "undecodable"}
@@ -240,7 +242,7 @@ def test_missing_damaged_and_undecodable_files_are_reported(release, s3_release,
     assert "3 pairs skipped" in caplog.text
 
     with pytest.raises(AssetError, match=rf"item {missing.id}, asset s1: missing") as err:
-        list(stream(sel_bad, seed=None, on_error="stop"))
+        list(stream(sel_bad, seed=None, on_error="stop", layout="files"))
     assert "Fix:" in str(err.value)
 
 
@@ -477,7 +479,7 @@ def test_a_stream_that_can_read_nothing_raises_with_the_reason(release, s3_relea
         s3_client.create_bucket(Bucket=bucket)
         upload(s3_client, bucket, release)
         sel = select(f"s3://{bucket}/{PREFIX}", endpoint_url=plain.url, **CREDS)
-        for p in release.rglob("*.tif"):
+        for p in [*release.rglob("*.tif"), *release.rglob("*.zip")]:  # the COGs and the training shards
             s3_client.delete_object(Bucket=bucket, Key=f"{PREFIX}/{p.relative_to(release).as_posix()}")
         proxy, reason = plain, "missing"
     else:  # the selection was made with keys; this process (a worker) has none of its own

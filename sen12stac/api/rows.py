@@ -39,6 +39,9 @@ def absolutize(href_base: str, obj: dict[str, Any], from_key: str) -> dict[str, 
     obj["links"] = [dict(l, href=_absolute(href_base, from_key, l["href"])) for l in obj.get("links", []) or [] if l.get("rel") not in STRUCTURAL_RELS]
     for asset in (obj.get("assets") or {}).values():
         asset["href"] = _absolute(href_base, from_key, asset["href"])
+        for other in (asset.get("alternate") or {}).values():  # e.g. the training shard holding it (docs/shards.md)
+            if isinstance(other, dict) and "href" in other:
+                other["href"] = _absolute(href_base, from_key, other["href"])
     return obj
 
 

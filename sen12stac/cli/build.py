@@ -35,6 +35,7 @@ def literal_values(model: type, field: str) -> tuple[str, ...]:
 Source = choices("Source", literal_values(BuildConfig, "source"))
 Recipe = choices("Recipe", literal_values(BuildConfig, "recipe"))
 Compression = choices("Compression", COG_PROFILES)
+Layout = choices("Layout", ("cogs", "shards", "both"))
 EeExport = choices("EeExport", literal_values(EarthEngineConfig, "export"))
 StacPreset = choices("StacPreset", literal_values(StacSourceConfig, "preset"))
 
@@ -80,10 +81,11 @@ def whole_dataset_epilog() -> str:
     from ..config import make_config
 
     full = estimate(BuildConfig())
-    fast = estimate(make_config(cog=COG_PROFILES["fast"]))
+    one = estimate(make_config(layout="cogs"))
+    fast = estimate(make_config(cog=COG_PROFILES["fast"], layout="cogs"))
     return (f"Without --scenes-per-season a build runs every ROI of the four seasons, the whole dataset: "
-            f"{full.line()} with the default compression (the paper published 282,384 pairs); "
-            f"with --compression fast ~{fast.size_text}, {fast.time_text}. "
+            f"{full.line()} with the default compression and --layout both (the paper published 282,384 pairs); "
+            f"--layout cogs or shards ~{one.size_text}; with one layout and --compression fast ~{fast.size_text}, {fast.time_text}. "
             "Try --scenes-per-season 2 first; every run prints its own estimate as its first line.")
 
 
@@ -123,6 +125,7 @@ def build_cmd(
     workers: Optional[int] = typer.Option(None, help="Dask LocalCluster workers (0: in this process)", show_default=f"{_default('workers')}, or SEN12STAC_WORKERS", rich_help_panel=PERF),
     scheduler: Optional[str] = typer.Option(None, help="a running Dask scheduler (tcp://host:port) instead of a local cluster; its workers read the source and write to --out", show_default="a local cluster, or SEN12STAC_SCHEDULER", rich_help_panel=PERF),
     compression: Optional[Compression] = typer.Option(None, help="COG compression: compatible (DEFLATE, every reader) or fast (ZSTD level 1: GDAL, rasterio, tifffile; not STAC Browser's geotiff.js)", show_default="compatible", rich_help_panel=PERF),
+    layout: Optional[Layout] = typer.Option(None, help="cogs (one COG per patch file), shards (per-scene uncompressed ZIPs of the same COGs, for training: docs/shards.md) or both", show_default=_default("layout"), rich_help_panel=WHAT),
     release: Optional[str] = typer.Option(None, "--release", metavar="X.Y.Z", help="with an s3:// --out: the release version the workers build straight into (committed last)", show_default="none: a folder build", rich_help_panel=RELEASE),
 ) -> None:
     """Run the recipe: ROIs -> scenes -> preprocessing -> QC -> COG patch pairs -> STAC."""
@@ -134,7 +137,7 @@ def build_cmd(
         config = settings.build_config({
             "recipe": _value(recipe), "source": _value(source), "source_path": source_path, "seasons": split_csv(seasons), "scenes_per_season": scenes_per_season,
             "workers": workers, "scheduler": scheduler, "scene_size_px": scene_size, "defect_rate": defect_rate,
-            "cog": COG_PROFILES[compression.value] if compression is not None else None,
+            "cog": COG_PROFILES[compression.value] if compression is not None else None, "layout": _value(layout),
             "scene_qc": {"overrides": overrides},
             "earthengine": {"project": ee_project, "key_file": ee_key_file, "export": _value(ee_export), "bucket": ee_bucket, "drive_folder": ee_drive_folder,
                             "drive_dir": ee_drive_dir, "rois": ee_rois, "s2_collection": ee_s2_collection},

@@ -76,8 +76,10 @@ def map_points(cands: list[Candidate], outcomes: dict[int, str]) -> list[tuple[f
     return pts
 
 
-def _read_u8(store: ObjectStore, key: str) -> np.ndarray:
-    with rasterio.Env(GDAL_PAM_ENABLED="NO"), MemoryFile(store.get(key)) as mem, mem.open() as ds:
+def _read_u8(store: ObjectStore, record: AssetRecord, shards: dict[str, bytes]) -> np.ndarray:
+    from ..shards.writer import record_bytes  # a COG file, or its member of a training shard (--layout shards)
+
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"), MemoryFile(record_bytes(store, record, shards)) as mem, mem.open() as ds:
         return ds.read()
 
 
@@ -92,7 +94,8 @@ def season_figures(store: ObjectStore, candidates: dict[str, list[Candidate]], o
         assets["roi_map"] = AssetRecord(key, len(png), multihash_sha256(png), PNG_MEDIA_TYPE)
         picks = sorted(samples.get(set_name, []), key=lambda p: (p.scene_index, p.patch_index))[:n_pairs]
         if picks:
-            pairs = [display_u8(_read_u8(store, p.assets["s1"].key), _read_u8(store, p.assets["s2"].key)) for p in picks]  # v2: fixed display ranges
+            read: dict[str, bytes] = {}
+            pairs = [display_u8(_read_u8(store, p.assets["s1"], read), _read_u8(store, p.assets["s2"], read)) for p in picks]  # v2: fixed display ranges
             sheet = contact_sheet(pairs)
             key = f"{set_name}/contact_sheet.png"
             store.put_or_verify(key, sheet, PNG_MEDIA_TYPE)

@@ -27,6 +27,7 @@ from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
 from .qc import Override, SceneAccumulator, StripQC, apply_override, judge_scene, reason_code
 from ..runtime.scenecache import CachedScene, scene_bytes
 from .seasons import SEASONS, Season
+from ..shards import member_of, open_shards
 from ..store import ObjectStore, multihash_sha256
 from .thumbnails import JPEG_MEDIA_TYPE, display_u8, pair_thumbnail
 from .tiling import iter_positions, pair_id, patch_grid, patch_key, thumbnail_key
@@ -126,6 +127,8 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
     # Pass 2: patches, strip by strip
     written: list[str] = []
     rejections: Counter[str] = Counter()
+    shards = open_shards(store, roi.set_name, roi.index, config)  # --layout shards|both: the scene's COGs also go into its shards
+    store = shards or store
     try:
         positions = iter_positions(grid.height, grid.width, config.patch_size, config.stride)
         for _row, row_positions in itertools.groupby(positions, key=lambda p: p.row):
@@ -150,8 +153,11 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
                     record = _publish_patch(roi, request, pos, u8, s1_stats, s2_stats, pqc, qc, scene, store, config, written)
                     result.patches.append(record)
                     result.bytes_written += sum(a.size for a in record.assets.values())
+        if shards is not None:
+            shards.close()  # the scene's last shard
     except BaseException:
         try:
+            written += shards.written if shards is not None else []
             discard_written(store, written)  # nothing partial for this scene, in a folder or a bucket
         except Exception as cleanup:  # noqa: BLE001 - the scene's own error is the one to report
             log.warning("%s: could not remove every object of the failed scene: %s", roi.scene_id, cleanup)
@@ -293,7 +299,7 @@ def discard_written(store: ObjectStore, keys: list[str]) -> None:
 def _put(store: ObjectStore, key: str, data: bytes, media_type: str, written: list[str]) -> AssetRecord:
     if store.put_or_verify(key, data, media_type) == "written":
         written.append(key)
-    return AssetRecord(key, len(data), multihash_sha256(data), media_type)
+    return AssetRecord(key, len(data), multihash_sha256(data), media_type, member_of(store, key))
 
 
 def _publish_patch(roi, request, pos, u8, s1_stats, s2_stats, pqc, sqc, scene, store, config, written) -> PatchRecord:

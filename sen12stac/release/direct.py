@@ -39,6 +39,7 @@ from ..store.base import ObjectInfo, ObjectStore, sha256_hex
 from ..store.prefixed import PrefixedStore
 from .landing import landing_versions, read_landing, update_landing
 from .layout import JSON_TYPE, MANIFEST_KEY, NOTES_KEY, ROOT_KEY
+from ..shards.layout import item_members
 from .manifest import PlannedObject, diff_manifests, md5_hex
 from ..metadata.release import CITATION_KEY, METADATA_KEYS, read_summary, release_date
 from .layout import BUILD_FILES
@@ -82,6 +83,7 @@ class ReleaseBuildStore(ObjectStore):
         self.held: dict[str, bytes] = {}
         self.written: dict[str, _Written] = {}
         self.assets: dict[str, tuple[int, str]] = {}  # key -> (size, sha256) from items
+        self.members: list[dict[str, Any]] = []  # training-shard members named by the items
         self._lock = threading.Lock()
 
     def __reduce__(self):
@@ -94,6 +96,7 @@ class ReleaseBuildStore(ObjectStore):
     def _record(self, key: str, data: bytes) -> None:
         kind, collection, split = "asset", None, None
         found: list[tuple[str, tuple[int, str]]] = []
+        members: list[dict[str, Any]] = []
         if key.endswith(".json"):
             try:
                 obj = json.loads(data)
@@ -110,11 +113,14 @@ class ReleaseBuildStore(ObjectStore):
                         checksum = str(asset.get("file:checksum", ""))
                         if target is not None and checksum.startswith("1220") and "file:size" in asset:
                             found.append((target, (int(asset["file:size"]), checksum[4:])))
+                    shards, members = item_members(key, obj)  # training shards the workers wrote (docs/shards.md)
+                    found += [(k, (size, sha)) for k, size, sha in shards]
         entry = _Written(len(data), sha256_hex(data), md5_hex(data), kind, collection, split)
         with self._lock:
             self.written[key] = entry
             if kind == "item":
                 self.assets.update(found)
+                self.members.extend(members)
 
     def _held(self, key: str) -> bool:
         return key == ROOT_KEY or bool(_COLLECTION_RE.match(key))
@@ -259,7 +265,8 @@ def commit_release(
     n_bytes = sum(e.size for e in entries.values())
     notes_text = notes if notes is not None else default_notes(title, version, predecessor, counts, len(entries) + 2, n_bytes)
     collections = sorted(k for k in store.held if k != ROOT_KEY)
-    manifest = seal(entries, generated, version=version, predecessor=predecessor, collections=collections, counts=counts, notes_text=notes_text)
+    manifest = seal(entries, generated, version=version, predecessor=predecessor, collections=collections, counts=counts, notes_text=notes_text,
+                    members=store.members)
     plan = Plan(version, vdir, entries, generated, manifest, counts, predecessor, collections, title, landing_versions(landing))
 
     published = listing.get(MANIFEST_KEY)

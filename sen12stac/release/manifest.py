@@ -26,12 +26,24 @@ def md5_hex(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()  # noqa: S324 - equals the S3 ETag of a single PUT
 
 
-def manifest_bytes(header: dict[str, Any], objects: Iterable[dict[str, Any]]) -> bytes:
-    """Pretty header, one compact line per object (diffable, ~130 bytes per object)."""
+def manifest_bytes(header: dict[str, Any], objects: Iterable[dict[str, Any]], members: Iterable[dict[str, Any]] = ()) -> bytes:
+    """Pretty header, one compact line per object (diffable, ~130 bytes per object); then, when
+    the release has training shards, one line per shard member (``members``: shard, name, byte
+    offset, size, sha256; docs/shards.md)."""
     head = json.dumps(header, ensure_ascii=False, indent=2)
     assert head.endswith("\n}")
     lines = ",\n".join("    " + json.dumps(o, ensure_ascii=False, separators=(",", ":")) for o in objects)
-    return (head[:-2] + ',\n  "objects": [\n' + lines + "\n  ]\n}\n").encode("utf-8")
+    tail = ""
+    mlines = ",\n".join("    " + json.dumps(m, ensure_ascii=False, separators=(",", ":")) for m in members)
+    if mlines:
+        tail = ',\n  "members": [\n' + mlines + "\n  ]"
+    return (head[:-2] + ',\n  "objects": [\n' + lines + "\n  ]" + tail + "\n}\n").encode("utf-8")
+
+
+def sorted_members(members: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Shard members once each, by shard and offset."""
+    seen = {(m["shard"], m["offset"]): m for m in members}
+    return [seen[k] for k in sorted(seen)]
 
 
 def diff_manifests(old: bytes, new: bytes) -> list[str]:

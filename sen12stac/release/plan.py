@@ -27,7 +27,7 @@ from ..stac.hrefs import relative_href
 from ..store.base import ObjectStore, sha256_hex
 from .landing import LandingEntry, landing_versions, read_landing
 from .layout import BUILD_FILES, JSON_TYPE, MANIFEST_KEY, NOTES_KEY, ROOT_KEY, VERSION_EXT, VERSION_LINK_RELS
-from .manifest import MANIFEST_FORMAT, MANIFEST_TYPE, PlannedObject, manifest_bytes, md5_hex
+from .manifest import MANIFEST_FORMAT, MANIFEST_TYPE, PlannedObject, manifest_bytes, md5_hex, sorted_members
 from ..metadata.release import CITATION_KEY, METADATA_KEYS, planned_metadata, read_summary, release_date
 from ..runtime.pool import bounded
 from .scan import Scan, scan_object, season_of
@@ -129,7 +129,7 @@ def count_items(objects: Iterable[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def seal(entries: dict[str, PlannedObject], generated: dict[str, bytes], *, version: str, predecessor: str | None,
-         collections: list[str], counts: dict[str, Any], notes_text: str, manifest_phase: int = 0) -> bytes:
+         collections: list[str], counts: dict[str, Any], notes_text: str, manifest_phase: int = 0, members: Iterable[dict[str, Any]] = ()) -> bytes:
     """Add the release notes and the manifest (listing every entry, notes included) to a plan's
     ``entries`` and ``generated`` bytes; return the manifest."""
     notes_bytes = notes_text.encode("utf-8")
@@ -150,7 +150,10 @@ def seal(entries: dict[str, PlannedObject], generated: dict[str, bytes], *, vers
         "totals": {"objects": len(ordered), "bytes": sum(entries[k].size for k in ordered)},
         "checksums": "sha256 of the bytes; md5 equals the S3 ETag of a single-part upload",
     }
-    manifest = manifest_bytes(header, ({"key": k, "size": entries[k].size, "sha256": entries[k].sha256, "md5": entries[k].md5} for k in ordered))
+    members = sorted_members(members)
+    if members:
+        header["members"] = "each training-shard member: its shard, name, first byte, size and sha256 (docs/shards.md)"
+    manifest = manifest_bytes(header, ({"key": k, "size": entries[k].size, "sha256": entries[k].sha256, "md5": entries[k].md5} for k in ordered), members)
     generated[MANIFEST_KEY] = manifest
     entries[MANIFEST_KEY] = PlannedObject(MANIFEST_KEY, len(manifest), sha256_hex(manifest), md5_hex(manifest), "manifest", None, manifest_phase)
     return manifest
@@ -287,7 +290,8 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
                  summary=read_summary(src.get, BUILD_FILES[0] in scans, BUILD_FILES[0]))
     n_src_bytes = sum(e.size for e in entries.values())
     notes_text = notes if notes is not None else default_notes(title, version, predecessor, counts, len(entries) + 2, n_src_bytes)
+    members = [m for s in scans.values() for m in s.members]
     del scans
     manifest = seal(entries, generated, version=version, predecessor=predecessor, collections=collections, counts=counts,
-                    notes_text=notes_text, manifest_phase=max_depth + 3)
+                    notes_text=notes_text, manifest_phase=max_depth + 3, members=members)
     return Plan(version, vdir, entries, generated, manifest, counts, predecessor, collections, title, landing_versions(landing), left_out)

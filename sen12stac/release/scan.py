@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from ..recipe.seasons import SEASONS
+from ..shards.layout import item_members
 from ..stac.hrefs import resolve_href
 from ..store.base import ObjectStore, sha256_hex
 from .layout import ROOT_KEY
@@ -29,6 +30,7 @@ class Scan:
     problems: tuple[str, ...] = ()
     collection: str | None = None  # items
     split: str | None = None  # items
+    members: tuple[dict, ...] = ()  # items: their assets' training-shard members (manifest lines)
 
 
 def _resolve(from_key: str, href: str) -> tuple[str, str | None]:
@@ -62,6 +64,9 @@ def stac_refs(key: str, obj: dict) -> tuple[list[tuple[str, str]], list[str]]:
     for name, asset in (obj.get("assets") or {}).items():
         if isinstance(asset, dict):
             refs.append((f"asset {name}", str(asset.get("href", ""))))
+            for alt, other in (asset.get("alternate") or {}).items() if isinstance(asset.get("alternate"), dict) else ():
+                if isinstance(other, dict) and "href" in other:  # e.g. the training shard holding the asset (docs/shards.md)
+                    refs.append((f"asset {name} alternate {alt}", str(other["href"])))
     keys = []
     for rel, href in refs:
         what, target = _resolve(key, href)
@@ -77,6 +82,7 @@ def scan_object(src: ObjectStore, key: str, keyset: frozenset[str] | set[str]) -
     targets: list[str] = []
     problems: list[str] = []
     collection = split = None
+    members: tuple[dict, ...] = ()
     if key.lower().endswith(".json"):
         try:
             obj = json.loads(data)
@@ -102,7 +108,8 @@ def scan_object(src: ObjectStore, key: str, keyset: frozenset[str] | set[str]) -
                 props = obj.get("properties") or {}
                 split = str(props.get("ml-aoi:split") or "unassigned")
                 collection = obj.get("collection")
+                members = tuple(item_members(key, obj)[1])
         elif key == ROOT_KEY:
             problems.append(f"{key}: not a STAC catalog")
     return Scan(key, len(data), sha256_hex(data), md5_hex(data), kind, children=tuple(children), refs=tuple(targets),
-                problems=tuple(problems), collection=collection, split=split)
+                problems=tuple(problems), collection=collection, split=split, members=members)

@@ -15,6 +15,7 @@ from ..stac.validate import validate_catalog, validate_stac_object
 from ..store.base import NotFound, ObjectInfo, ObjectStore, sha256_hex
 from ..store.prefixed import PrefixedStore
 from .layout import BUILD_FILES, MANIFEST_KEY, NOTES_KEY, ROOT_KEY, VERSION_EXT
+from ..shards.check import member_problems
 from .manifest import MANIFEST_TYPE, PlannedObject
 from ..metadata.agree import metadata_problems
 from ..runtime.pool import bounded
@@ -35,6 +36,7 @@ class VerifyReport:
     stac_checked: bool = False
     skipped: list[str] = field(default_factory=list)
     catalog_disagrees: bool = False  # the manifest lists or counts what the catalog does not hold (or the reverse)
+    members_checked: int = 0  # training-shard members checked against their sha256 (docs/shards.md)
 
     @property
     def ok(self) -> bool:
@@ -61,6 +63,8 @@ class VerifyReport:
             f"{self.cogs_checked}/{self.cogs_total} COGs validated",
             "STAC checked" if self.stac_checked else "STAC not checked",
         ]
+        if self.members_checked:
+            parts.insert(2, f"{self.members_checked} shard members checked")
         text = head + "; " + ", ".join(parts)
         if self.skipped:
             text += " (skipped: " + "; ".join(self.skipped) + ")"
@@ -341,6 +345,10 @@ def verify(
             problems.append(f"{vdir}/{k}: {problem}")
 
     bounded(check_one, sorted(planned), workers, collect)
+    members_checked = 0
+    if manifest.get("members"):  # training shards: every member's bytes where the manifest says (docs/shards.md)
+        found, members_checked = member_problems(dest, vdir, manifest["members"], workers, bounded)
+        problems += found
 
     skipped: list[str] = []
     cogs = sorted(k for k in planned if k.lower().endswith((".tif", ".tiff")) and k in listing)
@@ -375,4 +383,5 @@ def verify(
         stac_checked=stac_checked,
         skipped=skipped,
         catalog_disagrees=disagrees,
+        members_checked=members_checked,
     )

@@ -13,6 +13,7 @@ from ..errors import ConfigError, ValidationFailed
 from ..models import Acquisition, LandCover, PatchRecord, format_datetime
 from ..recipe.recipes import WORLDCOVER_CLASSES
 from .assets import item_asset_template, bands_with_stats
+from ..shards.layout import asset_fields as shard_asset, extensions as shard_extensions
 from .encoding import json_number, parse_datetime
 from .extensions import EXT, SAR_FIELDS, SAR_POLARIZATIONS, STAC_VERSION
 from .footprint import footprint, grid_bounds, proj_fields
@@ -294,6 +295,8 @@ def build_item(
             a["type"] = rec.media_type
         a["file:size"] = int(rec.size)
         a["file:checksum"] = rec.checksum
+        if rec.member is not None:  # also (or only) in a training shard: docs/shards.md
+            a = shard_asset(a, rec.member, rec.checksum, relative_href(key, rec.member.shard.key))
         assets[name] = a
 
     links = [
@@ -305,7 +308,7 @@ def build_item(
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,
-        "stac_extensions": list(context.extensions),
+        "stac_extensions": shard_extensions(context.extensions, assets),
         "id": record.pair_id,
         "geometry": geometry,
         "bbox": bbox,
@@ -321,5 +324,12 @@ def rebase_item(item: Mapping[str, Any], from_key: str, to_key: str) -> dict[str
     ``to_key`` instead -- used for the geoparquet rows (hrefs relative to the parquet file)."""
     out = dict(item)
     out["links"] = [dict(link, href=rebase_href(link["href"], from_key, to_key)) for link in item.get("links", [])]
-    out["assets"] = {k: dict(a, href=rebase_href(a["href"], from_key, to_key)) for k, a in item.get("assets", {}).items()}
+    out["assets"] = {k: _rebase_alternates(dict(a, href=rebase_href(a["href"], from_key, to_key)), from_key, to_key) for k, a in item.get("assets", {}).items()}
     return out
+
+
+def _rebase_alternates(asset: dict[str, Any], from_key: str, to_key: str) -> dict[str, Any]:
+    alt = asset.get("alternate")
+    if isinstance(alt, Mapping):
+        asset["alternate"] = {k: dict(v, href=rebase_href(v["href"], from_key, to_key)) if isinstance(v, Mapping) and "href" in v else v for k, v in alt.items()}
+    return asset

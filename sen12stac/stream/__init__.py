@@ -24,6 +24,8 @@ from .location import Location, S3Options
 from .order import epoch_order, shard
 from .records import Asset, Band, Pair
 from .select import Query, Selection, select_api, select_release
+from .shards import choose_layout, shards_only
+from ..errors import ConfigError
 
 __all__ = ["select", "stream", "Selection", "Query", "Pair", "Asset", "Band", "Location", "S3Options", "Reader", "Report", "Problem",
            "AssetError", "NothingReadable", "GIVE_UP_AFTER", "decode_tiff", "to_physical", "load_pair", "iter_samples", "epoch_order", "shard"]
@@ -64,14 +66,30 @@ def _api_location(s3_options: dict[str, Any]) -> Location:
 
 def stream(selection: Selection, *, seed: int | None = 0, epoch: int = 0, values: str = "raw", threads: int = 8, prefetch: int = 16,
            cache_dir: str | None = None, verify: bool = True, on_error: OnError = "skip", rank: int = 0, world_size: int = 1,
-           worker: int = 0, num_workers: int = 1, report: Report | None = None, give_up_after: int = GIVE_UP_AFTER) -> Iterator[dict[str, Any]]:
+           worker: int = 0, num_workers: int = 1, report: Report | None = None, give_up_after: int = GIVE_UP_AFTER,
+           layout: str | None = None, shuffle_buffer: int = 64) -> Iterator[dict[str, Any]]:
     """Samples of ``selection`` in the order fixed by ``(seed, epoch)`` (``seed=None``: by id),
     this shard's part only. ``values``: "raw" (as published; "uint8" names it for a v1 release)
     or "physical" (float32 dB and reflectance x 10000, NaN at no-data; a v2 label stays uint8). Pass a :class:`Report` to read the counts afterwards.
 
     With ``on_error="skip"`` a pair that cannot be read is logged, counted and left out; but
     when the first ``give_up_after`` pairs tried all fail (or every pair of a smaller shard),
-    nothing is readable: :class:`NothingReadable` is raised with the reason."""
+    nothing is readable: :class:`NothingReadable` is raised with the reason.
+
+    ``layout``: ``"shards"`` reads the release's training shards (large ranged GETs, whole
+    shards dealt to ranks and workers, a ``shuffle_buffer``; docs/shards.md), ``"files"`` one GET
+    per file; left out: shards when the release has them."""
+    if layout is None and cache_dir is not None and not shards_only(selection.pairs):
+        layout = "files"  # the cache keeps files: the per-file path
+    if choose_layout(selection.pairs, layout) == "shards":
+        from .shards import iter_shard_samples, stream_positions
+
+        if cache_dir is not None:
+            raise ConfigError("cache_dir is for the per-file layout", fix="leave cache_dir out with shards, or use layout='files'")
+        positions = stream_positions(selection, seed=seed, epoch=epoch, rank=rank, world_size=world_size, worker=worker, num_workers=num_workers)
+        return iter_shard_samples(selection, positions, seed=seed, epoch=epoch, stream=rank * num_workers + worker, values=values, threads=threads,
+                                  prefetch=prefetch, verify=verify, on_error=on_error, report=report, give_up_after=give_up_after,
+                                  shuffle_buffer=shuffle_buffer)
     order = shard(epoch_order(len(selection), seed=seed, epoch=epoch), rank=rank, world_size=world_size, worker=worker, num_workers=num_workers)
     reader = Reader(selection.location, cache_dir=cache_dir, verify=verify, where=selection.where)
     return iter_samples((selection.pairs[i] for i in order), reader, values=values, threads=threads, prefetch=prefetch, on_error=on_error, report=report,

@@ -152,6 +152,13 @@ def download(selection: Selection, to: str | os.PathLike[str], *, format: Format
     if not len(selection):
         raise ConfigError(f"no pair of {selection.location.url if selection.location.root else 'the STAC API'} matches the selection: nothing to download",
                           fix="widen the selection (--season, --split, --bbox, --datetime, --filter, --ids)")
+    from .shards import choose_layout
+
+    try:
+        choose_layout(selection.pairs, "files")  # checked before any work
+    except ConfigError:
+        raise ConfigError("this release holds its COGs only inside training shards (built with --layout shards): there are no per-file COGs to download",
+                          fix="download the shards themselves (the items' s1/s2 hrefs), or stream the pairs with sen12stac.stream (layout='shards')") from None
     reader = Reader(selection.location, where=selection.where)
     report = DownloadReport()
     rep = Report()

@@ -23,6 +23,19 @@ class Band:
 
 
 @dataclass(frozen=True)
+class ShardRef:
+    """Where an asset's COG sits in a training shard (docs/shards.md): ``href`` resolved like
+    :attr:`Asset.href`, the member's first byte and length, its checksum; ``only``: the
+    release has no per-file copy."""
+
+    href: str
+    offset: int
+    size: int
+    checksum: str | None
+    only: bool = False
+
+
+@dataclass(frozen=True)
 class Asset:
     """One patch file: ``href`` is a key below the release root, or an absolute URL."""
 
@@ -30,6 +43,7 @@ class Asset:
     size: int | None
     checksum: str | None  # file:checksum, sha2-256 multihash in hex ("1220" + sha256)
     bands: tuple[Band, ...]
+    shard: ShardRef | None = None  # its copy in a training shard, when the release has shards
 
 
 @dataclass(frozen=True)

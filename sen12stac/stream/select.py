@@ -25,7 +25,9 @@ from ..errors import ConfigError, StoreError
 from ..recipe.seasons import season_by_name
 from ..runtime.collector import collector_paused
 from .location import Location, Missing, resolve, split_absolute
-from .records import Asset, Pair, asset_names, bands_of, recipe_of
+from .records import Asset, Pair, ShardRef, asset_names, bands_of, recipe_of
+from .shards import shard_ref
+from ..shards.layout import SHARD_MEDIA_TYPE
 
 SPLITS = ("train", "validate", "test")
 
@@ -191,8 +193,10 @@ def _select_collections(location: Location, query: Query, expr: Any, children: l
     return Selection(location, pairs, query)
 
 
-_PAIR_COLUMNS = ("id", "collection", "ml-aoi:split", "datetime", "bbox", "sen12:scene_id")  # what _pairs_from_table reads
-_ASSET_KEYS = ("href", "file:size", "file:checksum", "raster:bands", "bands")  # what _asset (with bands_of) reads of an asset
+_PAIR_COLUMNS = ("id", "collection", "ml-aoi:split", "datetime", "bbox", "sen12:scene_id", "sen12:recipe")  # what _pairs_from_table reads
+# what _asset (with bands_of and shard_ref) reads of an asset: a shard copy is an alternate, or the asset itself (type, archive)
+_ASSET_KEYS = ("href", "type", "file:size", "file:checksum", "raster:bands", "bands", "alternate", "archive")
+_STREAMED = ("s1", "s2", "label")  # every asset any recipe streams (records.asset_names)
 
 
 def _columns_to_read(schema: Any, expr_json: Any) -> list[str] | None:
@@ -208,7 +212,7 @@ def _columns_to_read(schema: Any, expr_json: Any) -> list[str] | None:
     cols = [c for c in _PAIR_COLUMNS if c in names]
     if "assets" in names and pa.types.is_struct(schema.field("assets").type):
         at = schema.field("assets").type
-        for key in ("s1", "s2"):
+        for key in _STREAMED:
             i = at.get_field_index(key)
             if i >= 0 and pa.types.is_struct(at.field(i).type):
                 st = at.field(i).type
@@ -350,15 +354,20 @@ def _pairs_from_table(table: Any, parquet_key: str) -> list[Pair]:
             bboxes = [(a, b, c, d) if ok and None not in (a, b, c, d) else None for ok, a, b, c, d in zip(valid, *parts)]
     else:
         bboxes = [None] * n
+    recipes = set(plain("sen12:recipe"))
+    if len(recipes) > 1:  # one parquet file is one collection of one release, so one recipe; else item by item
+        return list(_pairs_row_by_row(table, parquet_key))
+    spec = recipe_of(ids[0], recipes.pop())
     assets = table["assets"].combine_chunks()
     by_key = {}
-    for key in ("s1", "s2"):
+    for key in asset_names(spec.name):
         made = _assets_of(assets, key, ids, parquet_key)
         if made is None:
             return list(_pairs_row_by_row(table, parquet_key))
         by_key[key] = made
-    return [Pair(id=ids[i], collection=colls[i] or "", split=splits[i], datetime=dts[i], bbox=bboxes[i], scene_id=scenes[i], s1=by_key["s1"][i], s2=by_key["s2"][i])
-            for i in range(n)]
+    labels = by_key.get("label", [None] * n)
+    return [Pair(id=ids[i], collection=colls[i] or "", split=splits[i], datetime=dts[i], bbox=bboxes[i], scene_id=scenes[i],
+                 s1=by_key["s1"][i], s2=by_key["s2"][i], label=labels[i], recipe=spec.name) for i in range(n)]
 
 
 def _shared(column: Any, convert) -> list:
@@ -397,7 +406,59 @@ def _assets_of(assets: Any, key: str, ids: list, parquet_key: str) -> list[Asset
     codes, first = group
     bands = [bands_of({k: pc.struct_field(sub, k)[row].as_py() for k in band_cols}) for row in first]
     href_of = _Resolver(parquet_key)
-    return [Asset(href=href_of(h), size=z, checksum=c, bands=bands[g]) for h, z, c, g in zip(hrefs, sizes, sums, codes.tolist())]
+    refs = _shard_refs(sub, n, href_of)
+    if refs is None:
+        return None
+    return [Asset(href=href_of(h), size=z, checksum=c, bands=bands[g], shard=r) for h, z, c, g, r in zip(hrefs, sizes, sums, codes.tolist(), refs)]
+
+
+def _shard_refs(sub: Any, n: int, href_of) -> list[ShardRef | None] | None:
+    """Each row's :class:`ShardRef` (what :func:`~sen12stac.stream.shards.shard_ref` makes of the
+    asset dict), column by column: the ``shard`` alternate (``--layout both``) or, when the asset
+    is itself a shard (``--layout shards``), its own archive entry. None: a shape not handled here."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    st = sub.type
+    holder, only = None, [False] * n
+    if st.get_field_index("alternate") >= 0 and pa.types.is_struct(st.field("alternate").type):
+        alt = pc.struct_field(sub, "alternate")
+        if alt.type.get_field_index("shard") >= 0:
+            holder = pc.struct_field(alt, "shard")
+    if holder is None and st.get_field_index("archive") >= 0:
+        holder = sub
+        types = pc.struct_field(sub, "type").to_pylist() if st.get_field_index("type") >= 0 else [None] * n
+        only = [t == SHARD_MEDIA_TYPE for t in types]
+    if holder is None:
+        return [None] * n
+    ht = holder.type
+    if not pa.types.is_struct(ht) or ht.get_field_index("archive") < 0 or ht.get_field_index("href") < 0:
+        return None
+    archive = pc.struct_field(holder, "archive")
+    if not (pa.types.is_list(archive.type) or pa.types.is_large_list(archive.type)) or not pa.types.is_struct(archive.type.value_type):
+        return None
+    et = archive.type.value_type
+    if et.get_field_index("range") < 0:
+        return None
+    present = pc.and_(holder.is_valid(), archive.is_valid()).to_pylist()
+    lengths = pc.list_value_length(archive).to_pylist()
+    if any(ok and not k for ok, k in zip(present, lengths)):
+        return None  # an empty archive list: item by item
+    has_entry = present
+    if not any(has_entry):
+        return [None] * n
+    first_entry = pc.list_element(archive, 0)
+    ranges = pc.struct_field(first_entry, "range").to_pylist()
+    sums = pc.struct_field(first_entry, "file:checksum").to_pylist() if et.get_field_index("file:checksum") >= 0 else [None] * n
+    shard_hrefs = pc.struct_field(holder, "href").to_pylist()
+    out: list[ShardRef | None] = []
+    for ok, is_only, h, r, c in zip(has_entry, only, shard_hrefs, ranges, sums):
+        if not ok or not h or not r:
+            out.append(None)
+            continue
+        first, last = int(r[0]), int(r[1])
+        out.append(ShardRef(href_of(str(h)), first, last - first + 1, c, bool(is_only)))
+    return out
 
 
 def _groups(columns: list, n: int) -> tuple[Any, list[int]] | None:
@@ -501,7 +562,7 @@ def _asset(item_id: str, assets: dict, key: str, href_of) -> Asset:
     a = (assets or {}).get(key)
     if not a or not a.get("href"):
         raise ConfigError(f"item {item_id} has no {key!r} asset", fix="select from a sen12stac release (every item has s1 and s2 COGs, and a v2 item a label)")
-    return Asset(href=href_of(a["href"]), size=a.get("file:size"), checksum=a.get("file:checksum"), bands=bands_of(a))
+    return Asset(href=href_of(a["href"]), size=a.get("file:size"), checksum=a.get("file:checksum"), bands=bands_of(a), shard=shard_ref(a, href_of))
 
 
 def _pair(item_id, collection, split, dt, bbox, scene_id, assets, href_of, recipe=None) -> Pair:

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from .fetch import GIVE_UP_AFTER, AssetError, OnError, Reader, Report, handle, iter_samples, load_pair, nothing_readable
 from .order import epoch_order, shard
 from .select import Selection
+from .shards import ShardReader, choose_layout, shards_only, iter_shard_samples, rank_positions, stream_positions
 
 
 def _tensors(sample: dict[str, Any]) -> dict[str, Any]:
@@ -53,8 +54,13 @@ class PairStream(IterableDataset):
 
     def __init__(self, selection: Selection, *, seed: int | None = 0, values: str = "raw", threads: int = 8, prefetch: int = 16,
                  cache_dir: str | None = None, verify: bool = True, on_error: OnError = "skip", rank: int | None = None,
-                 world_size: int | None = None, drop_remainder: bool = False, give_up_after: int = GIVE_UP_AFTER) -> None:
+                 world_size: int | None = None, drop_remainder: bool = False, give_up_after: int = GIVE_UP_AFTER,
+                 layout: str | None = None, shuffle_buffer: int = 64) -> None:
         super().__init__()
+        if layout is None and cache_dir is not None and not shards_only(selection.pairs):
+            layout = "files"  # the cache keeps files: the per-file path
+        self.layout = choose_layout(selection.pairs, layout)  # "shards" when the release has them (docs/shards.md)
+        self.shuffle_buffer = shuffle_buffer
         self.give_up_after = give_up_after
         self.selection = selection
         self.seed, self.values, self.threads, self.prefetch = seed, values, threads, prefetch
@@ -68,12 +74,23 @@ class PairStream(IterableDataset):
 
     def __len__(self) -> int:  # this rank's share (all its workers together)
         rank, world = _rank_and_world(self.rank, self.world_size)
+        if self.layout == "shards":
+            return len(rank_positions(self.selection, seed=self.seed, epoch=self.epoch, rank=rank, world_size=world, drop_remainder=self.drop_remainder))
         return len(shard(epoch_order(len(self.selection), seed=None), rank=rank, world_size=world, drop_remainder=self.drop_remainder))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         rank, world = _rank_and_world(self.rank, self.world_size)
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if self.layout == "shards":
+            positions = stream_positions(self.selection, seed=self.seed, epoch=self.epoch, rank=rank, world_size=world, worker=worker,
+                                         num_workers=workers, drop_remainder=self.drop_remainder)
+            for sample in iter_shard_samples(self.selection, positions, seed=self.seed, epoch=self.epoch, stream=rank * workers + worker,
+                                             values=self.values, threads=self.threads, prefetch=self.prefetch, verify=self.verify,
+                                             on_error=self.on_error, report=self.report, give_up_after=self.give_up_after,
+                                             shuffle_buffer=self.shuffle_buffer):
+                yield _tensors(sample)
+            return
         order = epoch_order(len(self.selection), seed=self.seed, epoch=self.epoch)
         if self.drop_remainder:
             order = order[: len(order) - len(order) % world]
@@ -94,8 +111,11 @@ class PairDataset(Dataset):
     :class:`~sen12stac.stream.fetch.NothingReadable`."""
 
     def __init__(self, selection: Selection, *, values: str = "raw", cache_dir: str | None = None, verify: bool = True,
-                 on_error: OnError = "skip", give_up_after: int = GIVE_UP_AFTER) -> None:
+                 on_error: OnError = "skip", give_up_after: int = GIVE_UP_AFTER, layout: str | None = None) -> None:
         self.selection = selection
+        if layout is None and cache_dir is not None and not shards_only(selection.pairs):
+            layout = "files"  # the cache keeps files: the per-file path
+        self.layout = choose_layout(selection.pairs, layout)  # shards: one ranged GET per asset
         self.values, self.cache_dir, self.verify, self.on_error = values, cache_dir, verify, on_error
         self.give_up_after = give_up_after
         self.report = Report()
@@ -106,7 +126,8 @@ class PairDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if self._reader is None:
-            self._reader = Reader(self.selection.location, cache_dir=self.cache_dir, verify=self.verify, where=self.selection.where)
+            self._reader = (ShardReader(self.selection.location, verify=self.verify) if self.layout == "shards" else
+                            Reader(self.selection.location, cache_dir=self.cache_dir, verify=self.verify, where=self.selection.where))
         n = len(self.selection)
         for step in range(n):
             pair = self.selection.pairs[(index + step) % n]

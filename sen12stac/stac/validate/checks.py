@@ -11,8 +11,17 @@ from ...store import NotFound, ObjectStore
 from ..hrefs import resolve_href
 
 
-def check_asset(store: ObjectStore, owner: str, name: str, asset: Mapping[str, Any], key: str, check_cogs: bool) -> tuple[list[str], bytes | None]:
-    problems: list[str] = []
+def check_asset(store: ObjectStore, owner: str, name: str, asset: Mapping[str, Any], key: str, check_cogs: bool,
+                shards: Any = None) -> tuple[list[str], bytes | None]:
+    if shards is not None:  # a COG in a training shard (docs/shards.md): the shard and the member
+        from ...shards.check import check_member
+
+        member = check_member(store, owner, name, asset, key, shards, check_cogs)
+        if member is not None and "archive" in asset:  # --layout shards: href is the shard itself, checked there
+            return member, None
+    else:
+        member = None
+    problems: list[str] = list(member or [])
     href = asset.get("href")
     if not isinstance(href, str):
         return [f"{owner}: asset {name!r} has no href"], None

@@ -11,6 +11,7 @@ from typing import Any, Callable, ContextManager, Mapping
 from ...errors import ValidationFailed
 from ...store import NotFound, ObjectStore
 from ..hrefs import resolve_href
+from ...shards.check import ShardCache
 from .checks import check_asset, check_parquet_rows, gdal_env_kwargs
 from .objects import validate_stac_object
 
@@ -23,6 +24,7 @@ class _Walk:
         self.store = store
         self.check_assets = check_assets
         self.check_cogs = check_cogs
+        self.shards = ShardCache()  # training shards: read once per scene, one member opened through GDAL
         self.workers = max(1, workers)
         self.problems: list[str] = []
         self.visited: set[str] = set()
@@ -123,7 +125,7 @@ class _Walk:
             if not isinstance(asset, Mapping):
                 probs.append(f"{label}: asset {name!r} is not an object")
                 continue
-            p, data = check_asset(self.store, label, name, asset, owner_key, self.check_cogs)
+            p, data = check_asset(self.store, label, name, asset, owner_key, self.check_cogs, self.shards)
             probs.extend(p)
             if "stac-items" in (asset.get("roles") or []):
                 items_files[name] = data
