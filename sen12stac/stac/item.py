@@ -17,6 +17,7 @@ from .extensions import EXT, SAR_FIELDS, STAC_VERSION
 from .footprint import footprint, grid_bounds, proj_fields
 from .hrefs import rebase_href, relative_href
 from .layout import JSON_MEDIA_TYPE, ROOT_KEY, collection_key, item_key
+from .overrides import manual_decision
 from .texts import CatalogTexts, fill_template, load_catalog_texts
 
 
@@ -134,6 +135,9 @@ def scene_qc_dict(sqc: Any) -> dict[str, Any]:
         out["override"] = sqc.override
     if sqc.override_note is not None:
         out["override_note"] = sqc.override_note
+    for k in ("who", "when"):
+        if getattr(sqc, f"override_{k}", None) is not None:
+            out[f"override_{k}"] = getattr(sqc, f"override_{k}")
     return out
 
 
@@ -239,6 +243,9 @@ def build_item(
     props["sen12:cloud_fraction"] = json_number(qc.cloud_fraction)
     props["sen12:seamline"] = bool(qc.seamline)
     props["sen12:qc_reasons"] = list(qc.reasons)
+    manual = manual_decision(record)  # a human's accept, with who/when/why (stac/overrides.py)
+    if manual:
+        props["sen12:qc_override"] = manual
 
     assets: dict[str, Any] = {}
     for name, base in (("s1", context.s1_asset), ("s2", context.s2_asset), ("thumbnail", context.thumbnail_asset)):
