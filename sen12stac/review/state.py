@@ -49,7 +49,7 @@ class ReviewState:
 
     @classmethod
     def open(cls, build: Path, overrides: Path | None = None, who: str = "") -> "ReviewState":
-        build = Path(build)
+        build = Path(build).resolve()
         summary_path = build / SUMMARY
         if not summary_path.is_file():
             raise ConfigError(f"{build} is not a finished folder build (no {SUMMARY})", fix="pass the folder `sen12stac build --out` wrote")
@@ -82,7 +82,7 @@ class ReviewState:
             if rec is not None:
                 records[sid] = rec
                 pairs.update(p["pair_id"] for p in rec.get("patches", []))
-        overrides_path = Path(overrides) if overrides is not None else build / REVIEW_PREFIX / "overrides.json"
+        overrides_path = Path(overrides).resolve() if overrides is not None else build / REVIEW_PREFIX / "overrides.json"
         start = overrides_path if overrides_path.is_file() else (build / OVERRIDES_KEY if (build / OVERRIDES_KEY).is_file() else None)
         decisions = {k: {f: v for f, v in (("decision", o.decision), ("note", o.note), ("who", o.who), ("when", o.when)) if v}
                      for k, o in load_overrides(start).items()} if start is not None else {}
