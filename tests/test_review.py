@@ -219,13 +219,17 @@ def test_diff_names_changed_checksums_and_fields(first, tmp_path):
 
 @pytest.mark.s3
 def test_diff_reads_releases_in_s3(first, moto, s3_client):
-    """The same difference read from the real local S3 server: manifests and geoparquet only."""
+    """The same difference read from the real local S3 server (1.1.0 built there directly with
+    the reviewed overrides): manifests and geoparquet only."""
     assert "v2" in first, "runs after test_review_page_reject_a_scene_rebuild_and_diff"
     work = first["work"]
     bucket = "review-diff"
     s3_client.create_bucket(Bucket=bucket)
-    for version, src in (("1.0.0", work / "build"), ("1.1.0", first["v2"].parents[1] / "build-reviewed")):
-        _cli(["publish", str(src), f"s3://{bucket}/sen12", "--release", version, "--verify-cogs", "0", "--endpoint-url", moto.endpoint_url], work)
+    _cli(["publish", str(work / "build"), f"s3://{bucket}/sen12", "--release", "1.0.0", "--verify-cogs", "0", "--endpoint-url", moto.endpoint_url], work)
+    # 1.1.0 built straight into the bucket with the reviewed decisions (a direct build writes the changelog too)
+    overrides = work / "build" / "review" / "overrides.json"
+    _cli(["build", "--config", str(work / "build" / "review" / "build-config.json"), "--overrides", str(overrides),
+          "--out", f"s3://{bucket}/sen12", "--release", "1.1.0", "--endpoint-url", moto.endpoint_url], work)
     local = json.loads(_cli(["diff", str(work / "releases" / "v1.0.0"), str(first["v2"]), "--json"], work).stdout)
     remote = json.loads(_cli(["diff", f"s3://{bucket}/sen12/v1.0.0", f"s3://{bucket}/sen12/v1.1.0", "--json", "--endpoint-url", moto.endpoint_url], work).stdout)
     for d in (local, remote):

@@ -98,7 +98,7 @@ def build_cmd(
     scenes_per_season: Optional[int] = typer.Option(None, help="run at most N ROIs per season", show_default="every ROI: the whole dataset", rich_help_panel=WHAT),
     scene_size: Optional[int] = typer.Option(None, help="scene side in pixels at 10 m", show_default=f"{_default('scene_size_px')}, the paper's", rich_help_panel=WHAT),
     overrides: Optional[Path] = typer.Option(None, help="manual QC decisions by scene or pair id (JSON or CSV; `sen12stac review` writes one)", show_default="none", rich_help_panel=WHAT),
-    review: bool = typer.Option(False, "--review", help="also keep per-scene previews and every patch position's QC for `sen12stac review` (folder builds; never published)", rich_help_panel=WHAT),
+    review: bool = typer.Option(False, "--review", help="also keep per-scene previews and every patch position's QC for `sen12stac review` (folder builds; never published)", show_default="off", rich_help_panel=WHAT),
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON/TOML file of BuildConfig fields; the command line wins over SEN12STAC_* variables, which win over this file", show_default="none", rich_help_panel=WHAT),
     out_url: str = typer.Option(..., "--out", help="output folder, file:// URL, or s3://bucket/prefix (with --release)", rich_help_panel=WHERE),
     endpoint_url: Optional[str] = endpoint_option(rich_help_panel=WHERE),

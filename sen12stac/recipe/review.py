@@ -126,6 +126,7 @@ def config_bytes(config: Any) -> bytes:
     environment variable changes later does not change the rebuild); the overrides file is
     given on the command line."""
     doc = config.model_dump(mode="json", exclude_none=True)
+    doc.pop("review", None)  # the rebuild command says --review itself (a build into s3:// has none)
     (doc.get("scene_qc") or {}).pop("overrides", None)
     if doc.get("scene_qc") == {}:
         del doc["scene_qc"]

@@ -84,20 +84,38 @@ def _read_items(view: ReleaseView) -> pa.Table:
         raise ReleaseError(f"{view.name} has no geoparquet file in its manifest", fix="diff releases published by sen12stac (each season has an items .parquet)")
     tables = []
     for key in view.parquet_keys:
-        t = pq.read_table(pa.BufferReader(view.read(key)))
-        tables.append(_flat(t))
+        try:
+            f = pq.ParquetFile(pa.BufferReader(view.read(key)))
+            tables.append(_flat(_read_columns(f)))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+            raise ReleaseError(f"{view.name}: {key} is not a readable stac-geoparquet file ({str(exc).splitlines()[0][:200]})",
+                               fix="check the release with `sen12stac verify`") from None
     if len(tables) == 1:
         return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")
 
 
+def _read_columns(f: Any) -> pa.Table:
+    """The columns a diff compares: every item field but ``links``, and of the assets only
+    their checksums (``assets.KEY.file:checksum``; a COG whose content changes changes its
+    checksum): the assets' other fields (bands, statistics) are most of the file."""
+    schema = f.schema_arrow
+    top = [n for n in schema.names if n not in SKIP_COLUMNS[1:] and n != "assets"]
+    leaves: list[str] = []
+    if "assets" in schema.names and pa.types.is_struct(schema.field("assets").type):
+        for asset in schema.field("assets").type:
+            if pa.types.is_struct(asset.type) and asset.type.get_field_index(CHECKSUM) >= 0:
+                leaves.append(f"assets.{asset.name}.{CHECKSUM}")
+    t = f.read(columns=top + leaves)
+    names = top + leaves  # a leaf comes back as a column named by its last part: named in full here
+    return t.rename_columns(names) if t.num_columns == len(names) else t
+
+
 def _flat(t: pa.Table) -> pa.Table:
-    """Struct columns flattened to their leaves (``assets.s1.file:checksum``); asset fields
-    other than checksums dropped (a COG whose content changes changes its checksum)."""
+    """Struct columns flattened to their leaves (``processing:software.sen12stac``, ``bbox.xmin``)."""
     while any(pa.types.is_struct(f.type) for f in t.schema):
         t = t.flatten()
-    keep = [n for n in t.column_names if not n.startswith("assets.") or n.endswith("." + CHECKSUM)]
-    return t.select(keep)
+    return t
 
 
 def _changed_rows(x: pa.ChunkedArray, y: pa.ChunkedArray) -> np.ndarray:
@@ -132,7 +150,7 @@ def _changed_list_rows(x: pa.ChunkedArray, y: pa.ChunkedArray) -> np.ndarray:
     out = lx != ly
     same = np.flatnonzero(~out & (lx > 0))
     if same.size:
-        xs, ys = xa.take(pa.array(same)), ya.take(pa.array(same))
+        xs, ys = (xa, ya) if same.size == n else (xa.take(pa.array(same)), ya.take(pa.array(same)))
         vx, vy = pc.list_flatten(xs), pc.list_flatten(ys)
         parents = pc.list_parent_indices(xs).to_numpy(zero_copy_only=False)
         diff = _changed_rows(pa.chunked_array([vx]), pa.chunked_array([vy]))
@@ -252,8 +270,7 @@ def diff_releases(a: ReleaseView, b: ReleaseView) -> ReleaseDiff:
     removed_rows = np.flatnonzero(~in_b)
     added_rows = np.flatnonzero(~mask_b)
 
-    sa = ta.take(pa.array(rows_a, type=pa.int64()))
-    sb = tb.take(pa.array(rows_b, type=pa.int64()))
+    sa, sb = _Aligned(ta, rows_a), _Aligned(tb, rows_b)
     changed = np.zeros(len(rows_a), bool)
     field_changed: dict[str, np.ndarray] = {}
     for name in sorted(set(sa.column_names) | set(sb.column_names)):
@@ -297,6 +314,20 @@ def diff_releases(a: ReleaseView, b: ReleaseView) -> ReleaseDiff:
     return out
 
 
+class _Aligned:
+    """The rows ``rows`` of a table, column by column (taken when asked; none when the rows
+    are the whole table in order, the usual case)."""
+
+    def __init__(self, table: pa.Table, rows: np.ndarray) -> None:
+        self.table, self.column_names = table, table.column_names
+        self.identity = len(rows) == table.num_rows and bool(np.array_equal(rows, np.arange(table.num_rows)))
+        self.rows = pa.array(rows, type=pa.int64())
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        col = self.table.column(name)
+        return col if self.identity else pa.chunked_array([col.combine_chunks().take(self.rows)], type=col.type)
+
+
 def _qc_flips(sa: Any, sb: Any) -> list[dict[str, Any]]:
     def scenes(s: Any) -> dict[str, dict[str, Any]]:
         try:
@@ -327,15 +358,16 @@ def _override_changes(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def changelog_for_build(dest: ObjectStore, predecessor: str, src: ObjectStore, build_keys: Iterable[str], name: str) -> str:
+def changelog_for_build(dest: ObjectStore, predecessor: str, read: Callable[[str], bytes], build_keys: Iterable[str], name: str) -> str:
     """The release notes' changelog of a build about to be published as ``name`` against the
-    listed release ``v{predecessor}`` under ``dest`` (publish calls this while planning)."""
+    listed release ``v{predecessor}`` under ``dest`` (publish calls this while planning, a
+    direct build while committing); ``read(key)`` gives the build's object ``key``."""
     from .version import release_dir
 
     vdir = release_dir(predecessor)
     try:
         old = open_release(_Prefixed(dest, vdir), f"v{predecessor}")
-        new = view_of(name, None, build_keys, src.get)
+        new = view_of(name, None, build_keys, read)
         return diff_releases(old, new).changelog()
     except (ConfigError, ReleaseError) as exc:
         return f"## Changes since v{predecessor}\n\nNot computed: {str(exc).split('. Fix:')[0]}.\n"

@@ -112,7 +112,7 @@ class ReviewState:
         """The command that rebuilds with the decisions (into a new folder beside the build)."""
         out = self.build.with_name(self.build.name + "-reviewed")
         return " ".join(["sen12stac", "build", "--config", shlex.quote(str(self.build / CONFIG_KEY)),
-                         "--overrides", shlex.quote(str(self.overrides_path)), "--out", shlex.quote(str(out))])
+                         "--overrides", shlex.quote(str(self.overrides_path)), "--out", shlex.quote(str(out)), "--review"])
 
     # -- writing ---------------------------------------------------------------------------
 
