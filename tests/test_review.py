@@ -279,7 +279,7 @@ def test_overrides_by_pair_and_scene_accept_are_recorded(first, tmp_path):
     loaded = load_overrides(tmp_path / "o.csv")
     assert loaded[pair].who == "A" and loaded[pair].when == "2026-01-02T03:04:05Z" and loaded[rejected].when is None
     out = tmp_path / "b"
-    _cli(["build", "--config", str(work / "build" / "review" / "build-config.json"), "--overrides", str(tmp_path / "o.csv"), "--out", str(out)], work)
+    _cli(["build", "--config", str(work / "build" / "review" / "build-config.json"), "--overrides", str(tmp_path / "o.csv"), "--out", str(out), "--review"], work)
     assert not list(out.glob(f"{SPRING}/*/{pair}.json"))
     record = json.loads((out / "review" / SPRING / f"{first['kept'][0]}.json").read_text())
     p = next(p for p in record["patches"] if p["pair_id"] == pair)
