@@ -275,7 +275,12 @@ def test_overrides_by_pair_and_scene_accept_are_recorded(first, tmp_path):
     work = first["work"]
     rejected = next(s for s in first["summary"]["scenes"] if s["status"] == "rejected")["scene_id"]
     pair = f"{first['kept'][0]}_p2"
-    (tmp_path / "o.csv").write_text(f"scene_id,decision,note,who,when\n{pair},reject,a seam,A,2026-01-02T03:04:05Z\n{rejected},accept,looks fine,B,\n")
+    records = [json.loads(p.read_text()) for p in sorted((work / "build" / "review" / SPRING).glob("*.json"))]
+    qc_rejected = [p for r in records for p in r["patches"] if not p["accepted"]]
+    assert qc_rejected, "the synthetic build has a patch rejected by patch QC"
+    saved = qc_rejected[0]["pair_id"]
+    (tmp_path / "o.csv").write_text(f"scene_id,decision,note,who,when\n{pair},reject,a seam,A,2026-01-02T03:04:05Z\n{rejected},accept,looks fine,B,\n"
+                                    f"{saved},accept,edge is fine,C,\n")
     loaded = load_overrides(tmp_path / "o.csv")
     assert loaded[pair].who == "A" and loaded[pair].when == "2026-01-02T03:04:05Z" and loaded[rejected].when is None
     out = tmp_path / "b"
@@ -288,5 +293,8 @@ def test_overrides_by_pair_and_scene_accept_are_recorded(first, tmp_path):
     assert items, "the scene accepted by hand is published"
     props = json.loads(items[0].read_text())["properties"]
     assert props["sen12:qc_override"] == {"scope": "scene", "decision": "accept", "note": "looks fine", "who": "B"}
-    other = json.loads(sorted(out.glob(f"{SPRING}/*/{first['kept'][0]}_p*.json"))[0].read_text())["properties"]
+    other = json.loads(next(p for p in sorted(out.glob(f"{SPRING}/*/{first['kept'][0]}_p*.json")) if p.stem != saved).read_text())["properties"]
     assert "sen12:qc_override" not in other  # decided by QC alone
+    kept_by_hand = json.loads(next(out.glob(f"{SPRING}/*/{saved}.json")).read_text())["properties"]
+    assert kept_by_hand["sen12:qc_override"] == {"scope": "pair", "decision": "accept", "note": "edge is fine", "who": "C"}
+    assert kept_by_hand["sen12:qc_reasons"] == qc_rejected[0]["reasons"]  # QC's reasons stay on record
