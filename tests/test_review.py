@@ -179,6 +179,8 @@ def test_review_page_reject_a_scene_rebuild_and_diff(first, browser_tools, tmp_p
     assert f"0 pairs added, {len(scene_pairs)} removed, 0 changed" in text.splitlines()[0]
     notes = (v2 / "RELEASE-NOTES.md").read_text()
     assert "## Changes since v1.0.0" in notes and f"{len(scene_pairs)} removed" in notes and f"QC flipped: {scene} kept -> rejected" in notes
+    assert "Manual QC decisions this release was built with: `qc-overrides.json` (1)" in notes
+    assert "qc-overrides.json" not in (work / "releases" / "v1.0.0" / "RELEASE-NOTES.md").read_text()  # built without any
     first["v2"] = v2
 
 

@@ -373,6 +373,23 @@ def changelog_for_build(dest: ObjectStore, predecessor: str, read: Callable[[str
         return f"## Changes since v{predecessor}\n\nNot computed: {str(exc).split('. Fix:')[0]}.\n"
 
 
+def notes_addendum(dest: ObjectStore, predecessor: str | None, read: Callable[[str], bytes], build_keys: Iterable[str], name: str) -> str:
+    """What the default release notes add: where the manual QC decisions are (when the build
+    had any) and the changelog since the predecessor (when one is listed); "" for neither."""
+    keys = list(build_keys)
+    parts = []
+    if OVERRIDES_KEY in keys:
+        try:
+            n = len(json.loads(read(OVERRIDES_KEY)))
+        except (NotFound, ValueError, TypeError):
+            n = None
+        parts.append(f"Manual QC decisions this release was built with: `{OVERRIDES_KEY}`" + (f" ({n})" if n is not None else "")
+                     + "; items published by one carry `sen12:qc_override`.\n")
+    if predecessor:
+        parts.append(changelog_for_build(dest, predecessor, read, keys, name))
+    return "\n".join(parts)
+
+
 class _Prefixed:
     """The release ``vdir`` of a root store, for :func:`open_release` (get and join only)."""
 

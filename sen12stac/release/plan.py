@@ -273,9 +273,9 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
 
     n_src_bytes = sum(e.size for e in entries.values())
     notes_text = notes if notes is not None else default_notes(title, version, predecessor, counts, len(entries) + 2, n_src_bytes)
-    if predecessor and notes is None:  # the changelog since the listed predecessor (release/diff.py: manifests and geoparquet only)
-        from .diff import changelog_for_build
-        notes_text = notes_text.rstrip("\n") + "\n\n" + changelog_for_build(dest, predecessor, src.get, list(entries), f"v{version}")
+    if notes is None:  # the manual decisions and the changelog since the predecessor (release/diff.py: manifests and geoparquet only)
+        from .diff import notes_addendum
+        notes_text = "\n\n".join(t for t in (notes_text.rstrip("\n"), notes_addendum(dest, predecessor, src.get, list(entries), f"v{version}")) if t)
     del scans
     manifest = seal(entries, generated, version=version, predecessor=predecessor, collections=collections, counts=counts,
                     notes_text=notes_text, manifest_phase=max_depth + 3)

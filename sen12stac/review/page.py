@@ -118,7 +118,7 @@ function render() {
       const kept = s.status === 'published';
       const note = el('input', {class: 'note', placeholder: 'note (why)', 'aria-label': 'note for ' + s.scene_id});
       const row = el('tr', {'data-scene': s.scene_id, class: (kept ? 'kept' : 'rejected') + (current === s.scene_id ? ' selected' : '')},
-        el('td', {}, s.preview ? el('img', {class: 'preview', src: s.preview, alt: 'S1 | S2 of ' + s.scene_id}) : el('span', {text: 'no preview'})),
+        el('td', {}, s.preview ? el('img', {class: 'preview', src: s.preview, loading: 'lazy', alt: 'S1 | S2 of ' + s.scene_id}) : el('span', {text: 'no preview'})),
         el('td', {}, el('a', {href: '#' + s.scene_id, class: 'open', text: s.scene_id, onclick: (e) => { e.preventDefault(); openScene(s.scene_id); }})),
         el('td', {class: 'status', text: kept ? 'kept' : s.status}),
         el('td', {class: 'reasons', text: (s.reasons || []).join('; ')}),
