@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[dev]'
+	@# cffconvert 2.0.0 (CITATION.cff checks in the tests) pins jsonschema<4: its own environment
+	@test -x $(VENV)/tools-cffconvert/bin/cffconvert || ($(PYTHON) -m venv $(VENV)/tools-cffconvert && $(VENV)/tools-cffconvert/bin/pip install --quiet 'cffconvert==2.0.0')
 	@touch $(STAMP)
 
 venv: $(STAMP)

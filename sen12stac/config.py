@@ -152,6 +152,7 @@ class StacSourceConfig(_Frozen):
 
 
 class BuildConfig(_Frozen):
+    recipe: Literal["v1", "v2"] = Field("v1", description="v1: the 2018 paper's (S1 VV, S2 L1C B4/B3/B2, 8-bit); v2: the paper's planned successor (S1 VV+VH dB float32, S2 L2A 12 bands uint16, WorldCover labels; docs/v2.md)")
     source: Literal["synthetic", "local", "earthengine", "stac"] = "synthetic"
     source_path: Path | None = Field(None, description="folder of scene pairs for the local source")
     stac: StacSourceConfig | None = Field(None, description="the stac source: STAC APIs per sensor (see docs/sources.md)")

@@ -33,6 +33,10 @@ BYTES_PER_PAIR = {
     "compatible": 354_839_363 / 1956,  # `sen12stac demo`: the whole folder / its pairs (181 KB)
     "fast": 14.1e9 / 69_869,  # bench_season.py --profile fast: 14.1 GB / 69,869 pairs (202 KB)
 }
+# Recipe v2 against v1 on the same scenes, in one run (``.venv/bin/python bench/bench_v2.py --scene-size 2240
+# --scenes 2``, bench/results/v2.md): 1,111.5 against 162.6 KiB per pair on disk, 52.1 against 15.3 ms CPU per pair
+V2_BYTES_FACTOR = 1111.5 / 162.6
+V2_TIME_FACTOR = 52.1 / 15.3
 PAIRS_PER_SECOND_PER_WORKER = {
     "compatible": 282_384 / (26 * 60) / 2,  # bench_season.py: the whole dataset projected to 26 min on 2 workers (90.5)
     "fast": 322.6 / 2,  # bench_season.py --profile fast: 322.6 pairs/s on 2 workers (161.3)
@@ -106,7 +110,10 @@ def estimate(config: BuildConfig, *, scenes: int | None = None, cores: int | Non
     workers = 1 if cluster else config.workers
     parallel = max(1, workers if cores is None or cluster else min(workers, cores))
     seconds = pairs / (PAIRS_PER_SECOND_PER_WORKER[compression] * parallel)
-    return Estimate(scenes=scenes, pairs=pairs, bytes=round(pairs * BYTES_PER_PAIR[compression]), seconds=seconds,
+    per_pair = BYTES_PER_PAIR[compression]
+    if config.recipe == "v2":  # 12-band uint16, float32 S1, a label: measured against v1 in one run
+        per_pair, seconds = per_pair * V2_BYTES_FACTOR, seconds * V2_TIME_FACTOR
+    return Estimate(scenes=scenes, pairs=pairs, bytes=round(pairs * per_pair), seconds=seconds,
                     workers=workers, compression=compression, cluster=cluster)
 
 

@@ -193,6 +193,16 @@ class AssetRecord:
 
 
 @dataclass(frozen=True)
+class LandCover:
+    """Recipe v2: what a patch's label and scene classification say (sen12stac/recipe/recipes.py)."""
+
+    fractions: tuple[tuple[int, float], ...]  # (WorldCover code, fraction of the valid label pixels), every class
+    majority: int | None  # the most frequent code; None when no label pixel is valid
+    scl_cloud_fraction: float | None = None  # SCL cloud (8, 9, 10) share of the valid SCL pixels; None without SCL
+    scl_shadow_fraction: float | None = None  # SCL cloud shadow (3)
+
+
+@dataclass(frozen=True)
 class PatchRecord:
     """One published patch pair: everything the STAC item needs, nothing it must re-read."""
 
@@ -206,7 +216,7 @@ class PatchRecord:
     row: int  # patch row in the scene's position grid (0-based)
     col: int  # patch column (0-based)
     grid: Grid  # the patch's own grid: CRS, window transform, 256 x 256
-    assets: dict[str, AssetRecord]  # "s1", "s2", optionally "thumbnail"
+    assets: dict[str, AssetRecord]  # "s1", "s2", v2's "label", optionally "thumbnail"
     s1: Acquisition
     s2: Acquisition
     s1_stats: tuple[BandStats, ...]
@@ -216,6 +226,8 @@ class PatchRecord:
     roi: ROI
     source: str  # synthetic | local | earthengine | stac
     software: str  # "sen12stac 0.1.0"
+    recipe: str = "v1"  # "v1" | "v2" (sen12stac/recipe/recipes.py)
+    land_cover: LandCover | None = None  # recipe v2
 
 
 SceneStatus = Literal["published", "unavailable", "rejected", "failed"]

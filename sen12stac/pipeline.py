@@ -33,7 +33,7 @@ from .store import ObjectStore
 from .store.base import NotFound
 from .store.checkpoint import BackgroundSync
 
-__all__ = ["build", "build_release", "plan_rois", "check_existing_build", "OtherBuildError", "BuildSummary", "SeasonCounts", "SUMMARY_KEY", "summary_bytes",
+__all__ = ["build", "build_release", "plan_rois", "check_existing_build", "check_existing_recipe", "OtherBuildError", "BuildSummary", "SeasonCounts", "SUMMARY_KEY", "summary_bytes",
            "process_scene", "scene_request", "discard_written"]
 
 CHECKPOINT_EVERY_S = 2.0  # durable checkpoints of a folder build while scenes run, at most this often
@@ -181,6 +181,21 @@ def plan_rois(config: BuildConfig, source: Source) -> tuple[dict[str, SeasonCoun
     return counts, candidates, tasks
 
 
+def check_existing_recipe(store: ObjectStore, recipe: str) -> None:
+    """Before any scene: one folder or release holds one recipe. A finished build of the other
+    recipe (its root catalog's ``sen12:recipe``; none = v1) is refused with the fix."""
+    try:
+        root = json.loads(store.get(ROOT_KEY))
+    except (NotFound, ValueError):
+        return
+    there = root.get("sen12:recipe", "v1") if isinstance(root, dict) else "v1"
+    if there != recipe:
+        raise OtherBuildError(
+            f"{getattr(store, 'root', None) or store.url} holds a finished recipe {there} build; this is a recipe {recipe} build, and one release holds one recipe",
+            fix=f"build --recipe {recipe} into a new, empty folder (--out NEW), or run --recipe {there} here; nothing was changed",
+        )
+
+
 def check_existing_build(store: ObjectStore, tasks: list[tuple[ROI, str]]) -> None:
     """Before any scene: a store that holds a finished build (its root catalog and its
     ``build-summary.json``) of other scenes (ids, places or kinds) would meet different bytes
@@ -228,6 +243,8 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
         source = make_source(config)
     overrides = load_overrides(config.scene_qc.overrides)
     counts, candidates, tasks = plan_rois(config, source)
+    if store.head(ROOT_KEY) is not None:
+        check_existing_recipe(store, config.recipe)
     check_existing_build(store, tasks)
     emit("plan", {"total": len(tasks)})
     begin = getattr(store, "staged", None)

@@ -185,6 +185,6 @@ def test_the_readme_sequence_a_second_build_into_the_same_folder_changes_nothing
     pairs = sum(s["patches"] for s in json.loads((out / "build-summary.json").read_text())["scenes"])
     assert manifest["counts"]["items"] == pairs > 0  # the release counts what the catalog holds
     build_files = {k for k in before if not k.startswith(".")}
-    assert {o["key"] for o in manifest["objects"]} == build_files | {"RELEASE-NOTES.md"}  # (it does not list itself)
+    assert {o["key"] for o in manifest["objects"]} == build_files | {"RELEASE-NOTES.md", "croissant.json", "CITATION.cff", "DATASHEET.md"}  # (it does not list itself)
     ok = _cli("verify", str(rel / "v1.0.0"), cwd=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr

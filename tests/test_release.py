@@ -19,6 +19,7 @@ import pytest
 import rasterio
 
 from sen12stac.errors import ConfigError, DuplicateReleaseError, ReleaseError
+from sen12stac.metadata import METADATA_KEYS as ML_METADATA
 from sen12stac.release.layout import VERSION_EXT
 from sen12stac.release.listing import list_releases
 from sen12stac.release.publish import publish
@@ -87,11 +88,11 @@ def test_publish_to_a_local_folder(builds, tmp_path):
     dest = LocalStore(tmp_path / "releases")
     seen: list[tuple[int, int]] = []
     report = publish(LocalStore(a), dest, "1.0.0", workers=3, progress=lambda d, t: seen.append((d, t)))
-    n = len(_build_keys(a)) + 2  # + release.json + RELEASE-NOTES.md
+    n = len(_build_keys(a)) + 5  # + release.json + RELEASE-NOTES.md + croissant.json, CITATION.cff, DATASHEET.md
     assert report.objects == n and report.written == n and report.skipped == 0
     assert seen[-1] == (n, n) and [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert report.verify.ok and report.verify.cogs_checked == 24
-    assert {k.split("/", 1)[1] for k in _objects(dest, "v1.0.0/")} == _build_keys(a) | {"release.json", "RELEASE-NOTES.md"}
+    assert {k.split("/", 1)[1] for k in _objects(dest, "v1.0.0/")} == _build_keys(a) | {"release.json", "RELEASE-NOTES.md", *ML_METADATA}
     # unchanged objects are byte-identical to the build
     cog = "ROIs1158_spring/s1_1/ROIs1158_spring_s1_1_p0.tif"
     assert dest.get(f"v1.0.0/{cog}") == (a / cog).read_bytes()
@@ -228,7 +229,7 @@ def _publish_and_kill(a: Path, url: str, endpoint: str, *, hold: int, pause: flo
     "where, hold, pause, kill_at, status",
     [
         ("mid-upload", 20, 0.2, 24, "incomplete"),  # objects there, no commit
-        ("after the commit", 62, 30.0, 62, "unverified"),  # root catalog there, landing not updated
+        ("after the commit", 65, 30.0, 65, "unverified"),  # root catalog there, landing not updated
     ],
 )
 def test_killed_publish_resumes_to_identical_bytes(builds, s3_store, moto, bucket, where, hold, pause, kill_at, status):
@@ -239,7 +240,7 @@ def test_killed_publish_resumes_to_identical_bytes(builds, s3_store, moto, bucke
     committed = "v1.0.0/catalog.json" in partial
     assert committed == (status == "unverified")
     if not committed:
-        assert 20 <= len(partial) < 62 and "v1.0.0/release.json" not in partial
+        assert 20 <= len(partial) < 65 and "v1.0.0/release.json" not in partial
         assert not verify(dest, "1.0.0").ok
     assert dest.head("catalog.json") is None  # the landing catalog does not list it yet
     assert [(r.version, r.status) for r in list_releases(dest)] == [("1.0.0", status)]
@@ -437,7 +438,7 @@ def test_publish_ships_only_what_the_catalog_reaches(builds, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="sen12stac.release"):
         report = publish(LocalStore(tmp_path / "build"), dest, "1.0.0", workers=3)
     manifest = json.loads(dest.get("v1.0.0/release.json"))
-    assert {o["key"] for o in manifest["objects"]} == _build_keys(a) | {"RELEASE-NOTES.md"}  # not one stray
+    assert {o["key"] for o in manifest["objects"]} == _build_keys(a) | {"RELEASE-NOTES.md", *ML_METADATA}  # not one stray
     assert manifest["counts"]["items"] == 12 and report.verify.ok
     assert not any(k.split("/", 1)[1] in strays for k in _objects(dest, "v1.0.0/"))
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -1,7 +1,7 @@
 """The command line: parse, read the settings once, call the library, map errors to exit codes.
 
 One module per command group: :mod:`.build` (rois, build, demo), :mod:`.release` (validate,
-publish, verify, releases), :mod:`.api` (api up/load/serve), :mod:`.browse`, :mod:`.infra`,
+publish, verify, releases), :mod:`.metadata`, :mod:`.api` (api up/load/serve), :mod:`.browse`, :mod:`.infra`,
 :mod:`.data` (download, ee-tasks); :mod:`.settings` reads sen12stac's variables from the
 environment (nothing else in sen12stac does) and :mod:`.output` prints. The library never
 imports this package.
@@ -13,7 +13,7 @@ import sys
 import typer
 
 from ..errors import Sen12StacError
-from . import api, browse, build, data, infra, output, release, review
+from . import api, browse, build, data, infra, metadata, output, release, review
 from .output import console, error_line, fail, log_warnings_as_lines, out
 from .settings import Settings
 
@@ -44,7 +44,7 @@ def root(
         fail(exc)
 
 
-for _group in (build, release, review, data, browse):
+for _group in (build, release, review, metadata, data, browse):
     app.add_typer(_group.app)  # their commands, at the top level
 app.add_typer(api.app, name="api", rich_help_panel="Use a release")
 app.add_typer(infra.app, name="infra", rich_help_panel="Publish")

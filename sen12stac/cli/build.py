@@ -33,6 +33,7 @@ def literal_values(model: type, field: str) -> tuple[str, ...]:
 
 
 Source = choices("Source", literal_values(BuildConfig, "source"))
+Recipe = choices("Recipe", literal_values(BuildConfig, "recipe"))
 Compression = choices("Compression", COG_PROFILES)
 EeExport = choices("EeExport", literal_values(EarthEngineConfig, "export"))
 StacPreset = choices("StacPreset", literal_values(StacSourceConfig, "preset"))
@@ -93,6 +94,7 @@ SYNTHETIC, LOCAL, EE, STAC = "Source: synthetic", "Source: local", "Source: Eart
 @app.command("build", rich_help_panel="Build", epilog=whole_dataset_epilog())
 def build_cmd(
     ctx: typer.Context,
+    recipe: Optional[Recipe] = typer.Option(None, help="v1: the 2018 paper's 8-bit S1 VV | S2 RGB pairs; v2: the paper's planned version 2 -- S1 VV+VH float32 dB, S2 L2A all 12 bands uint16 reflectance x 10000, a WorldCover land-cover label per pair (docs/v2.md). One release holds one recipe", show_default=_default("recipe"), rich_help_panel=WHAT),
     source: Optional[Source] = typer.Option(None, help="where scenes come from: synthetic (offline), local (--source-path), earthengine, stac (public STAC APIs)", show_default=_default("source"), rich_help_panel=WHAT),
     seasons: Optional[str] = typer.Option(None, help="comma-separated seasons: spring, summer, fall, winter", show_default="all four", rich_help_panel=WHAT),
     scenes_per_season: Optional[int] = typer.Option(None, help="run at most N ROIs per season", show_default="every ROI: the whole dataset", rich_help_panel=WHAT),
@@ -131,7 +133,7 @@ def build_cmd(
         stac = {"preset": _value(stac_preset), "rois_file": stac_rois,
                 "s1": {"api_url": s1_api, "collection": s1_collection}, "s2": {"api_url": s2_api, "collection": s2_collection}}
         config = settings.build_config({
-            "source": _value(source), "source_path": source_path, "seasons": split_csv(seasons), "scenes_per_season": scenes_per_season,
+            "recipe": _value(recipe), "source": _value(source), "source_path": source_path, "seasons": split_csv(seasons), "scenes_per_season": scenes_per_season,
             "workers": workers, "scheduler": scheduler, "scene_size_px": scene_size, "defect_rate": defect_rate,
             "cog": COG_PROFILES[compression.value] if compression is not None else None,
             "scene_qc": {"overrides": overrides},
@@ -151,6 +153,8 @@ def build_cmd(
         from ..release.preflight import check_release_destination, check_release_version
         from ..runtime.preflight import check_output_folder
 
+        if config.review and config.recipe != "v1":
+            raise ConfigError(f"--review keeps previews of recipe v1 builds only (this is {config.recipe})", fix="leave --review out, or review a v1 build of the same scenes")
         if out_url.startswith("s3://") and config.review:
             raise ConfigError("--review keeps previews beside a folder build; a build into s3:// is a release", fix="build into a folder with --review, review it, then publish it")
         if out_url.startswith("s3://"):

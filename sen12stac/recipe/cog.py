@@ -58,6 +58,7 @@ def encode_cog(
     scales: tuple[float, ...] | None = None,
     offsets: tuple[float, ...] | None = None,
     colorinterp: tuple[str, ...] | None = None,
+    colormap: dict[int, tuple[int, int, int, int]] | None = None,
 ) -> bytes:
     """Return the bytes of a COG holding ``data`` (bands, rows, cols) on ``grid``.
 
@@ -97,6 +98,8 @@ def encode_cog(
                 dst.offsets = offsets
             if colorinterp is not None:
                 dst.colorinterp = [ColorInterp[name] for name in colorinterp]
+            if colormap is not None:  # a one-band palette (v2's land-cover label: its classes' colours)
+                dst.write_colormap(1, colormap)
             if tags:
                 dst.update_tags(**tags)
         return bytes(mem.read())

@@ -16,7 +16,7 @@ from rasterio.io import MemoryFile
 from ..models import AssetRecord, PatchRecord
 from .rois import Candidate
 from ..store import ObjectStore, multihash_sha256
-from .thumbnails import PNG_MEDIA_TYPE, contact_sheet
+from .thumbnails import PNG_MEDIA_TYPE, contact_sheet, display_u8
 
 STYLE = {  # status -> (colour, marker, label)
     "published": ("#1a9641", "o", "published"),
@@ -92,7 +92,7 @@ def season_figures(store: ObjectStore, candidates: dict[str, list[Candidate]], o
         assets["roi_map"] = AssetRecord(key, len(png), multihash_sha256(png), PNG_MEDIA_TYPE)
         picks = sorted(samples.get(set_name, []), key=lambda p: (p.scene_index, p.patch_index))[:n_pairs]
         if picks:
-            pairs = [(_read_u8(store, p.assets["s1"].key), _read_u8(store, p.assets["s2"].key)) for p in picks]
+            pairs = [display_u8(_read_u8(store, p.assets["s1"].key), _read_u8(store, p.assets["s2"].key)) for p in picks]  # v2: fixed display ranges
             sheet = contact_sheet(pairs)
             key = f"{set_name}/contact_sheet.png"
             store.put_or_verify(key, sheet, PNG_MEDIA_TYPE)

@@ -47,3 +47,27 @@ def contact_sheet(pairs: list[tuple[np.ndarray, np.ndarray]], columns: int = 2, 
         y, x = gap + r * (th + gap), gap + c * (tw + gap)
         sheet[y : y + th, x : x + tw] = t
     return _png(sheet)
+
+
+# Recipe v2's arrays are physical values (no stretch): thumbnails and contact sheets show them
+# with fixed display ranges, the same for every scene, so a thumbnail never hides a radiometric
+# difference between scenes the way a per-scene stretch would.
+S1_DISPLAY_DB = (-25.0, 0.0)  # VV sigma0 in dB -> DN 1..255
+S2_DISPLAY = (0.0, 3000.0)  # reflectance x 10000 -> 0..255 (true colour: 0.30 reflectance is white)
+
+
+def display_u8(s1: np.ndarray, s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1, h, w) and (3, h, w) uint8 to draw: v1's arrays as they are; v2's (float32 dB with VV
+    first; uint16 in recipes.V2.s2_bands order) through the fixed display ranges, S2 as B04/B03/B02."""
+    if s1.dtype == np.uint8 and s2.dtype == np.uint8 and s1.shape[0] == 1 and s2.shape[0] == 3:
+        return s1, s2
+    from .v2 import S2_RGB
+
+    lo, hi = S1_DISPLAY_DB
+    vv = s1[:1].astype(np.float32)
+    g = np.rint(np.clip((vv - lo) / (hi - lo), 0.0, 1.0) * 254.0) + 1.0
+    g = np.where(np.isnan(vv), 0.0, g).astype(np.uint8)
+    lo, hi = S2_DISPLAY
+    rgb = s2[list(S2_RGB)].astype(np.float32) if s2.shape[0] != 3 else s2.astype(np.float32)
+    c = np.rint(np.clip((rgb - lo) / (hi - lo), 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.ascontiguousarray(g), np.ascontiguousarray(c)

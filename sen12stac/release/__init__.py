@@ -9,6 +9,7 @@ Layout under a root (``s3://bucket/prefix`` or a folder)::
     v1.0.0/release.json       manifest: every object with size, sha256 and md5, counts
                               per season/collection and split
     v1.0.0/RELEASE-NOTES.md
+    v1.0.0/croissant.json     ML metadata (also CITATION.cff, DATASHEET.md): sen12stac.metadata
     v1.0.0/<the build>        collections, scene catalogs, items, COGs, thumbnails, parquet
 
 Ordering (the commit protocol): every object a STAC object links to is written before
@@ -19,7 +20,8 @@ landing catalog names a release only after :func:`verify` passed. Every write is
 conditional put (``If-None-Match: *``); nothing published is ever overwritten or deleted.
 
 Resuming: a publish killed at any point is resumed by running it again. The plan is a pure
-function of the build (no timestamps) and of the releases already listed in the landing
+function of the build (no timestamps; the release date the ML metadata states is read back
+from an earlier attempt's CITATION.cff) and of the releases already listed in the landing
 catalog, so the second run plans the same bytes; it lists what is already there, checks
 size and checksum of each existing object against the plan *before writing anything* and
 refuses (:class:`~sen12stac.errors.DuplicateReleaseError`) when any differs.
@@ -28,6 +30,7 @@ Public API (import it from the modules)::
 
     from sen12stac.release.publish import publish   # (src, dest, version, *, notes=None, workers=8, progress=None) -> ReleaseReport
     from sen12stac.release.verify import verify     # (dest, version, *, check_cogs=True, check_stac=True) -> VerifyReport
+    from sen12stac.release.backfill import add_release_metadata  # (dest, version) -> BackfillReport: a folder release's ML metadata
     from sen12stac.release.listing import list_releases  # (dest) -> list[ReleaseInfo]
 
 The other public names are re-exported here lazily for convenience (importing this package

@@ -40,7 +40,11 @@ from ..store.prefixed import PrefixedStore
 from .landing import landing_versions, read_landing, update_landing
 from .layout import JSON_TYPE, MANIFEST_KEY, NOTES_KEY, ROOT_KEY
 from .manifest import PlannedObject, diff_manifests, md5_hex
-from .plan import Plan, count_items, default_notes, seal, versioned
+from ..metadata.release import CITATION_KEY, METADATA_KEYS, read_summary, release_date
+from .layout import BUILD_FILES
+from .plan import Plan, add_metadata, count_items, default_notes, seal, versioned
+
+SUMMARY_KEY = BUILD_FILES[0]
 from .publish import ReleaseReport, duplicate_error
 from .verify import verify
 from .version import normalize_version, release_dir, version_key
@@ -201,7 +205,7 @@ def commit_release(
         )
     say("listing")
     listing = {info.key[len(vdir) + 1 :]: info for info in dest.list(vdir + "/")}
-    reserved = {MANIFEST_KEY, NOTES_KEY, ROOT_KEY} | set(store.held)
+    reserved = {MANIFEST_KEY, NOTES_KEY, ROOT_KEY, *METADATA_KEYS} | set(store.held)
     entries: dict[str, PlannedObject] = {}
     unknown: list[str] = []
     for key, info in sorted(listing.items()):
@@ -249,6 +253,9 @@ def commit_release(
         data = to_json_bytes(versioned(obj, key, version, pred_href, relative_href(f"{vdir}/{key}", ROOT_KEY)))
         generated[key] = data
         entries[key] = PlannedObject(key, len(data), sha256_hex(data), md5_hex(data), "root" if key == ROOT_KEY else "collection", None)
+    existing = dest.get(f"{vdir}/{CITATION_KEY}") if CITATION_KEY in listing else None
+    add_metadata(entries, generated, version=version, counts=counts, date=release_date(existing),
+                 summary=read_summary(store.get, SUMMARY_KEY in store.written, SUMMARY_KEY))
     n_bytes = sum(e.size for e in entries.values())
     notes_text = notes if notes is not None else default_notes(title, version, predecessor, counts, len(entries) + 2, n_bytes)
     if notes is None:  # the manual decisions and the changelog since the predecessor (release/diff.py)
@@ -267,8 +274,8 @@ def commit_release(
     say("commit")
     written = 0
     bytes_written = 0
-    for key in [NOTES_KEY, *collections, MANIFEST_KEY, ROOT_KEY]:  # the root catalog last: the commit point
-        ctype = None if key == NOTES_KEY else JSON_TYPE  # as publish writes them
+    for key in [NOTES_KEY, *METADATA_KEYS, *collections, MANIFEST_KEY, ROOT_KEY]:  # the root catalog last: the commit point
+        ctype = None if key in (NOTES_KEY, *METADATA_KEYS) else JSON_TYPE  # as publish writes them
         if store.inner.put_or_verify(key, generated[key], ctype) == "written":
             written += 1
             bytes_written += len(generated[key])

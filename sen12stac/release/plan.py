@@ -28,6 +28,7 @@ from ..store.base import ObjectStore, sha256_hex
 from .landing import LandingEntry, landing_versions, read_landing
 from .layout import BUILD_FILES, JSON_TYPE, MANIFEST_KEY, NOTES_KEY, ROOT_KEY, VERSION_EXT, VERSION_LINK_RELS
 from .manifest import MANIFEST_FORMAT, MANIFEST_TYPE, PlannedObject, manifest_bytes, md5_hex
+from ..metadata.release import CITATION_KEY, METADATA_KEYS, planned_metadata, read_summary, release_date
 from ..runtime.pool import bounded
 from .scan import Scan, scan_object, season_of
 from .version import release_dir, version_key
@@ -154,6 +155,17 @@ def seal(entries: dict[str, PlannedObject], generated: dict[str, bytes], *, vers
     entries[MANIFEST_KEY] = PlannedObject(MANIFEST_KEY, len(manifest), sha256_hex(manifest), md5_hex(manifest), "manifest", None, manifest_phase)
     return manifest
 
+def add_metadata(entries: dict[str, PlannedObject], generated: dict[str, bytes], *, version: str, counts: dict[str, Any],
+                 date: str, summary: dict[str, Any] | None) -> None:
+    """Add the ML metadata files (:mod:`sen12stac.metadata`) to a plan, and link them from its root."""
+    files = {k: (e.size, e.sha256) for k, e in entries.items()}
+    for key, data in planned_metadata(generated, files, version=version, counts=counts, summary=summary, date=date).items():
+        old = entries.get(key)
+        entries[key] = PlannedObject(key, len(data), sha256_hex(data), md5_hex(data), old.kind if old else "asset",
+                                     old.source if old else None, old.phase if old else 0)
+        generated[key] = data
+
+
 def reached_scans(src: ObjectStore, keyset: set[str], workers: int) -> dict[str, Scan]:
     """Scan what the root catalog reaches, level by level (root, collections, scene catalogs,
     items, assets), plus the build's own files (:data:`BUILD_FILES`); nothing else is read."""
@@ -197,7 +209,7 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
             fix="run `sen12stac build` to completion first (the catalog writer writes catalog.json last)",
         )
     scans = reached_scans(src, keyset, workers)
-    for reserved in (MANIFEST_KEY, NOTES_KEY):
+    for reserved in (MANIFEST_KEY, NOTES_KEY, *METADATA_KEYS):
         if reserved in scans:
             raise ReleaseError(
                 f"the catalog of the build {src.url} links {reserved}, a name the release reserves",
@@ -271,6 +283,9 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
         else:  # catalogs and collections, deepest first; unreachable ones before all catalogs
             e.phase = 2 + (max_depth - depth.get(k, max_depth + 1) + 1)
 
+    existing = dest.get(f"{vdir}/{CITATION_KEY}") if dest.head(f"{vdir}/{CITATION_KEY}") is not None else None
+    add_metadata(entries, generated, version=version, counts=counts, date=release_date(existing),
+                 summary=read_summary(src.get, BUILD_FILES[0] in scans, BUILD_FILES[0]))
     n_src_bytes = sum(e.size for e in entries.values())
     notes_text = notes if notes is not None else default_notes(title, version, predecessor, counts, len(entries) + 2, n_src_bytes)
     if notes is None:  # the manual decisions and the changelog since the predecessor (release/diff.py: manifests and geoparquet only)

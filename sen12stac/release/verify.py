@@ -16,6 +16,7 @@ from ..store.base import NotFound, ObjectInfo, ObjectStore, sha256_hex
 from ..store.prefixed import PrefixedStore
 from .layout import BUILD_FILES, MANIFEST_KEY, NOTES_KEY, ROOT_KEY, VERSION_EXT
 from .manifest import MANIFEST_TYPE, PlannedObject
+from ..metadata.agree import metadata_problems
 from ..runtime.pool import bounded
 from .scan import stac_refs
 from .version import normalize_version, release_dir
@@ -217,9 +218,10 @@ def stac_problems(dest: ObjectStore, vdir: str, version: str, manifest: dict[str
     whether the manifest and the catalog disagree)."""
     problems: list[str] = []
     skipped: list[str] = []
+    read: dict[str, Any] = {}
     for key in [manifest.get("root", ROOT_KEY)] + list(manifest.get("collections", [])):
         try:
-            obj = json.loads(dest.get(f"{vdir}/{key}"))
+            obj = read[key] = json.loads(dest.get(f"{vdir}/{key}"))
         except NotFound:
             continue  # reported by the object check
         except ValueError:
@@ -233,8 +235,13 @@ def stac_problems(dest: ObjectStore, vdir: str, version: str, manifest: dict[str
             problems.append(f"{vdir}/{key}: no latest-version link")
         if not walk:
             problems += [f"STAC: {p}" for p in validate_stac_object(obj, f"{vdir}/{key}")]
-    view = _Reach(PrefixedStore(dest, vdir))  # the release as a self-contained catalog
     root = manifest.get("root", ROOT_KEY)
+    found, present = metadata_problems(lambda k: dest.get(f"{vdir}/{k}"), manifest, read.get(root) or {},
+                                       [o for k, o in read.items() if k != root])
+    problems += [f"{vdir}/{p}" for p in found]
+    if not present:
+        skipped.append("ML metadata (croissant.json, CITATION.cff, DATASHEET.md): this release has none; `sen12stac metadata` adds them to a folder release")
+    view = _Reach(PrefixedStore(dest, vdir))  # the release as a self-contained catalog
     disagree: list[str] = []
     if walk:
         problems += [f"STAC: {p}" for p in validate_catalog(view, root, check_assets=False, check_cogs=False, workers=workers)]

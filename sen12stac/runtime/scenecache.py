@@ -61,6 +61,9 @@ def scene_bytes(grid: Grid, s1_bands: int = 1, s2_bands: int = 3) -> int:
     return grid.width * grid.height * (4 * s1_bands + 2 * s2_bands)
 
 
+_READERS = ("read_s1", "read_s2", "read_label", "read_scl")
+
+
 class CachedScene:
     """A SceneRaster that serves full-width windows from rows it has already read."""
 
@@ -79,6 +82,12 @@ class CachedScene:
     def read_s2(self, window: Window) -> np.ndarray:
         return self._read(1, window)
 
+    def read_label(self, window: Window) -> np.ndarray:  # recipe v2 (sen12stac/recipe/recipes.py)
+        return self._read(2, window)
+
+    def read_scl(self, window: Window) -> np.ndarray | None:  # recipe v2; None when the source has no SCL
+        return self._read(3, window)
+
     def close(self) -> None:
         rows, self._rows = self._rows, {}
         while rows:
@@ -89,7 +98,7 @@ class CachedScene:
         self._scene.close()
 
     def _inner(self, sensor: int, window: Window) -> np.ndarray:
-        return self._scene.read_s1(window) if sensor == 0 else self._scene.read_s2(window)
+        return getattr(self._scene, _READERS[sensor])(window)
 
     def _read(self, sensor: int, window: Window) -> np.ndarray:
         r0, h = int(window.row_off), int(window.height)
@@ -102,6 +111,8 @@ class CachedScene:
         if missing.size:
             a, b = r0 + int(missing[0]), r0 + int(missing[-1]) + 1
             data = self._inner(sensor, Window(0, a, self._grid.width, b - a))
+            if data is None:  # a source without this layer (v2's SCL is optional)
+                return None
             rows = self._rows.get(sensor)
             if rows is None:
                 rows = self._rows[sensor] = _array(sensor, (data.shape[0], self._grid.height, self._grid.width), data.dtype)

@@ -15,6 +15,13 @@ window can be read on its own (the pipeline streams strips; memory stays bounded
 * defects at a configurable rate so QC has real work: a large no-data area, cloud blobs,
   or a colour cast; and in otherwise clean scenes a small no-data corner or a few small
   clouds that patch QC must catch.
+
+Under recipe v2 (``SceneRequest.recipe == "v2"``, sen12stac/recipe/recipes.py) the same land
+cover renders S2 as L2A-like surface reflectance x 10000 in all 12 bands (a typical spectrum
+per class, :data:`V2_SPECTRA`), S1 as VV and VH, the L2A scene classification (SCL: vegetation,
+not vegetated, water, cloud, cloud shadow, no-data) and an ESA WorldCover label map of the same
+classes (:data:`WORLDCOVER_OF_CLASS`). The v1 arrays are unchanged: v1's random draws come
+first from the block's generator, v2's extra ones from a generator of their own.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ import hashlib
 import math
 import statistics
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
@@ -53,6 +60,36 @@ _S1_TABLE = np.array([v[1] for v in CLASSES.values()], dtype=np.float32)  # (k,)
 CLOUD_TOA = np.array([6200.0, 6100.0, 6300.0], dtype=np.float32)
 
 DEFECTS = ("nodata", "clouds", "colour")
+
+# Recipe v2: S2 L2A surface reflectance x 10000 per class in recipes.V2.s2_bands order
+# (B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B11 B12): typical spectra -- water dark beyond
+# green, vegetation with the red edge (B05-B07) and a high NIR plateau, soils rising into the
+# SWIR; lower in the blue than v1's top-of-atmosphere values (no path radiance).
+V2_SPECTRA = {
+    #                  B01   B02   B03   B04   B05   B06   B07   B08   B8A   B09   B11   B12
+    "water":          (400, 450, 550, 350, 280, 200, 180, 150, 130, 100, 60, 40),
+    "urban":          (1100, 1150, 1250, 1350, 1450, 1550, 1650, 1700, 1750, 1500, 2100, 1900),
+    "forest":         (200, 250, 450, 250, 650, 2000, 2600, 2800, 2900, 2900, 1400, 600),
+    "crop_green":     (300, 350, 650, 450, 1000, 2600, 3300, 3500, 3600, 3600, 2000, 1000),
+    "crop_harvested": (900, 1000, 1250, 1500, 1650, 1800, 1950, 2050, 2150, 2100, 2900, 2500),
+    "crop_lush":      (250, 300, 700, 350, 1050, 3200, 4200, 4500, 4600, 4600, 2200, 1000),
+    "bare":           (1500, 1700, 2200, 2800, 3000, 3150, 3250, 3300, 3400, 3300, 4000, 3600),
+    "grass":          (350, 450, 800, 650, 1200, 2300, 2800, 3000, 3100, 3100, 2300, 1300),
+}
+V2_VH_DB = {"water": -28.0, "urban": -6.0, "forest": -13.5, "crop_green": -17.0, "crop_harvested": -22.0,
+            "crop_lush": -15.0, "bare": -25.0, "grass": -19.0}
+V2_CLOUD = np.array([6000, 5900, 5900, 5900, 5950, 6000, 6000, 6050, 6000, 4500, 4000, 3000], dtype=np.float32)
+V2_RGB = (3, 2, 1)  # B04, B03, B02 in the v2 band order (the colour-cast defect's bands)
+# ESA WorldCover code per class (arid grass is shrubland, see _worldcover)
+WORLDCOVER_OF_CLASS = {"water": 80, "urban": 50, "forest": 10, "crop_green": 40, "crop_harvested": 40,
+                       "crop_lush": 40, "bare": 60, "grass": 30}
+# L2A scene classification per class: 4 vegetation, 5 not vegetated, 6 water
+SCL_OF_CLASS = {"water": 6, "urban": 5, "forest": 4, "crop_green": 4, "crop_harvested": 5, "crop_lush": 4, "bare": 5, "grass": 4}
+SHADOW_SHIFT = 60.0  # px: a cloud's shadow falls this far from it (east and south)
+_V2_S2_TABLE = np.array([V2_SPECTRA[k] for k in CLASSES], dtype=np.float32)  # (k, 12)
+_V2_VH_TABLE = np.array([V2_VH_DB[k] for k in CLASSES], dtype=np.float32)
+_WC_TABLE = np.array([WORLDCOVER_OF_CLASS[k] for k in CLASSES], dtype=np.uint8)
+_SCL_TABLE = np.array([SCL_OF_CLASS[k] for k in CLASSES], dtype=np.uint8)
 
 
 def _seed_of(*parts: object) -> int:
@@ -218,9 +255,10 @@ def _halfplane(line: tuple[float, float, float], xs: np.ndarray, ys: np.ndarray)
 class SyntheticScene:
     """A :class:`~sen12stac.models.SceneRaster` computed on demand, block by block."""
 
-    def __init__(self, roi: ROI, grid: Grid, s1: Acquisition, s2: Acquisition, params: SceneParams) -> None:
+    def __init__(self, roi: ROI, grid: Grid, s1: Acquisition, s2: Acquisition, params: SceneParams, recipe: str = "v1") -> None:
         self.roi, self.grid, self.s1, self.s2, self.params = roi, grid, s1, s2, params
-        self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self.recipe = recipe
+        self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, ...]] = OrderedDict()
         self._cache_size = 2 * (math.ceil(grid.width / BLOCK) + 1)  # two block rows: a 256 px strip
 
     # -- the SceneRaster interface ------------------------------------------------------
@@ -229,6 +267,20 @@ class SyntheticScene:
 
     def read_s2(self, window: Window) -> np.ndarray:
         return self._read(window, 1)
+
+    def read_label(self, window: Window) -> np.ndarray:
+        """Recipe v2: ESA WorldCover codes (1, h, w) uint8 of the scene's land cover."""
+        self._need_v2("read_label")
+        return self._read(window, 2)
+
+    def read_scl(self, window: Window) -> np.ndarray:
+        """Recipe v2: the L2A scene classification (1, h, w) uint8."""
+        self._need_v2("read_scl")
+        return self._read(window, 3)
+
+    def _need_v2(self, what: str) -> None:
+        if self.recipe != "v2":
+            raise SourceError(f"{what} of {self.roi.scene_id}: the scene was opened for recipe {self.recipe}", fix="open it with SceneRequest(recipe='v2')")
 
     def seam_mask(self, window: Window) -> np.ndarray | None:
         if self.params.seam_line is None:
@@ -252,25 +304,25 @@ class SyntheticScene:
 
     def _read(self, window: Window, which: int) -> np.ndarray:
         r0, c0, h, w = self._check(window)
-        bands = 1 if which == 0 else 3
-        dtype = np.float32 if which == 0 else np.uint16
-        out = np.empty((bands, h, w), dtype=dtype)
+        out = None
         for br in range(r0 // BLOCK, (r0 + h - 1) // BLOCK + 1):
             for bc in range(c0 // BLOCK, (c0 + w - 1) // BLOCK + 1):
                 blk = self._block(br, bc)[which]
+                if out is None:
+                    out = np.empty((blk.shape[0], h, w), dtype=blk.dtype)
                 y0, x0 = br * BLOCK, bc * BLOCK
                 ra, rb = max(r0, y0), min(r0 + h, y0 + blk.shape[1])
                 ca, cb = max(c0, x0), min(c0 + w, x0 + blk.shape[2])
                 out[:, ra - r0 : rb - r0, ca - c0 : cb - c0] = blk[:, ra - y0 : rb - y0, ca - x0 : cb - x0]
         return out
 
-    def _block(self, br: int, bc: int) -> tuple[np.ndarray, np.ndarray]:
+    def _block(self, br: int, bc: int) -> tuple[np.ndarray, ...]:
         key = (br, bc)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        blk = render_block(self.params, self.grid, br, bc)
+        blk = render_block_v2(self.params, self.grid, br, bc) if self.recipe == "v2" else render_block(self.params, self.grid, br, bc)
         self._cache[key] = blk
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -310,62 +362,131 @@ def land_cover(p: SceneParams, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarr
     return cls, gx, shade
 
 
-def render_block(p: SceneParams, grid: Grid, br: int, bc: int, *, speckle: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """S1 (1, h, w) float32 dB and S2 (3, h, w) uint16 for one fixed block of the scene."""
+@dataclass
+class _BlockBase:
+    """What v1 and v2 renderings of one block share: the pixel coordinates, land cover,
+    relief and v1's random draws (drawn in v1's order, so v1's values never change)."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    h: int
+    w: int
+    cls: np.ndarray
+    gx: np.ndarray
+    shade: np.ndarray
+    draws: np.ndarray  # (2, h, w) uint16: texture, VV speckle
+    urban: np.ndarray
+    urban_draws: np.ndarray | None  # (2, n_urban) uint16: urban texture, urban VV noise
+
+
+def _block_base(p: SceneParams, grid: Grid, br: int, bc: int) -> _BlockBase:
     y0, x0 = br * BLOCK, bc * BLOCK
     h, w = min(BLOCK, grid.height - y0), min(BLOCK, grid.width - x0)
     xs = np.arange(x0, x0 + w, dtype=np.float64)
     ys = np.arange(y0, y0 + h, dtype=np.float64)
     rng = np.random.default_rng([p.seed & 0xFFFFFFFF, p.seed >> 32, br, bc])
     cls, gx, shade = land_cover(p, xs, ys)
-
-    # S2: class reflectance x texture x relief, mosaic seam, colour gain, clouds
-    # (in-place and band-major throughout: the same values as the plain expressions, fewer passes)
-    s2 = np.take(_S2_TABLE.T, cls, axis=1)  # (3, h, w), contiguous
-    s2 *= shade[None]
     # the block's random draws: 16-bit uniform indices into quantile tables (see _quantiles):
     # texture and speckle for every pixel, the urban texture and backscatter noise only where urban
     draws = rng.integers(0, 1 << 16, (2, h, w), dtype=np.uint16)
-    normal_q, speckle_db = _quantiles()
-    tex = np.take(normal_q, draws[0])
-    tex *= 0.025
-    tex += 1.0
-    s2 *= tex[None]
     urban = cls == 1
     n_urban = int(np.count_nonzero(urban))
     urban_draws = rng.integers(0, 1 << 16, (2, n_urban), dtype=np.uint16) if n_urban else None
-    if urban_draws is not None:
-        s2[:, urban] *= (urban_draws[0] * np.float32(0.85 / 65536) + np.float32(0.65 + 0.85 / 131072))[None]
+    return _BlockBase(xs, ys, h, w, cls, gx, shade, draws, urban, urban_draws)
+
+
+def _optical(p: SceneParams, b: _BlockBase, table: np.ndarray, cloud: np.ndarray, colour_bands: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    """S2 float32 (bands, h, w): class reflectance x texture x relief, mosaic seam, colour gain,
+    clouds; and the cloud opacity (h, w) or None. In-place and band-major throughout."""
+    s2 = np.take(table.T, b.cls, axis=1)  # (bands, h, w), contiguous
+    s2 *= b.shade[None]
+    normal_q, _ = _quantiles()
+    tex = np.take(normal_q, b.draws[0])
+    tex *= 0.025
+    tex += 1.0
+    s2 *= tex[None]
+    if b.urban_draws is not None:
+        s2[:, b.urban] *= (b.urban_draws[0] * np.float32(0.85 / 65536) + np.float32(0.65 + 0.85 / 131072))[None]
     if p.seam_line is not None:
-        s2 *= np.where(_halfplane(p.seam_line, xs, ys), p.seam_gain, 1.0).astype(np.float32)[None]
+        s2 *= np.where(_halfplane(p.seam_line, b.xs, b.ys), p.seam_gain, 1.0).astype(np.float32)[None]
     if p.colour_gain != (1.0, 1.0, 1.0):
-        s2 *= np.array(p.colour_gain, dtype=np.float32)[:, None, None]
+        gain = np.ones(table.shape[1], dtype=np.float32)
+        gain[list(colour_bands)] = np.array(p.colour_gain, dtype=np.float32)
+        s2 *= gain[:, None, None]
+    alpha = None
     if p.cloud_threshold is not None:
-        n = fbm(xs, ys, 320.0, p.seed + 8, 4)
-        alpha = np.clip((n - p.cloud_threshold) / 0.05, 0.0, 1.0)[None]
-        s2 *= 1 - alpha
-        s2 += alpha * CLOUD_TOA[:, None, None]
-    np.clip(s2, 1, 20000, out=s2)
-    s2 = s2.astype(np.uint16)
+        n = fbm(b.xs, b.ys, 320.0, p.seed + 8, 4)
+        alpha = np.clip((n - p.cloud_threshold) / 0.05, 0.0, 1.0)
+        s2 *= 1 - alpha[None]
+        s2 += alpha[None] * cloud[:, None, None]
+    return s2, alpha
 
-    # S1: backscatter map in dB + slope term, gamma speckle (multiplicative in linear power,
-    # so added in dB: 10 log10(10**(db/10) * g) = db + 10 log10(g), no power or log per pixel)
-    db = _S1_TABLE[cls]
-    db += np.clip(gx * np.float32(8.0), -6, 6)
-    if urban_draws is not None:
-        db[urban] += np.take(normal_q, urban_draws[1]) * np.float32(3.0)
-    if speckle:
-        db += np.take(speckle_db, draws[1])
+
+def _backscatter(b: _BlockBase, table: np.ndarray, speckle_draws: np.ndarray | None, urban_noise: np.ndarray | None) -> np.ndarray:
+    """sigma0 in dB (h, w): backscatter map + slope term, urban noise, gamma speckle (multiplicative
+    in linear power, so added in dB: 10 log10(10**(db/10) * g) = db + 10 log10(g), no power or log per pixel)."""
+    normal_q, speckle_db = _quantiles()
+    db = table[b.cls]
+    db += np.clip(b.gx * np.float32(8.0), -6, 6)
+    if urban_noise is not None:
+        db[b.urban] += np.take(normal_q, urban_noise) * np.float32(3.0)
+    if speckle_draws is not None:
+        db += np.take(speckle_db, speckle_draws)
     np.maximum(db, np.float32(-50.0), out=db)  # 1e-5 in linear power
-    s1 = db[None]
+    return db
 
+
+def render_block(p: SceneParams, grid: Grid, br: int, bc: int, *, speckle: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """S1 (1, h, w) float32 dB and S2 (3, h, w) uint16 for one fixed block of the scene (recipe v1)."""
+    b = _block_base(p, grid, br, bc)
+    s2f, _ = _optical(p, b, _S2_TABLE, CLOUD_TOA, (0, 1, 2))
+    np.clip(s2f, 1, 20000, out=s2f)
+    s2 = s2f.astype(np.uint16)
+    s1 = _backscatter(b, _S1_TABLE, b.draws[1] if speckle else None, b.urban_draws[1] if b.urban_draws is not None else None)[None]
     if p.nodata_line is not None:
-        nod = _halfplane(p.nodata_line, xs, ys)
+        nod = _halfplane(p.nodata_line, b.xs, b.ys)
         if p.nodata_sensor == "s1" or p.defect != "nodata":
             s1[:, nod] = np.nan
         if p.nodata_sensor == "s2" or p.defect != "nodata":
             s2[:, nod] = 0
     return s1, s2
+
+
+def render_block_v2(p: SceneParams, grid: Grid, br: int, bc: int, *, speckle: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Recipe v2 for one fixed block: S1 (2, h, w) float32 dB (VV as v1's, VH), S2 (12, h, w) uint16
+    L2A-like reflectance x 10000 (0 = no-data), the WorldCover label (1, h, w) uint8 and the
+    SCL (1, h, w) uint8 (0 = no-data, 3 cloud shadow, 4 vegetation, 5 not vegetated, 6 water,
+    8/9 cloud medium/high probability)."""
+    b = _block_base(p, grid, br, bc)
+    s2f, alpha = _optical(p, b, _V2_S2_TABLE, V2_CLOUD, V2_RGB)
+    scl = _SCL_TABLE[b.cls]
+    if alpha is not None:
+        # the clouds' shadows: the same cloud field shifted, darkening the ground where no cloud is
+        shade_alpha = np.clip((fbm(b.xs - SHADOW_SHIFT, b.ys - SHADOW_SHIFT, 320.0, p.seed + 8, 4) - p.cloud_threshold) / 0.05, 0.0, 1.0)
+        shadow = (shade_alpha > 0.3) & (alpha < 0.3)
+        s2f[:, shadow] *= (1.0 - 0.6 * shade_alpha[shadow])[None]
+        scl = np.where(shadow, np.uint8(3), scl)
+        scl = np.where(alpha > 0.7, np.uint8(9), np.where(alpha > 0.3, np.uint8(8), scl))
+    np.clip(s2f, 1, 20000, out=s2f)
+    s2 = s2f.astype(np.uint16)
+    vv = _backscatter(b, _S1_TABLE, b.draws[1] if speckle else None, b.urban_draws[1] if b.urban_draws is not None else None)
+    # VH: its own speckle and urban noise, from a generator of its own (v1's draws stay as they are)
+    rng2 = np.random.default_rng([p.seed & 0xFFFFFFFF, p.seed >> 32, br, bc, 2])
+    vh_draws = rng2.integers(0, 1 << 16, (b.h, b.w), dtype=np.uint16)
+    vh_urban = rng2.integers(0, 1 << 16, int(np.count_nonzero(b.urban)), dtype=np.uint16) if b.urban_draws is not None else None
+    vh = _backscatter(b, _V2_VH_TABLE, vh_draws if speckle else None, vh_urban)
+    s1 = np.stack([vv, vh])
+    label = _WC_TABLE[b.cls]
+    if p.arid:
+        label = np.where(b.cls == _CLASS_NAMES.index("grass"), np.uint8(20), label)  # arid grass: shrubland
+    if p.nodata_line is not None:
+        nod = _halfplane(p.nodata_line, b.xs, b.ys)
+        if p.nodata_sensor == "s1" or p.defect != "nodata":
+            s1[:, nod] = np.nan
+        if p.nodata_sensor == "s2" or p.defect != "nodata":
+            s2[:, nod] = 0
+            scl = np.where(nod, np.uint8(0), scl)
+    return s1, s2, label[None], scl[None]
 
 
 def _ts(d: date, seconds: float) -> str:
@@ -437,4 +558,6 @@ class SyntheticSource:
             )
         params = draw_params(roi, request.grid, self.defect_rate)
         s1, s2 = synth_acquisitions(roi, request.grid, request.start, request.end, 2 if params.seam_line else 1)
-        return SyntheticScene(roi, request.grid, s1, s2, params)
+        if request.recipe == "v2":
+            s2 = replace(s2, product_ids=tuple(i.replace("_MSIL1C_", "_MSIL2A_").replace("_N0204_", "_N0500_") for i in s2.product_ids))
+        return SyntheticScene(roi, request.grid, s1, s2, params, request.recipe)

@@ -59,8 +59,8 @@ def build_scene_catalog(
     return out
 
 
-def build_root(collection_ids: list[str], *, texts: CatalogTexts) -> dict[str, Any]:
-    """The root catalog ``sen1-2`` with a ``child`` link per collection."""
+def build_root(collection_ids: list[str], *, texts: CatalogTexts, recipe: str = "v1") -> dict[str, Any]:
+    """The root catalog (``sen1-2``; recipe v2's ``sen1-2-v2``) with a ``child`` link per collection."""
     r = texts.root
     lic = texts.license
     links: list[dict[str, Any]] = [
@@ -71,12 +71,15 @@ def build_root(collection_ids: list[str], *, texts: CatalogTexts) -> dict[str, A
     ]
     for cid in sorted(collection_ids):
         links.append({"rel": "child", "href": relative_href(ROOT_KEY, collection_key(cid)), "type": JSON_MEDIA_TYPE, "title": cid})
-    return {
+    out: dict[str, Any] = {
         "type": "Catalog",
         "stac_version": STAC_VERSION,
         "stac_extensions": [],
         "id": r["id"],
         "title": r["title"],
         "description": r["description"],
-        "links": links,
     }
+    if recipe != "v1":  # v1's root is unchanged
+        out["sen12:recipe"] = recipe
+    out["links"] = links
+    return out

@@ -73,7 +73,10 @@ def build_collection(
             }
         )
     item_assets = {k: asset_base(v) for k, v in texts.item_assets.items()}
+    v2 = config is not None and config.recipe == "v2"
     exts = ["eo", "file", "ml-aoi", "proj", "raster", "sar", "sci"]  # proj/sar/sat: used in summaries
+    if v2:
+        exts.append("classification")  # the label's classes in item_assets
     if summary.orbit_states or summary.relative_orbits:
         exts.append("sat")
     if has_processing:
@@ -114,7 +117,17 @@ def build_collection(
         "sen12:split_items": {k: summary.splits[k] for k in sorted(summary.splits, key=lambda k: SPLIT_ORDER.get(k, 9))},
         "sen12:split_scenes": {k: summary.scene_splits[k] for k in sorted(summary.scene_splits, key=lambda k: SPLIT_ORDER.get(k, 9))},
     }
-    if config is not None:
+    if v2:  # its own dataset: the recipe's name, and its parameters (no cut, no stretch)
+        out["sen12:recipe"] = "v2"
+        out["sen12:recipe_parameters"] = {
+            "patch_size": config.patch_size,
+            "stride": config.stride,
+            "pixel_size": config.pixel_size,
+            "split_scheme": config.split.scheme,
+            "split_ratios": list(config.split.ratios),
+            "split_holdout_season": config.split.holdout_season,
+        }
+    elif config is not None:
         out["sen12:recipe"] = {
             "patch_size": config.patch_size,
             "stride": config.stride,

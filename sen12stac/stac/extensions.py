@@ -8,6 +8,7 @@ STAC_VERSION = "1.1.0"
 #: Extension schema URIs, all carried in ``sen12stac/schemas``. eo and raster are v2.0: STAC 1.1 ``bands`` (one array
 #: per asset, ``eo:``/``raster:`` fields inside it) replace ``eo:bands``/``raster:bands``; the others are pystac 1.15's defaults.
 EXT: dict[str, str] = {
+    "classification": "https://stac-extensions.github.io/classification/v1.1.0/schema.json",  # recipe v2's label
     "eo": "https://stac-extensions.github.io/eo/v2.0.0/schema.json",
     "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "ml-aoi": "https://stac-extensions.github.io/ml-aoi/v0.2.0/schema.json",
@@ -27,3 +28,6 @@ SAR_FIELDS: dict[str, Any] = {
     "sar:polarizations": ["VV"],
     "sar:product_type": "GRD",
 }
+
+#: Recipe v2 publishes VH beside VV.
+SAR_POLARIZATIONS: dict[str, list[str]] = {"v1": ["VV"], "v2": ["VV", "VH"]}

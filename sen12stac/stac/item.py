@@ -10,10 +10,11 @@ from urllib.parse import quote
 
 from ..config import BuildConfig
 from ..errors import ConfigError, ValidationFailed
-from ..models import Acquisition, PatchRecord, format_datetime
+from ..models import Acquisition, LandCover, PatchRecord, format_datetime
+from ..recipe.recipes import WORLDCOVER_CLASSES
 from .assets import item_asset_template, bands_with_stats
 from .encoding import json_number, parse_datetime
-from .extensions import EXT, SAR_FIELDS, STAC_VERSION
+from .extensions import EXT, SAR_FIELDS, SAR_POLARIZATIONS, STAC_VERSION
 from .footprint import footprint, grid_bounds, proj_fields
 from .hrefs import rebase_href, relative_href
 from .layout import JSON_MEDIA_TYPE, ROOT_KEY, collection_key, item_key
@@ -105,6 +106,7 @@ class SceneContext:
     acquisitions: dict[str, str]  # "s1"/"s2" -> one line for the item description
     title_template: str
     description_template: str
+    label_asset: dict[str, Any] | None = None  # recipe v2
 
     def matches(self, record: PatchRecord) -> bool:
         r = self.record
@@ -120,6 +122,7 @@ class SceneContext:
             and record.software == r.software
             and record.seed == r.seed
             and record.season == r.season
+            and record.recipe == r.recipe
         )
 
 
@@ -160,6 +163,9 @@ def scene_context(
         "gsd": json_number(abs(record.grid.transform[0])),
     }
     props.update(SAR_FIELDS)
+    v2 = record.recipe == "v2"
+    if v2:
+        props["sar:polarizations"] = list(SAR_POLARIZATIONS["v2"])
     if record.s1.orbit_state:
         props["sat:orbit_state"] = record.s1.orbit_state
     if record.s1.relative_orbit is not None:
@@ -178,12 +184,19 @@ def scene_context(
     if record.s2.cloud_cover is not None:
         props["sen12:s2_product_cloud_cover"] = json_number(record.s2.cloud_cover, 3)
 
+    if v2:
+        props["sen12:recipe"] = "v2"  # v1 items carry no such property (their bytes are unchanged)
+
     s1_asset = item_asset_template(texts, "s1")
     s1_asset.update(s1f)
-    s1_asset["bands"] = bands_with_stats(s1_asset["bands"], record.s1_stats, f"{record.scene_id} s1")
     s2_asset = item_asset_template(texts, "s2")
     s2_asset.update(s2f)
-    s2_asset["bands"] = bands_with_stats(s2_asset["bands"], record.s2_stats, f"{record.scene_id} s2")
+    label_asset = None
+    if v2:  # physical values as delivered: the bands' scale/offset are the template's (S2 0.0001 / 0), S1 has none
+        label_asset = item_asset_template(texts, "label")
+    else:  # v1: each band's stretch, per scene
+        s1_asset["bands"] = bands_with_stats(s1_asset["bands"], record.s1_stats, f"{record.scene_id} s1")
+        s2_asset["bands"] = bands_with_stats(s2_asset["bands"], record.s2_stats, f"{record.scene_id} s2")
     thumb = item_asset_template(texts, "thumbnail")
 
     if record.source in texts.derived_from.get("skip_sources", ()):
@@ -193,6 +206,8 @@ def scene_context(
     exts = ["eo", "file", "ml-aoi", "processing", "proj", "raster", "sar"]
     if "sat:orbit_state" in props or "sat:relative_orbit" in props:
         exts.append("sat")
+    if v2:
+        exts.append("classification")
     return SceneContext(
         record=record,
         split=split,
@@ -205,7 +220,24 @@ def scene_context(
         acquisitions={"s1": acquisition_text(s1f, texts), "s2": acquisition_text(s2f, texts)},
         title_template=texts.collections["item_title_template"],
         description_template=texts.collections["item_description_template"],
+        label_asset=label_asset,
     )
+
+
+def land_cover_properties(lc: LandCover) -> dict[str, Any]:
+    """Recipe v2's queryable land-cover fields of an item: the majority class, each WorldCover
+    class's fraction of the valid label pixels (every class, zeros included), the SCL fractions."""
+    out: dict[str, Any] = {}
+    if lc.majority is not None:
+        out["sen12:lc_majority"] = int(lc.majority)
+    fractions = dict(lc.fractions)
+    for code, (name, _colour) in WORLDCOVER_CLASSES.items():
+        out[f"sen12:lc_{name}"] = json_number(fractions.get(code, 0.0))
+    if lc.scl_cloud_fraction is not None:
+        out["sen12:scl_cloud_fraction"] = json_number(lc.scl_cloud_fraction)
+    if lc.scl_shadow_fraction is not None:
+        out["sen12:scl_shadow_fraction"] = json_number(lc.scl_shadow_fraction)
+    return out
 
 
 def build_item(
@@ -246,9 +278,14 @@ def build_item(
     manual = manual_decision(record)  # a human's accept, with who/when/why (stac/overrides.py)
     if manual:
         props["sen12:qc_override"] = manual
+    if record.land_cover is not None:
+        props.update(land_cover_properties(record.land_cover))
 
     assets: dict[str, Any] = {}
-    for name, base in (("s1", context.s1_asset), ("s2", context.s2_asset), ("thumbnail", context.thumbnail_asset)):
+    layers = [("s1", context.s1_asset), ("s2", context.s2_asset)]
+    if context.label_asset is not None:
+        layers.append(("label", context.label_asset))
+    for name, base in (*layers, ("thumbnail", context.thumbnail_asset)):
         rec = record.assets.get(name)
         if rec is None:
             if name == "thumbnail":

@@ -46,6 +46,7 @@ class CollectionSummary:
     scene_status: dict[str, int] = field(default_factory=dict)
     patch_positions: int = 0
     patch_rejections: dict[str, int] = field(default_factory=dict)
+    polarizations: list[str] = field(default_factory=list)  # the items' sar:polarizations (v2: VV, VH)
 
     def add_scene_result(self, status: str, patch_positions: int, rejections: Mapping[str, int]) -> None:
         self.scene_status[status] = self.scene_status.get(status, 0) + 1
@@ -103,6 +104,9 @@ class CollectionSummary:
         self.software.update(p.get("processing:software", {}))
         if "sen12:source" in p:
             self.sources.add(p["sen12:source"])
+        for pol in p.get("sar:polarizations", ()):
+            if pol not in self.polarizations:
+                self.polarizations.append(pol)
 
     def bbox(self) -> list[float]:
         if self.n_items == 0:
@@ -129,6 +133,8 @@ class CollectionSummary:
         s = {k: v for k, v in s.items() if v}  # STAC: a summary list is never empty (unknown platforms)
         for k, v in SAR_FIELDS.items():
             s[k] = list(v) if isinstance(v, list) else [v]
+        if self.polarizations and self.polarizations != SAR_FIELDS["sar:polarizations"]:
+            s["sar:polarizations"] = list(self.polarizations)  # recipe v2: VV and VH
         if self.orbit_states:
             s["sat:orbit_state"] = sorted(self.orbit_states)
         if self.relative_orbits:

@@ -70,8 +70,12 @@ def packaged_texts() -> Traversable:
         ) from None
 
 
-def load_catalog_texts(folder: str | Path | None = None) -> CatalogTexts:
-    """Read the catalog texts (JSON) from ``folder`` (default: the packaged ``catalog/``)."""
+V2_TEXTS = "v2.json"  # recipe v2's texts where they differ from v1's (catalog/v2.json)
+
+
+def load_catalog_texts(folder: str | Path | None = None, recipe: str = "v1") -> CatalogTexts:
+    """Read the catalog texts (JSON) from ``folder`` (default: the packaged ``catalog/``).
+    ``recipe="v2"``: v1's texts with ``v2.json``'s root, collection texts and item assets over them."""
     path: Traversable = Path(folder) if folder is not None else packaged_texts()
     if not path.is_dir():
         raise ConfigError(
@@ -99,14 +103,30 @@ def load_catalog_texts(folder: str | Path | None = None) -> CatalogTexts:
         license_text = text_file.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"license text {text_file} is missing", fix="restore it or correct text_file in license.json") from None
+    item_assets_doc = loaded["item_assets.json"]
+    if recipe == "v2":
+        f = path / V2_TEXTS
+        try:
+            v2 = json.loads(f.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"catalog text file {f} is missing", fix=f"restore {V2_TEXTS} in {path} (recipe v2's texts)") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"catalog text file {f} is not valid JSON ({exc})", fix="correct the JSON syntax") from None
+        missing = [k for k in ("root", "collections", "item_assets") if k not in v2]
+        missing += [f"item_assets.{k}" for k in ("s1", "s2", "label", "thumbnail") if k not in v2.get("item_assets", {})]
+        if missing:
+            raise ConfigError(f"catalog text file {f} lacks {', '.join(missing)}", fix=f"add the key(s) to {V2_TEXTS}")
+        loaded["root.json"] = v2["root"]
+        loaded["collections.json"] = {**loaded["collections.json"], **v2["collections"]}
+        item_assets_doc = v2["item_assets"]
     return CatalogTexts(
         root=loaded["root.json"],
         collections=loaded["collections.json"],
         license=loaded["license.json"],
         citation=loaded["citation.json"],
         providers=list(loaded["providers.json"]["providers"]),
-        item_assets={k: v for k, v in loaded["item_assets.json"].items() if not k.startswith("$")},
-        collection_only={k: list(v) for k, v in loaded["item_assets.json"].get("$collection_only", {}).items()},
+        item_assets={k: v for k, v in item_assets_doc.items() if not k.startswith("$")},
+        collection_only={k: list(v) for k, v in item_assets_doc.get("$collection_only", {}).items()},
         collection_assets=loaded["collection_assets.json"],
         derived_from=loaded["derived_from.json"],
         license_text=license_text,

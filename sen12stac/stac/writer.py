@@ -69,7 +69,7 @@ class CatalogWriter:
     ) -> None:
         self.store = store
         self.config = config
-        self.texts = texts if texts is not None else load_catalog_texts()
+        self.texts = texts if texts is not None else load_catalog_texts(recipe=config.recipe)
         self._spool = Path(tempfile.mkdtemp(prefix="sen12stac-catalog-", dir=spool_dir))
         self._summaries: dict[str, CollectionSummary] = {}
         self._lock = threading.Lock()
@@ -181,6 +181,17 @@ class CatalogWriter:
         self._spool_rows(set_name, result.roi.index, scene_rows(rebased))
         self._wait(pending)
 
+        extra: dict[str, Any] = {
+            "sen12:patch_positions": int(result.patch_positions),
+            "sen12:scene_qc": scene_qc_dict(patches[0].scene_qc),
+        }
+        if patches[0].s1_stats or patches[0].s2_stats:  # v1's stretch per band (v2 has none)
+            extra["sen12:band_stats"] = {
+                "s1": [band_stats_dict(b) for b in patches[0].s1_stats],
+                "s2": [band_stats_dict(b) for b in patches[0].s2_stats],
+            }
+        if self.config.recipe != "v1":
+            extra["sen12:recipe"] = self.config.recipe
         cat = build_scene_catalog(
             set_name,
             result.roi.index,
@@ -189,14 +200,7 @@ class CatalogWriter:
             texts=self.texts,
             roi=result.roi,
             split=split,
-            extra={
-                "sen12:patch_positions": int(result.patch_positions),
-                "sen12:scene_qc": scene_qc_dict(patches[0].scene_qc),
-                "sen12:band_stats": {
-                    "s1": [band_stats_dict(b) for b in patches[0].s1_stats],
-                    "s2": [band_stats_dict(b) for b in patches[0].s2_stats],
-                },
-            },
+            extra=extra,
         )
         self.store.put_or_verify(scene_catalog_key(set_name, result.roi.index), to_json_bytes(cat), JSON_MEDIA_TYPE)
         with self._lock:
@@ -275,7 +279,7 @@ class CatalogWriter:
                 )
                 self.store.put_or_verify(ckey, to_json_bytes(coll), JSON_MEDIA_TYPE)
                 collection_ids.append(set_name)
-            root = build_root(collection_ids, texts=self.texts)
+            root = build_root(collection_ids, texts=self.texts, recipe=self.config.recipe)
             self.store.put_or_verify(ROOT_KEY, to_json_bytes(root), JSON_MEDIA_TYPE)
             early_sync.result()
             self.store.sync()  # the checkpoint: every object of the catalog durable (a no-op where each put already is)
