@@ -158,6 +158,7 @@ class BuildConfig(_Frozen):
     source_path: Path | None = Field(None, description="folder of scene pairs for the local source")
     stac: StacSourceConfig | None = Field(None, description="the stac source: STAC APIs per sensor (see docs/sources.md)")
     seasons: tuple[str, ...] = tuple(SEASONS)
+    review: bool = Field(False, description="keep a preview and every patch position's QC per scene under review/ for `sen12stac review` (not published)")
     scenes_per_season: int | None = Field(None, ge=1, description="process at most this many ROIs per season")
     scene_size_px: int = Field(4480, ge=256, description="scene side in pixels at 10 m (4480 px ~ 1,156 patches)")
     pixel_size: float = Field(10.0, gt=0)

@@ -166,6 +166,8 @@ class SceneQC:
     metrics: dict[str, float]
     override: str | None = None  # "accept" | "reject" when a manual decision was applied
     override_note: str | None = None
+    override_who: str | None = None
+    override_when: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,10 @@ class PatchQC:
     cloud_fraction: float
     seamline: bool
     haze_index: float = float("nan")  # qc.haze_index of the patch (recorded; rejects only when configured)
+    override: str | None = None  # "accept" | "reject" when a manual decision on this pair was applied
+    override_note: str | None = None
+    override_who: str | None = None
+    override_when: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from .config import BuildConfig
 from .errors import ConfigError, ObjectConflictError, Sen12StacError
 from .models import ROI, PatchRecord, SceneResult, Source
 from .recipe.qc import Override, load_overrides
+from .recipe.review import CONFIG_KEY as REVIEW_CONFIG_KEY, OVERRIDES_KEY, config_bytes, overrides_bytes
 from .recipe.rois import Candidate, sample_candidates
 from .recipe.scene import discard_written, process_scene, scene_request
 from .runtime.scenecache import release_spares
@@ -257,6 +258,10 @@ def build(config: BuildConfig, store: ObjectStore, *, progress: Progress | None 
     with contextlib.ExitStack() as stack:
         if staged is not None:  # registered first, so it runs last: after the cluster and the threads are gone
             stack.callback(lambda: committed or staged.abort())
+        if overrides:  # the manual decisions, published with the build (recipe/review.py)
+            target.put_or_verify(OVERRIDES_KEY, overrides_bytes(overrides), "application/json")
+        if config.review:
+            target.put_or_verify(REVIEW_CONFIG_KEY, config_bytes(config), "application/json")
         writer = None
         if write_catalog:
             from .stac.writer import CatalogWriter

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from ..errors import Sen12StacError
-from . import api, browse, build, data, infra, metadata, output, release
+from . import api, browse, build, data, infra, metadata, output, release, review
 from .output import console, error_line, fail, log_warnings_as_lines, out
 from .settings import Settings
 
@@ -44,7 +44,7 @@ def root(
         fail(exc)
 
 
-for _group in (build, release, metadata, data, browse):
+for _group in (build, release, review, metadata, data, browse):
     app.add_typer(_group.app)  # their commands, at the top level
 app.add_typer(api.app, name="api", rich_help_panel="Use a release")
 app.add_typer(infra.app, name="infra", rich_help_panel="Publish")

@@ -101,7 +101,8 @@ def build_cmd(
     seasons: Optional[str] = typer.Option(None, help="comma-separated seasons: spring, summer, fall, winter", show_default="all four", rich_help_panel=WHAT),
     scenes_per_season: Optional[int] = typer.Option(None, help="run at most N ROIs per season", show_default="every ROI: the whole dataset", rich_help_panel=WHAT),
     scene_size: Optional[int] = typer.Option(None, help="scene side in pixels at 10 m", show_default=f"{_default('scene_size_px')}, the paper's", rich_help_panel=WHAT),
-    overrides: Optional[Path] = typer.Option(None, help="manual scene QC decisions (JSON or CSV)", show_default="none", rich_help_panel=WHAT),
+    overrides: Optional[Path] = typer.Option(None, help="manual QC decisions by scene or pair id (JSON or CSV; `sen12stac review` writes one)", show_default="none", rich_help_panel=WHAT),
+    review: bool = typer.Option(False, "--review", help="also keep per-scene previews and every patch position's QC for `sen12stac review` (folder builds; never published)", show_default="off", rich_help_panel=WHAT),
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON/TOML file of BuildConfig fields; the command line wins over SEN12STAC_* variables, which win over this file", show_default="none", rich_help_panel=WHAT),
     out_url: str = typer.Option(..., "--out", help="output folder, file:// URL, or s3://bucket/prefix (with --release)", rich_help_panel=WHERE),
     endpoint_url: Optional[str] = endpoint_option(rich_help_panel=WHERE),
@@ -139,6 +140,7 @@ def build_cmd(
             "workers": workers, "scheduler": scheduler, "scene_size_px": scene_size, "defect_rate": defect_rate,
             "cog": COG_PROFILES[compression.value] if compression is not None else None, "layout": _value(layout),
             "scene_qc": {"overrides": overrides},
+            "review": review or None,
             "earthengine": {"project": ee_project, "key_file": ee_key_file, "export": _value(ee_export), "bucket": ee_bucket, "drive_folder": ee_drive_folder,
                             "drive_dir": ee_drive_dir, "rois": ee_rois, "s2_collection": ee_s2_collection},
             "stac": stac,
@@ -154,6 +156,10 @@ def build_cmd(
         from ..release.preflight import check_release_destination, check_release_version
         from ..runtime.preflight import check_output_folder
 
+        if config.review and config.recipe != "v1":
+            raise ConfigError(f"--review keeps previews of recipe v1 builds only (this is {config.recipe})", fix="leave --review out, or review a v1 build of the same scenes")
+        if out_url.startswith("s3://") and config.review:
+            raise ConfigError("--review keeps previews beside a folder build; a build into s3:// is a release", fix="build into a folder with --review, review it, then publish it")
         if out_url.startswith("s3://"):
             if not release:
                 raise ConfigError(f"--out {out_url} is object storage", fix="add --release X.Y.Z: a build goes to S3 only as an immutable release")

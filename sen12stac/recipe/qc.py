@@ -7,6 +7,7 @@ recorded.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -136,12 +137,15 @@ def judge_scene(scene_id: str, metrics: dict[str, float], config: SceneQCConfig)
 @dataclass(frozen=True)
 class Override:
     decision: str  # "accept" | "reject"
-    note: str | None = None
+    note: str | None = None  # why
+    who: str | None = None  # who decided (free text, e.g. a name or an email)
+    when: str | None = None  # when (ISO 8601, as the review page writes it)
 
 
 def load_overrides(path: Path | None) -> dict[str, Override]:
-    """Manual decisions by scene id. JSON: ``{"ROIs1158_spring_7": {"decision": "reject", "note": "..."}}``
-    (or the decision as a plain string); CSV: columns ``scene_id,decision[,note]``."""
+    """Manual decisions by scene id, or by pair id for one patch. JSON: ``{"ROIs1158_spring_7":
+    {"decision": "reject", "note": "...", "who": "...", "when": "..."}}`` (or the decision as a plain
+    string); CSV: columns ``scene_id,decision[,note,who,when]`` (scene_id may hold a pair id)."""
     if path is None:
         return {}
     try:
@@ -153,7 +157,7 @@ def load_overrides(path: Path | None) -> dict[str, Override]:
         rows = list(csv.DictReader(text.splitlines()))
         if rows and not {"scene_id", "decision"} <= set(rows[0]):
             raise ConfigError(f"QC override file {path} lacks the columns scene_id,decision", fix="add a header line 'scene_id,decision,note'")
-        raw = {r["scene_id"].strip(): {"decision": r["decision"], "note": r.get("note")} for r in rows}
+        raw = {r["scene_id"].strip(): {"decision": r["decision"], "note": r.get("note"), "who": r.get("who"), "when": r.get("when")} for r in rows}
     else:
         try:
             raw = json.loads(text)
@@ -167,8 +171,8 @@ def load_overrides(path: Path | None) -> dict[str, Override]:
         decision = str(entry.get("decision", "")).strip().lower()
         if decision not in ("accept", "reject"):
             raise ConfigError(f"QC override for {scene_id} in {path} has decision {entry.get('decision')!r}", fix="use 'accept' or 'reject'")
-        note = entry.get("note")
-        out[scene_id] = Override(decision, str(note) if note else None)
+        note, who, when = (entry.get(k) for k in ("note", "who", "when"))
+        out[scene_id] = Override(decision, str(note) if note else None, str(who) if who else None, str(when) if when else None)
     return out
 
 
@@ -179,7 +183,17 @@ def apply_override(qc: SceneQC, overrides: dict[str, Override]) -> SceneQC:
     reasons = qc.reasons
     if o.decision == "reject" and not reasons:
         reasons = ("manual reject",)
-    return SceneQC(qc.scene_id, o.decision == "accept", reasons, qc.metrics, o.decision, o.note)
+    return SceneQC(qc.scene_id, o.decision == "accept", reasons, qc.metrics, o.decision, o.note, o.who, o.when)
+
+
+def apply_patch_override(qc: PatchQC, pair: str, overrides: dict[str, Override]) -> PatchQC:
+    """A manual decision on one patch (keyed by its pair id) on top of patch QC."""
+    o = overrides.get(pair) if overrides else None
+    if o is None:
+        return qc
+    reasons = qc.reasons if o.decision == "accept" or qc.reasons else ("manual reject",)
+    return dataclasses.replace(qc, accepted=o.decision == "accept", reasons=reasons, override=o.decision,
+                               override_note=o.note, override_who=o.who, override_when=o.when)
 
 
 def judge_patch(s1: np.ndarray, s2: np.ndarray, seam: np.ndarray | None, scene_cfg: SceneQCConfig, cfg: PatchQCConfig) -> PatchQC:

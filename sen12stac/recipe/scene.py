@@ -24,7 +24,8 @@ from ..config import BuildConfig
 from ..errors import ObjectConflictError, SceneUnavailable, Sen12StacError, SourceError
 from ..models import ROI, AssetRecord, Grid, PatchRecord, SceneQC, SceneRequest, SceneResult, Source
 from .preprocess import S1_BANDS, S2_BANDS, scale_s1, scale_s2
-from .qc import Override, SceneAccumulator, StripQC, apply_override, judge_scene, reason_code
+from .qc import Override, SceneAccumulator, StripQC, apply_override, apply_patch_override, judge_scene, reason_code
+from .review import SceneReview, preview_key, record_key
 from ..runtime.scenecache import CachedScene, scene_bytes
 from .seasons import SEASONS, Season
 from ..shards import member_of, open_shards
@@ -83,7 +84,14 @@ def _process_scene(roi: ROI, season: Season, source: Source, store: ObjectStore,
                 # read the source once when the scene fits the cache budget (scenecache.py)
                 if _cached_bytes(request.grid, v2) <= config.scene_cache_mb * 2**20:
                     scene = CachedScene(scene, request.grid)
-                (_process_open_scene_v2 if v2 else _process_open_scene)(scene, request, store, config, overrides, result)
+                review = SceneReview(request.grid.width, request.grid.height) if config.review and not v2 else None
+                if v2:
+                    _process_open_scene_v2(scene, request, store, config, overrides, result)
+                else:
+                    _process_open_scene(scene, request, store, config, overrides, result, review)
+                if review is not None:  # `sen12stac review`: the preview and every position's QC (recipe/review.py)
+                    _put(store, preview_key(roi.set_name, roi.scene_id), review.preview_png(), "image/png", [])
+                    _put(store, record_key(roi.set_name, roi.scene_id), review.record(roi.set_name, roi.scene_id, result.qc, config.patch_size, config.stride, result.status), "application/json", [])
         finally:
             scene.close()  # a CachedScene closes the source's scene too, and keeps its arrays for the next
     except ObjectConflictError:
@@ -110,7 +118,7 @@ def _cached_bytes(grid: Grid, v2: bool) -> int:
     return scene_bytes(grid, len(V2.s1_bands), len(V2.s2_bands)) + 2 * grid.width * grid.height
 
 
-def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override], result: SceneResult) -> None:
+def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config: BuildConfig, overrides: dict[str, Override], result: SceneResult, review: SceneReview | None = None) -> None:
     roi, grid = request.roi, request.grid
     # Pass 1: statistics and scene QC (reads every pixel: corrupt data fails here, before any write)
     acc = SceneAccumulator(config.scene_qc)
@@ -118,6 +126,8 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
         s1, s2 = scene.read_s1(w), scene.read_s2(w)
         _check_shapes(s1, s2, w, roi)
         acc.add(s1, s2)
+        if review is not None:
+            review.add_strip(s1, s2, int(w.row_off))
     qc = _decide_scene(acc, roi, grid, config, overrides, result)
     if qc is None:
         return
@@ -142,7 +152,9 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
             with encoding_env():
                 for pos in row_positions:
                     x0, x1 = int(pos.window.col_off), int(pos.window.col_off) + config.patch_size
-                    pqc = strip_qc.judge(x0, x1)
+                    pqc = apply_patch_override(strip_qc.judge(x0, x1), pair_id(roi.set_name, roi.index, pos.number), overrides)
+                    if review is not None:
+                        review.add_patch(pos.number, pos.row, pos.col, pair_id(roi.set_name, roi.index, pos.number), pqc)
                     if not pqc.accepted:
                         for r in pqc.reasons:
                             rejections[reason_code(r)] += 1
@@ -230,7 +242,7 @@ def _process_open_scene_v2(scene, request: SceneRequest, store: ObjectStore, con
             with encoding_env():
                 for pos in row_positions:
                     x0, x1 = int(pos.window.col_off), int(pos.window.col_off) + config.patch_size
-                    pqc = strip_qc.judge(x0, x1)
+                    pqc = apply_patch_override(strip_qc.judge(x0, x1), pair_id(roi.set_name, roi.index, pos.number), overrides)
                     if not pqc.accepted:
                         for r in pqc.reasons:
                             rejections[reason_code(r)] += 1

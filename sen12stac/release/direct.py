@@ -264,6 +264,9 @@ def commit_release(
                  summary=read_summary(store.get, SUMMARY_KEY in store.written, SUMMARY_KEY))
     n_bytes = sum(e.size for e in entries.values())
     notes_text = notes if notes is not None else default_notes(title, version, predecessor, counts, len(entries) + 2, n_bytes)
+    if notes is None:  # the manual decisions and the changelog since the predecessor (release/diff.py)
+        from .diff import notes_addendum
+        notes_text = "\n\n".join(t for t in (notes_text.rstrip("\n"), notes_addendum(dest, predecessor, lambda k: dest.get(f"{vdir}/{k}"), list(entries), f"v{version}")) if t)
     collections = sorted(k for k in store.held if k != ROOT_KEY)
     manifest = seal(entries, generated, version=version, predecessor=predecessor, collections=collections, counts=counts, notes_text=notes_text,
                     members=store.members)

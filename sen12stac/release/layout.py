@@ -18,7 +18,7 @@ VERSION_EXT = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
 MANIFEST_KEY = "release.json"
 NOTES_KEY = "RELEASE-NOTES.md"
 # Files of a build a release carries although no STAC object links them (the build's counts)
-BUILD_FILES = ("build-summary.json",)
+BUILD_FILES = ("build-summary.json", "qc-overrides.json")  # the build's counts; its manual QC decisions
 VERSION_LINK_RELS = ("latest-version", "predecessor-version", "successor-version")
 
 __all__ = ["BUILD_FILES", "GEOJSON_TYPE", "JSON_TYPE", "MANIFEST_KEY", "NOTES_KEY", "ROOT_KEY", "VERSION_EXT", "VERSION_LINK_RELS"]

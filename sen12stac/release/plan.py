@@ -183,7 +183,7 @@ def reached_scans(src: ObjectStore, keyset: set[str], workers: int) -> dict[str,
 def check_build_summary(src: ObjectStore, scans: dict[str, Scan], counts: dict[str, Any]) -> None:
     """A ``build-summary.json`` ships with the release only when it describes this catalog:
     its published pairs must be the catalog's items (one left by another build is refused)."""
-    for key in BUILD_FILES:
+    for key in BUILD_FILES[:1]:  # build-summary.json (qc-overrides.json counts nothing)
         if key not in scans:
             continue
         try:
@@ -203,6 +203,7 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
         info.key
         for info in src.list("")
         if not any(fnmatch(info.key, pat) for pat in exclude) and not posixpath.basename(info.key).startswith(".tmp-")
+        and not info.key.startswith("review/")  # `build --review`'s previews: for the reviewer, never published
     ]
     keyset = set(keys)
     if ROOT_KEY not in keyset:
@@ -291,6 +292,9 @@ def plan_release(src: ObjectStore, dest: ObjectStore, version: str, notes: str |
     n_src_bytes = sum(e.size for e in entries.values())
     notes_text = notes if notes is not None else default_notes(title, version, predecessor, counts, len(entries) + 2, n_src_bytes)
     members = [m for s in scans.values() for m in s.members]
+    if notes is None:  # the manual decisions and the changelog since the predecessor (release/diff.py: manifests and geoparquet only)
+        from .diff import notes_addendum
+        notes_text = "\n\n".join(t for t in (notes_text.rstrip("\n"), notes_addendum(dest, predecessor, src.get, list(entries), f"v{version}")) if t)
     del scans
     manifest = seal(entries, generated, version=version, predecessor=predecessor, collections=collections, counts=counts,
                     notes_text=notes_text, manifest_phase=max_depth + 3, members=members)

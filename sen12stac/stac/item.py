@@ -19,6 +19,7 @@ from .extensions import EXT, SAR_FIELDS, SAR_POLARIZATIONS, STAC_VERSION
 from .footprint import footprint, grid_bounds, proj_fields
 from .hrefs import rebase_href, relative_href
 from .layout import JSON_MEDIA_TYPE, ROOT_KEY, collection_key, item_key
+from .overrides import manual_decision
 from .texts import CatalogTexts, fill_template, load_catalog_texts
 
 
@@ -138,6 +139,9 @@ def scene_qc_dict(sqc: Any) -> dict[str, Any]:
         out["override"] = sqc.override
     if sqc.override_note is not None:
         out["override_note"] = sqc.override_note
+    for k in ("who", "when"):
+        if getattr(sqc, f"override_{k}", None) is not None:
+            out[f"override_{k}"] = getattr(sqc, f"override_{k}")
     return out
 
 
@@ -272,6 +276,9 @@ def build_item(
     props["sen12:cloud_fraction"] = json_number(qc.cloud_fraction)
     props["sen12:seamline"] = bool(qc.seamline)
     props["sen12:qc_reasons"] = list(qc.reasons)
+    manual = manual_decision(record)  # a human's accept, with who/when/why (stac/overrides.py)
+    if manual:
+        props["sen12:qc_override"] = manual
     if record.land_cover is not None:
         props.update(land_cover_properties(record.land_cover))
 
