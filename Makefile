@@ -4,9 +4,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
+TGVENV := $(VENV)/tools-torchgeo
+TGSTAMP := $(TGVENV)/.installed
 DEMO   ?= demo
 
-.PHONY: demo test system venv bench examples clean browser browser-test-tools infra
+.PHONY: demo test system venv venv-torchgeo bench examples clean browser browser-test-tools infra
 
 # Debian packages the tests need, installed when missing (scripts/system-deps.sh lists them).
 system:
@@ -21,6 +23,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# torchgeo's own environment for tests/test_torchgeo_env.py: torchgeo needs torchvision, and
+# torchvision's PyPI wheels import only beside the torch of their own release, not beside dev's
+# CPU torch pin; torch 2.14.1 + torchvision 0.29.1 are that pair (docs/torchgeo.md).
+$(TGSTAMP): pyproject.toml
+	@test -x $(TGVENV)/bin/python || $(PYTHON) -m venv $(TGVENV)
+	$(TGVENV)/bin/pip install --quiet 'torch==2.14.1' 'torchvision==0.29.1' -e '.[torchgeo]' 'pytest>=8' 'pytest-timeout>=2.2' 'moto[server]==5.2.5'
+	@touch $(TGSTAMP)
+
+venv-torchgeo: $(TGSTAMP)
 
 # STAC Browser, built once into the user cache (npm; about 2 minutes the first time, then a no-op)
 # so `sen12stac browse` works offline; the tests also need playwright-core.
@@ -37,7 +49,7 @@ demo: system $(STAMP) browser
 	$(VENV)/bin/sen12stac demo --out $(DEMO)
 	$(VENV)/bin/sen12stac validate $(DEMO)/catalog.json
 
-test: system $(STAMP) browser-test-tools
+test: system $(STAMP) $(TGSTAMP) browser-test-tools
 	$(PY) -m pytest -q
 
 examples: $(STAMP)
@@ -52,6 +64,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_opendata.py
 	$(PY) bench/bench_api.py
 	$(PY) bench/bench_select.py
+	$(PY) bench/bench_diff.py
+	$(PY) bench/bench_v2.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis build *.egg-info

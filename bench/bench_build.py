@@ -88,7 +88,8 @@ def e2e_vs_encode(scene_size: int, scenes: int, cog: CogConfig, tmp: str | None 
     a folder); wall clock and CPU time (process_time: robust to the shared machine's load)."""
     work = Path(tempfile.mkdtemp(prefix="bench-build-", dir=tmp))
     KEEP.append(work)
-    cfg = make_config(seasons=("spring",), scenes_per_season=scenes, workers=0, scene_size_px=scene_size, defect_rate=0.0, cog=cog)
+    cfg = make_config(seasons=("spring",), scenes_per_season=scenes, workers=0, scene_size_px=scene_size, defect_rate=0.0, cog=cog,
+                      layout="cogs")  # the per-file layout, the one the baselines write (shards: docs/shards.md)
     t0, c0, o0 = time.perf_counter(), time.process_time(), os.times()
     summary = build(cfg, LocalStore(work / "out"))
     e2e_s, e2e_cpu, o1 = time.perf_counter() - t0, time.process_time() - c0, os.times()

@@ -201,6 +201,7 @@ class LandCover:
     majority: int | None  # the most frequent code; None when no label pixel is valid
     scl_cloud_fraction: float | None = None  # SCL cloud (8, 9, 10) share of the valid SCL pixels; None without SCL
     scl_shadow_fraction: float | None = None  # SCL cloud shadow (3)
+    source_labels: tuple[str, ...] = ()  # the source's own patch-level classes (BigEarthNet's CORINE labels), as given
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Shared fixtures. Tests reach nothing but loopback: sockets to other hosts are refused."""
 from __future__ import annotations
 
+import importlib.util
 import socket
 from pathlib import Path
 
@@ -8,6 +9,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+# torchgeo's tests run in the torchgeo environment (.venv/tools-torchgeo), started by
+# tests/test_torchgeo.py; where torchgeo is not installed (dev) their file is not collected.
+collect_ignore = [] if importlib.util.find_spec("torchgeo") is not None else ["test_torchgeo_env.py"]
 
 _real_connect = socket.socket.connect
 

@@ -399,7 +399,9 @@ def test_v2_build_publishes_the_source_values_exactly(released: Path, ben: Path)
             with rasterio.open(lab_cog) as ds:
                 assert not ds.read().any(), "BigEarthNet has no pixel labels: the published label is all no-data"
             props = item["properties"]
-            assert "sen12:lc_majority" not in props and all(v == 0.0 for k, v in props.items() if k.startswith("sen12:lc_"))
+            assert not [k for k in props if k.startswith("sen12:lc_")], "no pixel labels: land cover unknown, no fractions of 0"
+            s2_json = next(_src_file(name, "B02").parent.glob("*_labels_metadata.json"))
+            assert props["sen12:source_labels"] == json.loads(s2_json.read_text())["labels"]  # BigEarthNet's CORINE labels, as given
             checked += 1
     finally:
         for s in scenes.values():

@@ -16,7 +16,9 @@ import tempfile
 from pathlib import Path
 
 HASHES = Path(__file__).parent / "data" / "v1_build_hashes.json"
-CFG = dict(seasons=("spring", "fall"), scenes_per_season=3, workers=0, scene_size_px=640, defect_rate=0.3)
+# layout="cogs": the per-file layout, the only one when the reference was written; the default
+# (both) adds the training shards and their alternate assets to the same files (docs/shards.md)
+CFG = dict(seasons=("spring", "fall"), scenes_per_season=3, workers=0, scene_size_px=640, defect_rate=0.3, layout="cogs")
 
 
 def _skip(rel: str) -> bool:

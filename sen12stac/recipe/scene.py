@@ -10,7 +10,8 @@ import itertools
 import logging
 import time
 from collections import Counter
-from typing import Iterator
+from dataclasses import replace
+from typing import Any, Iterator
 
 import numpy as np
 import rasterio
@@ -289,8 +290,16 @@ def _publish_patch_v2(roi, request, pos, arrays, pqc, sqc, scene, store, config,
         season=season.name, seed=season.seed, scene_index=roi.index, patch_index=n, row=pos.row, col=pos.col,
         grid=pgrid, assets=assets, s1=scene.s1, s2=scene.s2, s1_stats=(), s2_stats=(),
         qc=pqc, scene_qc=sqc, roi=roi, source=config.source, software=SOFTWARE,
-        recipe="v2", land_cover=land_cover(label, scl),
+        recipe="v2", land_cover=replace(land_cover(label, scl), source_labels=source_labels(scene)),
     )
+
+
+def source_labels(scene: Any) -> tuple[str, ...]:
+    """The patch-level classes a source gives for the whole scene (a local sidecar's
+    ``source_labels``, kept as the scene property ``sen12:source_labels``), else none."""
+    props = getattr(scene, "properties", None)
+    labels = props.get("sen12:source_labels") if isinstance(props, dict) else None
+    return tuple(str(v) for v in labels) if labels else ()
 
 
 def discard_written(store: ObjectStore, keys: list[str]) -> None:

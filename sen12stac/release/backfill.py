@@ -58,7 +58,8 @@ def add_release_metadata(dest: ObjectStore, version: str) -> BackfillReport:
     except ValueError:
         manifest = {}
     manifest = manifest if isinstance(manifest, dict) else {}
-    header = {k: v for k, v in manifest.items() if k != "objects"}
+    header = {k: v for k, v in manifest.items() if k not in ("objects", "members")}
+    members = manifest.get("members") or []  # training shards' member lines, kept as they are
     objects = {o["key"]: o for o in manifest.get("objects", [])}
     if not isinstance(header.get("counts"), dict) or header.get("type") != MANIFEST_TYPE:
         raise ReleaseError(f"{url}/{MANIFEST_KEY} is not a sen12stac release manifest with counts",
@@ -82,7 +83,7 @@ def add_release_metadata(dest: ObjectStore, version: str) -> BackfillReport:
         objects[key] = {"key": key, "size": entries[key].size, "sha256": entries[key].sha256, "md5": entries[key].md5}
     listed = [objects[k] for k in sorted(objects) if k != MANIFEST_KEY]  # as seal(): the manifest does not list itself
     header["totals"] = {"objects": len(listed), "bytes": sum(int(o["size"]) for o in listed)}
-    new_manifest = manifest_bytes(header, listed)
+    new_manifest = manifest_bytes(header, listed, members)
     changes = [(key, generated[key]) for key in METADATA_KEYS] + [(MANIFEST_KEY, new_manifest), (ROOT_KEY, generated[ROOT_KEY])]
     for key, data in changes:
         full = f"{vdir}/{key}"

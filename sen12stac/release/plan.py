@@ -152,7 +152,7 @@ def seal(entries: dict[str, PlannedObject], generated: dict[str, bytes], *, vers
     }
     members = sorted_members(members)
     if members:
-        header["members"] = "each training-shard member: its shard, name, first byte, size and sha256 (docs/shards.md)"
+        header["member_lines"] = "the list members: each training-shard member, its shard, name, first byte, size and sha256 (docs/shards.md)"
     manifest = manifest_bytes(header, ({"key": k, "size": entries[k].size, "sha256": entries[k].sha256, "md5": entries[k].md5} for k in ordered), members)
     generated[MANIFEST_KEY] = manifest
     entries[MANIFEST_KEY] = PlannedObject(MANIFEST_KEY, len(manifest), sha256_hex(manifest), md5_hex(manifest), "manifest", None, manifest_phase)

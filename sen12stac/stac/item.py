@@ -227,13 +227,18 @@ def scene_context(
 
 def land_cover_properties(lc: LandCover) -> dict[str, Any]:
     """Recipe v2's queryable land-cover fields of an item: the majority class, each WorldCover
-    class's fraction of the valid label pixels (every class, zeros included), the SCL fractions."""
+    class's fraction of the valid label pixels (every class, zeros included), the SCL fractions,
+    and the source's own patch-level classes when it gives them. A patch with no valid label
+    pixel (a source without a pixel map, such as BigEarthNet) has no majority and no fractions:
+    its land cover is unknown, not 0 % of every class."""
     out: dict[str, Any] = {}
     if lc.majority is not None:
         out["sen12:lc_majority"] = int(lc.majority)
-    fractions = dict(lc.fractions)
-    for code, (name, _colour) in WORLDCOVER_CLASSES.items():
-        out[f"sen12:lc_{name}"] = json_number(fractions.get(code, 0.0))
+        fractions = dict(lc.fractions)
+        for code, (name, _colour) in WORLDCOVER_CLASSES.items():
+            out[f"sen12:lc_{name}"] = json_number(fractions.get(code, 0.0))
+    if lc.source_labels:
+        out["sen12:source_labels"] = list(lc.source_labels)
     if lc.scl_cloud_fraction is not None:
         out["sen12:scl_cloud_fraction"] = json_number(lc.scl_cloud_fraction)
     if lc.scl_shadow_fraction is not None:

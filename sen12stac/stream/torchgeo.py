@@ -8,8 +8,9 @@
 
 Built on torchgeo's public base classes (:class:`torchgeo.datasets.NonGeoDataset`,
 :class:`torchgeo.datamodules.NonGeoDataModule`) and on the stream layer
-(:func:`sen12stac.stream.select` and :class:`sen12stac.stream.torch.PairDataset`): one GET per
-file, sha256 checked against the item, S3 settings and credentials as every command resolves
+(:func:`sen12stac.stream.select` and :class:`sen12stac.stream.torch.PairDataset`): one ranged
+GET per asset from the release's training shards when it has them, else one GET per file,
+sha256 checked against the item, S3 settings and credentials as every command resolves
 them, broken pairs skipped and counted, nothing readable raised.
 
 Samples follow torchgeo's own SEN12MS dataset: ``image`` is the S1 bands followed by the S2
