@@ -77,14 +77,15 @@ def test_api_selection_equals_the_releases_geoparquet_selection(s3_api, built_re
 
 
 def test_streaming_through_the_api_is_one_get_per_asset(s3_api, built_release, query, moto):
+    """layout="files": one GET per patch file, the release's own per-file path."""
     api_url, root = s3_api
     from_release = select(str(built_release), **query)
-    expected = {s["id"]: s for s in stream(from_release, seed=5, threads=2, values="physical")}
+    expected = {s["id"]: s for s in stream(from_release, seed=5, threads=2, values="physical", layout="files")}
     with FaultProxy(moto.endpoint_url, fault_rate=0.0, max_lifetime=120) as proxy:
         sel = select(api_url, api=True, endpoint_url=proxy.url, **CREDS, **query)
         assert proxy.log == []  # the search went to the API, not to the bucket
         report = Report()
-        got = list(stream(sel, seed=5, threads=4, prefetch=4, values="physical", report=report))
+        got = list(stream(sel, seed=5, threads=4, prefetch=4, values="physical", report=report, layout="files"))
         bucket_path = root[len("s3:/"):]
         assert _asset_gets(proxy) == sorted(f"{bucket_path}/{p.asset(a).href}" for p in from_release for a in ("s1", "s2"))
     assert [s["id"] for s in got] == list(expected)  # the same order for the same seed
@@ -94,6 +95,27 @@ def test_streaming_through_the_api_is_one_get_per_asset(s3_api, built_release, q
         np.testing.assert_array_equal(s["s1"], e["s1"])
         np.testing.assert_array_equal(s["s2"], e["s2"])
     assert report.pairs == len(sel) and report.fetched == 2 * len(sel) and not report.problems
+
+
+def test_streaming_through_the_api_reads_the_training_shards_by_default(s3_api, built_release, query, moto):
+    """The API's items name each COG's shard member (alternate assets, absolute hrefs): the
+    default layout reads whole shards, a handful of GETs for the selection, with the pixels of
+    the per-file path."""
+    api_url, root = s3_api
+    from_release = select(str(built_release), **query)
+    per_file = {s["id"]: s for s in stream(from_release, seed=5, threads=2, values="physical", layout="files")}
+    with FaultProxy(moto.endpoint_url, fault_rate=0.0, max_lifetime=120) as proxy:
+        sel = select(api_url, api=True, endpoint_url=proxy.url, **CREDS, **query)
+        got = list(stream(sel, seed=5, threads=4, prefetch=4, values="physical"))
+        gets = _asset_gets(proxy)
+    bucket_path = root[len("s3:/"):]
+    shards = {f"{bucket_path}/{p.asset(a).shard.href}" for p in from_release for a in ("s1", "s2")}
+    assert set(gets) <= shards and len(gets) <= len(shards) * 2, gets  # whole shards (large reads), not files
+    assert 2 * len(sel) >= 10 * len(gets)
+    assert sorted(s["id"] for s in got) == sorted(per_file)
+    for s in got:
+        np.testing.assert_array_equal(s["s1"], per_file[s["id"]]["s1"])
+        np.testing.assert_array_equal(s["s2"], per_file[s["id"]]["s2"])
 
 
 def test_download_through_the_api_is_one_get_per_file_in_the_release_layout(s3_api, built_release, query, moto, tmp_path):
