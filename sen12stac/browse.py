@@ -21,38 +21,22 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ConfigError, StoreError
+from .runtime.localserver import LOOPBACK, Running, StaticTypes, listen, start
 
 STAC_BROWSER_VERSION = "4.0.1"
 BUILD_STAMP = ".sen12stac-build"
 DATA_PREFIX = "/data/"
 
 # Media types of what a release and the browser build hold (no change to the global mimetypes table).
-MEDIA_TYPES = {
-    ".json": "application/json",
-    ".geojson": "application/geo+json",
-    ".tif": "image/tiff",
-    ".parquet": "application/vnd.apache.parquet",
-    ".md": "text/markdown; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".js": "text/javascript",
-    ".css": "text/css",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".html": "text/html; charset=utf-8",
-}
 
 
 # -- the cached build ----------------------------------------------------------------------
@@ -205,30 +189,6 @@ def runtime_config(catalog_url: str, title: str) -> dict[str, Any]:
     }
 
 
-class _MediaTypes:
-    """ASGI wrapper of StaticFiles: the media type of a file by its suffix (MEDIA_TYPES, the same
-    on every machine, where starlette guesses from the global mimetypes table), and no caching."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        media_type = MEDIA_TYPES.get(PurePosixPath(scope["path"]).suffix.lower())
-
-        async def send_with_headers(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
-                if media_type and message["status"] in (200, 206) and not any(
-                        k.lower() == b"content-type" and v.startswith(b"multipart/") for k, v in headers):
-                    headers = [(k, v) for k, v in headers if k.lower() != b"content-type"] + [(b"content-type", media_type.encode())]
-                message = {**message, "headers": headers + [(b"cache-control", b"no-store")]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def _app(dist: Path, folder: Path | None, config_js: bytes) -> Any:
     """Browser files at /, the release folder at /data/, /config.js generated; starlette's
     StaticFiles answers byte ranges (COG readers such as geotiff.js ask for them), refuses paths
@@ -243,36 +203,22 @@ def _app(dist: Path, folder: Path | None, config_js: bytes) -> Any:
 
     routes: list[Any] = [Route("/config.js", config)]
     if folder is not None:
-        routes.append(Mount(DATA_PREFIX.rstrip("/"), app=_MediaTypes(StaticFiles(directory=folder))))
-    routes.append(Mount("/", app=_MediaTypes(StaticFiles(directory=dist, html=True))))
+        routes.append(Mount(DATA_PREFIX.rstrip("/"), app=StaticTypes(StaticFiles(directory=folder))))
+    routes.append(Mount("/", app=StaticTypes(StaticFiles(directory=dist, html=True))))
     return Starlette(routes=routes)
 
 
 @dataclass
-class BrowseServer:
+class BrowseServer(Running):
     """A running browser server. ``url`` opens the catalog; ``close()`` stops it."""
 
-    server: Any  # uvicorn.Server
-    sock: socket.socket
-    address: tuple[str, int]
     target: Target
-    thread: threading.Thread
     catalog_url: str
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        host, port = self.address
-        return f"http://{host}:{port}/"
 
     def page_url(self, relative: str = "") -> str:
         """Browser URL of an object given by its path relative to the catalog's folder (hash history)."""
         return self.url + "#/" + relative.lstrip("/")
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
-        self.sock.close()
 
     def __enter__(self) -> "BrowseServer":
         return self
@@ -283,21 +229,12 @@ class BrowseServer:
 
 def serve(target: Target, dist: Path, *, host: str = "127.0.0.1", port: int = 0) -> BrowseServer:
     """Start serving (uvicorn) in a background thread; returns once it answers. ``port=0`` picks a free port."""
-    import uvicorn
-
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in LOOPBACK:
         raise ConfigError(f"refusing to serve on {host}", fix="browse binds to 127.0.0.1 only")
     if not build_is_ready(dist):
         raise ConfigError(f"no STAC Browser build in {dist}", fix="run scripts/build-stac-browser.sh")
     # The socket is bound here, before the app exists: config.js names the port.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}", fix="pick another --port, or 0 for any free port") from None
+    sock = listen(host, port, "browse")
     bound_host, bound_port = sock.getsockname()[:2]
     if target.kind == "folder":
         catalog_url = f"http://{bound_host}:{bound_port}{DATA_PREFIX}{urllib.parse.quote(target.catalog_key)}"
@@ -305,15 +242,5 @@ def serve(target: Target, dist: Path, *, host: str = "127.0.0.1", port: int = 0)
         assert target.catalog_url
         catalog_url = target.catalog_url
     config_js = ("window.STAC_BROWSER_CONFIG = " + json.dumps(runtime_config(catalog_url, target.title), indent=1) + ";\n").encode()
-    app = _app(dist, target.folder, config_js)
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", ws="none", log_config=None, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="sen12stac-browse", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10.0
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if not server.started:
-        server.should_exit = True
-        sock.close()
-        raise ConfigError(f"the browser server on {host}:{bound_port} did not start", fix="run the command again; see the messages above")
-    return BrowseServer(server=server, sock=sock, address=(bound_host, bound_port), target=target, thread=thread, catalog_url=catalog_url)
+    running = start(_app(dist, target.folder, config_js), sock, "browse")
+    return BrowseServer(server=running.server, sock=sock, address=running.address, thread=running.thread, target=target, catalog_url=catalog_url)

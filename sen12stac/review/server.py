@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..browse import _MediaTypes
-from ..errors import ConfigError, Sen12StacError
+from ..runtime.localserver import Running, StaticTypes, listen, start
+from ..errors import Sen12StacError
 from .page import page_html
 from .state import ReviewState
 
@@ -74,28 +72,14 @@ def _app(state: ReviewState, token: str) -> Any:
         Route("/api/state", api_state),
         Route("/api/scene/{scene_id}", api_scene),
         Route("/api/decide", api_decide, methods=["POST"]),
-        Mount("/data", app=_MediaTypes(StaticFiles(directory=state.build))),
+        Mount("/data", app=StaticTypes(StaticFiles(directory=state.build))),
     ]
     return Starlette(routes=routes)
 
 
 @dataclass
-class ReviewServer:
-    server: Any
-    sock: socket.socket
-    address: tuple[str, int]
-    thread: threading.Thread
+class ReviewServer(Running):
     state: ReviewState
-
-    @property
-    def url(self) -> str:
-        host, port = self.address
-        return f"http://{host}:{port}/"
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
-        self.sock.close()
 
     def __enter__(self) -> "ReviewServer":
         return self
@@ -106,28 +90,6 @@ class ReviewServer:
 
 def serve(state: ReviewState, *, host: str = "127.0.0.1", port: int = 0) -> ReviewServer:
     """Start the page in a background thread; returns once it answers (``port=0``: any free port)."""
-    import uvicorn
-
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ConfigError(f"refusing to serve on {host}", fix="review binds to 127.0.0.1 only")
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}", fix="pick another --port, or 0 for any free port") from None
-    app = _app(state, secrets.token_urlsafe(24))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", ws="none", log_config=None, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="sen12stac-review", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10.0
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if not server.started:
-        server.should_exit = True
-        sock.close()
-        raise ConfigError(f"the review server on {host}:{sock.getsockname()[1]} did not start", fix="run the command again; see the messages above")
-    bound = sock.getsockname()[:2]
-    return ReviewServer(server, sock, (bound[0], bound[1]), thread, state)
+    sock = listen(host, port, "review")
+    running = start(_app(state, secrets.token_urlsafe(24)), sock, "review")
+    return ReviewServer(running.server, running.sock, running.address, running.thread, state)

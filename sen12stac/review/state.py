@@ -10,9 +10,7 @@ rename: a reader never sees half a file).
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +20,7 @@ from ..errors import ConfigError
 from ..recipe.qc import load_overrides
 from ..recipe.review import CONFIG_KEY, OVERRIDES_KEY, REVIEW_PREFIX, preview_key, record_key
 from ..recipe.tiling import thumbnail_key
+from ..runtime.files import write_atomic
 
 SUMMARY = "build-summary.json"
 NOTE_MAX = 500
@@ -138,16 +137,5 @@ class ReviewState:
     def _write(self, decisions: dict[str, dict[str, str]]) -> None:
         path = self.overrides_path
         data = (json.dumps(dict(sorted(decisions.items())), indent=1, ensure_ascii=False) + "\n").encode()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex}"
-            try:
-                with open(tmp, "xb") as f:  # created under the umask, like every file sen12stac writes
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise ConfigError(f"cannot write the overrides file {path}: {exc.strerror}", fix="pass a writable --overrides path") from None
+        write_atomic(path, data, what="the overrides file", fix="pass a writable --overrides path", error=ConfigError)
 

@@ -23,7 +23,6 @@ import hashlib
 import io
 import logging
 import os
-import secrets
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -33,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator, Literal
 import numpy as np
 
 from ..errors import ConfigError, StoreError
+from ..runtime import files
 from ..recipe.recipes import RECIPES
 from .location import Location, Missing
 from .records import Asset, Pair
@@ -212,21 +212,8 @@ class Reader:
 
 
 def write_atomic(path: Path, data: bytes, *, what: str = "the cache file", fix: str = "free space or choose another cache folder") -> None:
-    """Write ``data`` at ``path`` through a temporary file and a rename: a reader never sees half a
-    file. The file's mode follows the umask, as any new file's (0644 under the usual 022)."""
-    tmp = path.parent / f".tmp-{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to open(path, "w")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise StoreError(f"cannot write {what} {path}: {exc.strerror}", fix=fix) from None
+    """A cache or downloaded file written whole or not at all (:func:`sen12stac.runtime.files.write_atomic`)."""
+    files.write_atomic(path, data, what=what, fix=fix)
 
 
 def check_values(values: str, recipe: str = "v1") -> None:
