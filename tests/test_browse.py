@@ -99,11 +99,14 @@ def release(tmp_path_factory, moto, s3_client) -> dict[str, Any]:
             "root": json.loads((work / "releases" / "v1.0.0" / "catalog.json").read_text())}
 
 
-class Browse:
-    """`sen12stac browse ...` as a subprocess; ``url`` is what it printed."""
+class PageCommand:
+    """A command that serves a page (`sen12stac browse ...`, `sen12stac review ...`) as a
+    subprocess; ``url`` is the address it printed, ``printed`` that line."""
+
+    command = "browse"
 
     def __init__(self, args: list[str], cwd: Path):
-        self.proc = subprocess.Popen([sys.executable, "-m", "sen12stac.cli", "browse", *args], cwd=cwd, env=_cli_env(),
+        self.proc = subprocess.Popen([sys.executable, "-m", "sen12stac.cli", self.command, *args], cwd=cwd, env=_cli_env(),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline, line = time.monotonic() + 60, ""
         while time.monotonic() < deadline:
@@ -116,7 +119,7 @@ class Browse:
             if self.proc.poll() is not None:
                 break
         self.close()
-        raise AssertionError(f"browse printed no URL: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}")
+        raise AssertionError(f"{self.command} printed no URL: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -126,6 +129,10 @@ class Browse:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+
+
+class Browse(PageCommand):
+    command = "browse"
 
 
 def _drive(tools: dict[str, str], pages: list[dict[str, Any]], tmp: Path) -> dict[str, Any]:

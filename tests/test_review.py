@@ -16,7 +16,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -26,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.test_browse import _cli_env, browser_tools  # noqa: F401 -- the session fixture (browser build, playwright-core, chromium)
+from tests.test_browse import PageCommand, _cli_env, browser_tools  # noqa: F401 -- the session fixture (browser build, playwright-core, chromium)
 
 pytest_plugins = ["tests.conftest_s3"]
 
@@ -42,32 +41,10 @@ def _cli(args: list[str], cwd: Path, ok: bool = True) -> subprocess.CompletedPro
     return r
 
 
-class Review:
+class Review(PageCommand):
     """`sen12stac review ...` as a subprocess; ``url`` is what it printed."""
 
-    def __init__(self, args: list[str], cwd: Path):
-        self.proc = subprocess.Popen([sys.executable, "-m", "sen12stac.cli", "review", *args], cwd=cwd, env=_cli_env(),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline, line = time.monotonic() + 60, ""
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-            if m:
-                self.url = m.group(1)
-                return
-            if self.proc.poll() is not None:
-                break
-        self.close()
-        raise AssertionError(f"review printed no URL: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+    command = "review"
 
 
 def _drive(tools: dict[str, str], url: str, steps: list[dict[str, Any]], tmp: Path) -> dict[str, Any]:
