@@ -37,10 +37,12 @@ BYTES_PER_PAIR = {
 # --scenes 2``, bench/results/v2.md): 1,111.5 against 162.6 KiB per pair on disk, 52.1 against 15.3 ms CPU per pair
 V2_BYTES_FACTOR = 1111.5 / 162.6
 V2_TIME_FACTOR = 52.1 / 15.3
-#: BYTES_PER_PAIR is the per-file layout (--layout cogs); a training shard holds the pair's two COGs again
-#: plus ~0.2 % of ZIP headers. COG share of a pair's bytes: 6,049,191 of 7,943,790 in a 41-pair build (docs/shards.md)
-COG_SHARE = 6_049_191 / 7_943_790
-LAYOUT_FACTOR = {"cogs": 1.0, "shards": 1.0 + COG_SHARE * 0.0019, "both": 1.0 + COG_SHARE * 1.0019}
+#: BYTES_PER_PAIR is the per-file layout (--layout cogs); a training shard holds the pair's COGs again
+#: plus ZIP headers. `make demo` (1,956 pairs, --layout both): COGs 315,529,422 of the 356,815,903 bytes
+#: that are not shards; shards 316,083,904 bytes (1.0018x the COGs they hold)
+COG_SHARE = 315_529_422 / 356_815_903
+ZIP_OVERHEAD = 316_083_904 / 315_529_422 - 1.0
+LAYOUT_FACTOR = {"cogs": 1.0, "shards": 1.0 + COG_SHARE * ZIP_OVERHEAD, "both": 1.0 + COG_SHARE * (1.0 + ZIP_OVERHEAD)}
 PAIRS_PER_SECOND_PER_WORKER = {
     "compatible": 282_384 / (26 * 60) / 2,  # bench_season.py: the whole dataset projected to 26 min on 2 workers (90.5)
     "fast": 322.6 / 2,  # bench_season.py --profile fast: 322.6 pairs/s on 2 workers (161.3)

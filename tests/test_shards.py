@@ -148,6 +148,16 @@ def test_layout_cogs_writes_no_shard_and_streams_files(tmp_path):
         stream(sel, layout="shards")
 
 
+@pytest.mark.parametrize("layout", ["cogs", "shards", "both"])
+def test_the_build_summary_counts_the_bytes_each_layout_stores(tmp_path, layout):
+    """What `build` reports as written is what lies in the patch folders (COGs, thumbnails,
+    shards): both counts the COGs twice, shards once, inside the ZIPs."""
+    out = tmp_path / layout
+    summary = build(make_config(**{**CFG, "seasons": ("spring",), "scenes_per_season": 1, "scene_size_px": 512, "layout": layout}), LocalStore(out))
+    stored = sum(p.stat().st_size for p in out.glob("ROIs*/*_*/*") if p.is_file() and p.parent.name.split("_")[0] in ("s1", "s2", "thumbs", "shards"))
+    assert summary.patches_published > 0 and summary.bytes_written == stored
+
+
 def test_layout_shards_items_point_at_the_shard_and_stream_the_same_pixels(release, only_shards):
     assert not list(only_shards.rglob("*.tif"))  # no per-file COG
     for path, item in _items(only_shards):

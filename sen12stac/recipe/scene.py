@@ -168,6 +168,7 @@ def _process_open_scene(scene, request: SceneRequest, store: ObjectStore, config
                     result.bytes_written += sum(a.size for a in record.assets.values())
         if shards is not None:
             shards.close()  # the scene's last shard
+            result.bytes_written += shards.extra_bytes
     except BaseException:
         try:
             written += shards.written if shards is not None else []
@@ -233,6 +234,8 @@ def _process_open_scene_v2(scene, request: SceneRequest, store: ObjectStore, con
     # Pass 2: patches, strip by strip
     written: list[str] = []
     rejections: Counter[str] = Counter()
+    shards = open_shards(store, roi.set_name, roi.index, config)  # --layout shards|both: s1, s2 and label COGs also go into the scene's shards
+    store = shards or store
     try:
         positions = iter_positions(grid.height, grid.width, config.patch_size, config.stride)
         for _row, row_positions in itertools.groupby(positions, key=lambda p: p.row):
@@ -252,8 +255,12 @@ def _process_open_scene_v2(scene, request: SceneRequest, store: ObjectStore, con
                     record = _publish_patch_v2(roi, request, pos, arrays, pqc, qc, scene, store, config, written)
                     result.patches.append(record)
                     result.bytes_written += sum(a.size for a in record.assets.values())
+        if shards is not None:
+            shards.close()  # the scene's last shard
+            result.bytes_written += shards.extra_bytes
     except BaseException:
         try:
+            written += shards.written if shards is not None else []
             discard_written(store, written)
         except Exception as cleanup:  # noqa: BLE001 - the scene's own error is the one to report
             log.warning("%s: could not remove every object of the failed scene: %s", roi.scene_id, cleanup)

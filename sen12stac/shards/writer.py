@@ -68,6 +68,9 @@ class ShardedStore(ObjectStore):
         self.max_bytes = int(shard_mb * 2**20)
         self.members: dict[str, Member] = {}
         self.written: list[str] = []
+        # what this view adds to the sum of its COGs' sizes: the shards' bytes, less the COGs
+        # that --layout shards keeps in shards only (a build's byte count is what it stored)
+        self.extra_bytes = 0
         self._part: _Part | None = None
         self._parts = 0
         self._last: str | None = None
@@ -77,6 +80,7 @@ class ShardedStore(ObjectStore):
         if part is None or not part.names:
             return
         data = part.close()
+        self.extra_bytes += len(data)
         if self.inner.put_or_verify(part.info.key, data, SHARD_MEDIA_TYPE) == "written":
             self.written.append(part.info.key)
 
@@ -105,6 +109,7 @@ class ShardedStore(ObjectStore):
             return self.inner.put_or_verify(key, data, content_type)
         self.members[key] = self._add(key, data)
         if self.only:
+            self.extra_bytes -= len(data)
             return "same"  # no per-file object: nothing this scene would have to remove
         return self.inner.put_or_verify(key, data, content_type)
 
