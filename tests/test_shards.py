@@ -347,3 +347,26 @@ def test_validate_opens_one_member_in_place_through_gdal(only_shards):
     bogus["archive"][0].update({"range": [len(shard) - 200, len(shard) - 1], "file:checksum": "1220" + hashlib.sha256(tail).hexdigest()})
     problems = check_member(store, "item", "s2", bogus, key, ShardCache(), True)
     assert len(problems) == 1 and "/vsisubfile/" in problems[0], problems
+
+
+def test_column_built_pairs_carry_the_shard_refs_made_item_by_item(release, only_shards):
+    """select() builds a folder release's pairs column by column from the stac-geoparquet; each
+    asset's shard member (alternate with --layout both, the asset itself with --layout shards)
+    equals what the per-item path makes of the same row as an item dict."""
+    import pyarrow.parquet as pq
+    from stac_geoparquet.arrow import stac_table_to_items
+
+    from sen12stac.stream.location import resolve
+    from sen12stac.stream.select import pair_from_item
+
+    for root in (release, only_shards):
+        got = {p.id: p for p in select(str(root))}
+        checked = 0
+        for path in sorted(root.glob("*/items.parquet")):
+            key = f"{path.parent.name}/items.parquet"
+            for item in stac_table_to_items(pq.read_table(path)):
+                want = pair_from_item(item, lambda h: resolve(key, h))
+                assert want.s1.shard is not None and want.s2.shard is not None
+                assert (got[item["id"]].s1, got[item["id"]].s2, got[item["id"]].label) == (want.s1, want.s2, want.label), item["id"]
+                checked += 1
+        assert checked == len(got) > 0

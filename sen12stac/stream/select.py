@@ -444,7 +444,8 @@ def _shard_refs(sub: Any, n: int, href_of) -> list[ShardRef | None] | None:
     lengths = pc.list_value_length(archive).to_pylist()
     if any(ok and not k for ok, k in zip(present, lengths)):
         return None  # an empty archive list: item by item
-    has_entry = present
+    # an asset of its own with an archive entry is a shard only when it is a ZIP (as member_entry decides)
+    has_entry = present if holder is not sub else [ok and o for ok, o in zip(present, only)]
     if not any(has_entry):
         return [None] * n
     first_entry = pc.list_element(archive, 0)
