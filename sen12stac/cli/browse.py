@@ -27,8 +27,6 @@ def browse(
     `sen12stac infra apply --public`), so no AWS profile or key applies here."""
     settings = settings_of(ctx)
     try:
-        import time
-
         from .. import browse as b
 
         if (release is None) == (api is None):
@@ -44,10 +42,6 @@ def browse(
         dist = b.ensure_build(settings.browser_cache_root())
         server = b.serve(target, dist, port=port)
         out.print(f"STAC Browser at {server.url}  ({target.kind} {release or api}, catalog {server.catalog_url}; Ctrl-C stops)", soft_wrap=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            server.close()
+        server.serve_until_interrupted()
     except Sen12StacError as exc:
         fail(exc)

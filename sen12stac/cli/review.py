@@ -28,8 +28,6 @@ def review(
     command that rebuilds with it."""
     settings_of(ctx)
     try:
-        import time
-
         from ..review.server import serve
         from ..review.state import ReviewState
 
@@ -41,11 +39,7 @@ def review(
         server = serve(state, port=port)
         n = len(state.scenes)
         out.print(f"review page at {server.url}  ({n} scenes of {build}; decisions go to {state.overrides_path}; Ctrl-C stops)", soft_wrap=True, highlight=False)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            server.close()
+        server.serve_until_interrupted()
     except Sen12StacError as exc:
         fail(exc)
 

@@ -95,6 +95,14 @@ class Running:
         self.thread.join(timeout=5)
         self.sock.close()
 
+    def serve_until_interrupted(self) -> None:
+        """Block the calling command until Ctrl-C, then stop the server."""
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.close()
+
 
 def start(app: Any, sock: socket.socket, name: str, *, timeout: float = 10.0) -> Running:
     """Serve ``app`` on ``sock`` in a daemon thread; returns once uvicorn has started."""

@@ -195,20 +195,27 @@ class Reader:
                     with report._lock:
                         report.from_cache += 1
                 return data
-        try:
-            data = loc.get(key)
-        except Missing as exc:
-            raise AssetError(Problem(pair.id, name, "missing", str(exc).split(". Fix:")[0])) from None
-        except StoreError as exc:
-            raise AssetError(Problem(pair.id, name, "read", str(exc).split(". Fix:")[0])) from None
-        if report is not None:
-            with report._lock:
-                report.fetched += 1
+        data = get_asset(loc, key, pair, name, report)
         if self.verify and not checksum_ok(data, asset.checksum):
             raise AssetError(Problem(pair.id, name, "checksum", f"{loc.join(key)}: sha256 of the {len(data)} bytes read differs from file:checksum {asset.checksum}"))
         if cached is not None:
             write_atomic(cached, data)
         return data
+
+
+def get_asset(loc: Location, key: str, pair: Pair, name: str, report: Report | None, *, start: int | None = None, length: int | None = None) -> bytes:
+    """One GET of asset ``name`` of ``pair`` (a byte range with ``start``/``length``), counted in
+    ``report``; a missing or unreadable object is an :class:`AssetError` naming the pair."""
+    try:
+        data = loc.get(key, start=start, length=length)
+    except Missing as exc:
+        raise AssetError(Problem(pair.id, name, "missing", str(exc).split(". Fix:")[0])) from None
+    except StoreError as exc:
+        raise AssetError(Problem(pair.id, name, "read", str(exc).split(". Fix:")[0])) from None
+    if report is not None:
+        with report._lock:
+            report.fetched += 1
+    return data
 
 
 def write_atomic(path: Path, data: bytes, *, what: str = "the cache file", fix: str = "free space or choose another cache folder") -> None:

@@ -178,15 +178,7 @@ class ShardReader(Reader):
             data = bytes(view)
         else:
             loc, key = _where(self.location, ref.href)
-            try:
-                data = bytes(loc.get(key, start=ref.offset, length=ref.size))
-            except Missing as exc:
-                raise AssetError(Problem(pair.id, name, "missing", str(exc).split(". Fix:")[0])) from None
-            except StoreError as exc:
-                raise AssetError(Problem(pair.id, name, "read", str(exc).split(". Fix:")[0])) from None
-            if report is not None:
-                with report._lock:
-                    report.fetched += 1
+            data = bytes(fetch.get_asset(loc, key, pair, name, report, start=ref.offset, length=ref.size))
         if len(data) != ref.size:
             raise AssetError(Problem(pair.id, name, "read", f"{len(data)} bytes of the member's {ref.size} read from {ref.href}"))
         if self.verify and not fetch.checksum_ok(data, ref.checksum):
